@@ -1,0 +1,129 @@
+# usersim build. `make test` and `make demo` work as the first command on a fresh Debian 12
+# machine: every target first runs scripts/deps.sh, which installs missing system libraries.
+#
+# Targets: all deps test san bench demo fuzz install clean.
+# Variables: BUILD (object folder), PREFIX (install root), SAN=1 (sanitizer build).
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= cc
+VERSION := 0.1.0
+
+PKGS    := openblas libcjson libcurl sqlite3 zlib
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+
+# Recursive (=) so that pkg-config runs only when a recipe needs the flags, after deps.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -MMD -MP -D_DEFAULT_SOURCE \
+             -D_FILE_OFFSET_BITS=64 -I. $(PKG_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+ROOMS     := core datasets simulator env agents experiments
+LIB_SRC   := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
+CLI_SRC   := $(wildcard cli/*.c)
+TEST_SRC  := $(wildcard tests/*.c $(foreach r,$(ROOMS),tests/$(r)/*.c))
+BENCH_SRC := $(wildcard tests/bench/*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(r).h))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+LIBA   := $(BUILD)/libusersim.a
+LIBSO  := $(BUILD)/libusersim.so
+BIN    := $(BUILD)/usersim
+TESTS  := $(BUILD)/run_tests
+DEPS_OK := $(BUILD)/.deps-ok
+
+.PHONY: all deps test san bench demo fuzz install clean
+all: $(LIBA) $(LIBSO) $(BIN)
+
+deps: $(DEPS_OK)
+$(DEPS_OK):
+	@sh scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(BIN): $(CLI_OBJ) $(LIBA)
+	$(CC) -o $@ $(CLI_OBJ) $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIBA)
+	$(CC) -o $@ $(TEST_OBJ) $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
+
+# The runner finds the command-line binary (for the child-process tests) through USERSIM_BIN.
+test: $(TESTS) $(BIN)
+	USERSIM_BIN=$(BIN) $(TESTS) $(T)
+
+san:
+	$(MAKE) --no-print-directory BUILD=build-san SAN=1 CC=gcc test
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIBA) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
+
+bench: $(BENCH_BIN) $(BIN)
+	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
+
+DEMO := $(BUILD)/demo
+demo: $(BIN)
+	$(BIN) synth --out $(DEMO)/data
+	$(BIN) ingest --format amazon --reviews $(DEMO)/data/Synthetic_5.json.gz \
+	    --meta $(DEMO)/data/meta_Synthetic.json.gz --out $(DEMO)/synthetic.usdb
+	$(BIN) stats $(DEMO)/synthetic.usdb
+
+# libFuzzer targets, one per reader, built with clang; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
+	    $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+fuzz: | $(DEPS_OK)
+	@sh scripts/deps.sh libclang-rt-14-dev
+	$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	    seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$n $$seeds 2>$(FUZZ_BUILD)/$$n.log \
+	        || { tail -40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/$$n.log; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usersim
+	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	for h in $(HEADERS); do \
+	    install -d $(DESTDIR)$(PREFIX)/include/usersim/$$(dirname $$h); \
+	    install -m 644 $$h $(DESTDIR)$(PREFIX)/include/usersim/$$h; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' usersim.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usersim.pc
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
