@@ -97,7 +97,8 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(DEPS_OK)
 	@mkdir -p $(@D)
-	clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
+	clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -D_DEFAULT_SOURCE -I. \
 	    $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 fuzz: | $(DEPS_OK)
 	@sh scripts/deps.sh libclang-rt-14-dev
@@ -107,6 +108,7 @@ fuzz: | $(DEPS_OK)
 	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
 	    seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/$$n- \
 	        $(FUZZ_BUILD)/corpus/$$n $$seeds 2>$(FUZZ_BUILD)/$$n.log \
 	        || { tail -40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
 	    grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/$$n.log; \

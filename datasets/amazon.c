@@ -10,16 +10,16 @@
  * date at 00:00 UTC (which is what unixReviewTime holds in the published files). A present but
  * unparsable unixReviewTime is an error, not a reason to fall back. Metadata keep the title,
  * the description (a list of paragraphs joined with "\n"), the brand (2023: store), the
- * categories flattened, and a few useful fields as attributes: 2014 price and salesRank; 2018
- * feature, price, main_cat, rank, details and date; 2023 main_category, features, details,
- * average_rating, rating_number and price (empty values left out). A blank line carries no record (US_NOREC), as at the
- * end of a concatenated file.
+ * categories flattened, and a few useful fields as attributes, empty values left out: 2014
+ * price and salesRank; 2018 feature, price, main_cat, rank, details and date; 2023
+ * main_category, features, details, average_rating, rating_number and price. A blank line
+ * carries no record (US_NOREC), as at the end of a concatenated file.
  *
  * It deliberately drops image URLs, videos and the related-item lists (also_bought, also_viewed,
  * also_buy, also_view, bought_together, similar_item), the 2018 HTML tables (tech1, tech2, fit),
- * reviewer names, votes, verified flags and styles. It does not decode HTML entities found in
- * some titles and categories ("Home &amp; Kitchen"), nor check rating ranges, UTF-8 or id
- * lengths: the dispatcher does. */
+ * reviewer names, votes, verified flags and styles. It does not decode the HTML entities found
+ * in some titles and categories ("Home &amp; Kitchen"). Rating ranges, UTF-8 and id lengths are
+ * the dispatcher's checks. */
 #include <math.h>
 #include <string.h>
 
@@ -83,53 +83,52 @@ static int parse_review_time(const char *s, size_t len, int64_t *out) {
     return us_parse_datetime(iso, sizeof iso, out);
 }
 
+/* A whole number of a JSON number member (raw text), through the shared strict parser. */
+static int jval_whole(const us_jval *v, int64_t *out) {
+    double d;
+    return v->type == US_JNUM && us_parse_double(v->val, v->len, &d) == 0 ? whole_number(d, out)
+                                                                          : -1;
+}
+
 /* unixReviewTime, else reviewTime. */
-static us_status review_time(const cJSON *doc, int64_t *ts, us_err *err, us_skip *why) {
-    const cJSON *unix_time = cJSON_GetObjectItemCaseSensitive(doc, "unixReviewTime");
-    if (unix_time && !cJSON_IsNull(unix_time)) {
-        int64_t v;
-        if (cJSON_IsNumber(unix_time) && whole_number(unix_time->valuedouble, &v) == 0) {
-            *ts = v;
-            return US_OK;
-        }
-        if (cJSON_IsString(unix_time)) {
-            const char *s = unix_time->valuestring;
-            if (us_parse_int64(s, strlen(s), ts) == 0) return US_OK;
+static us_status review_time(us_reader *r, int64_t *ts, us_err *err, us_skip *why) {
+    us_jval *unix_time = us_jget(r, "unixReviewTime");
+    if (unix_time && unix_time->type != US_JNULL) {
+        if (jval_whole(unix_time, ts) == 0) return US_OK;
+        if (unix_time->type == US_JSTR) {
+            const char *s = us_jstr(unix_time);
+            if (us_parse_int64(s, unix_time->len, ts) == 0) return US_OK;
             char q[64];
             return us_bad(err, why, US_SKIP_TYPE, "unixReviewTime",
-                          "expected whole unix seconds, found %s", excerpt(s, strlen(s), q));
+                          "expected whole unix seconds, found %s",
+                          excerpt(s, unix_time->len, q));
         }
         return us_bad(err, why, US_SKIP_TYPE, "unixReviewTime",
                       "expected whole unix seconds, found %s",
-                      cJSON_IsNumber(unix_time) ? "a fraction or a huge number"
-                                                : "another type");
+                      unix_time->type == US_JNUM ? "a fraction or a huge number"
+                                                 : "another type");
     }
-    const cJSON *date = cJSON_GetObjectItemCaseSensitive(doc, "reviewTime");
-    if (cJSON_IsString(date) &&
-        parse_review_time(date->valuestring, strlen(date->valuestring), ts) == 0)
-        return US_OK;
+    us_jval *date = us_jget(r, "reviewTime");
+    const char *d = date && date->type == US_JSTR ? us_jstr(date) : NULL;
+    if (d && parse_review_time(d, date->len, ts) == 0) return US_OK;
     char q[64];
     return us_bad(err, why, US_SKIP_MISSING, "unixReviewTime",
                   "expected unixReviewTime, or a reviewTime \"MM DD, YYYY\", found %s",
-                  cJSON_IsString(date)
-                      ? excerpt(date->valuestring, strlen(date->valuestring), q)
-                      : "neither");
+                  d ? excerpt(d, date->len, q) : "neither");
 }
 
 us_status us_amazon_review(us_reader *r, char *line, size_t len, us_review *out, us_err *err,
                            us_skip *why) {
     if (is_blank(line, len)) return US_NOREC;
-    us_status st = us_json_line(r, line, len, err, why);
+    us_status st = us_jscan(r, line, len, err, why);
     if (st != US_OK) return st;
-    const cJSON *doc = r->doc;
-    if ((st = us_json_id(r, doc, "reviewerID", &out->user, &out->user_len, err, why)) !=
-            US_OK ||
-        (st = us_json_id(r, doc, "asin", &out->item, &out->item_len, err, why)) != US_OK ||
-        (st = us_json_number(doc, "overall", &out->rating, err, why)) != US_OK ||
-        (st = us_json_text(doc, "summary", &out->title, &out->title_len, err, why)) != US_OK ||
-        (st = us_json_text(doc, "reviewText", &out->text, &out->text_len, err, why)) != US_OK)
+    if ((st = us_jscan_id(r, "reviewerID", &out->user, &out->user_len, err, why)) != US_OK ||
+        (st = us_jscan_id(r, "asin", &out->item, &out->item_len, err, why)) != US_OK ||
+        (st = us_jscan_number(r, "overall", &out->rating, err, why)) != US_OK ||
+        (st = us_jscan_text(r, "summary", &out->title, &out->title_len, err, why)) != US_OK ||
+        (st = us_jscan_text(r, "reviewText", &out->text, &out->text_len, err, why)) != US_OK)
         return st;
-    return review_time(doc, &out->ts, err, why);
+    return review_time(r, &out->ts, err, why);
 }
 
 /* Title, description, brand and categories, shared by the three metadata layouts. */
@@ -214,30 +213,29 @@ us_status us_amazon_meta(us_reader *r, char *line, size_t len, us_meta *out, us_
 us_status us_amazon2023_review(us_reader *r, char *line, size_t len, us_review *out,
                                us_err *err, us_skip *why) {
     if (is_blank(line, len)) return US_NOREC;
-    us_status st = us_json_line(r, line, len, err, why);
+    us_status st = us_jscan(r, line, len, err, why);
     if (st != US_OK) return st;
-    const cJSON *doc = r->doc;
     /* Reviews of variants (colours, sizes) count for the parent product. */
-    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(doc, "parent_asin");
-    int has_parent = parent && !(cJSON_IsNull(parent) ||
-                                 (cJSON_IsString(parent) && !*parent->valuestring));
-    if ((st = us_json_id(r, doc, "user_id", &out->user, &out->user_len, err, why)) != US_OK ||
-        (st = us_json_id(r, doc, has_parent ? "parent_asin" : "asin", &out->item,
-                         &out->item_len, err, why)) != US_OK ||
-        (st = us_json_number(doc, "rating", &out->rating, err, why)) != US_OK ||
-        (st = us_json_text(doc, "title", &out->title, &out->title_len, err, why)) != US_OK ||
-        (st = us_json_text(doc, "text", &out->text, &out->text_len, err, why)) != US_OK)
+    us_jval *parent = us_jget(r, "parent_asin");
+    int has_parent = parent && parent->type != US_JNULL &&
+                     !(parent->type == US_JSTR && parent->len == 0);
+    if ((st = us_jscan_id(r, "user_id", &out->user, &out->user_len, err, why)) != US_OK ||
+        (st = us_jscan_id(r, has_parent ? "parent_asin" : "asin", &out->item, &out->item_len,
+                          err, why)) != US_OK ||
+        (st = us_jscan_number(r, "rating", &out->rating, err, why)) != US_OK ||
+        (st = us_jscan_text(r, "title", &out->title, &out->title_len, err, why)) != US_OK ||
+        (st = us_jscan_text(r, "text", &out->text, &out->text_len, err, why)) != US_OK)
         return st;
 
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "timestamp");
-    if (!t || cJSON_IsNull(t))
+    us_jval *t = us_jget(r, "timestamp");
+    if (!t || t->type == US_JNULL)
         return us_bad(err, why, US_SKIP_MISSING, "timestamp",
                       "expected unix milliseconds, found none");
     int64_t ms;
-    if (!cJSON_IsNumber(t) || whole_number(t->valuedouble, &ms) != 0)
+    if (jval_whole(t, &ms) != 0)
         return us_bad(err, why, US_SKIP_TYPE, "timestamp",
                       "expected whole unix milliseconds, found %s",
-                      cJSON_IsNumber(t) ? "a fraction or a huge number" : "another type");
+                      t->type == US_JNUM ? "a fraction or a huge number" : "another type");
     /* Floor division, so a time before 1970 rounds down like a time after it. */
     out->ts = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     return US_OK;

@@ -66,6 +66,19 @@ typedef struct us_meta {
     const char *state; /* Yelp business state ("MO"), NULL elsewhere */
 } us_meta;
 
+/* A top-level member of a JSON object scanned by us_jscan: spans of the line, no copies. */
+enum { US_JSTR, US_JNUM, US_JTRUE, US_JFALSE, US_JNULL, US_JARR, US_JOBJ };
+typedef struct us_jval {
+    const char *key; /* raw key bytes, not terminated */
+    uint32_t key_len;
+    uint8_t type;    /* US_JSTR ... US_JOBJ */
+    uint8_t escaped; /* a string with backslash escapes */
+    uint8_t decoded; /* escapes already decoded in place */
+    uint32_t len;
+    const char *val; /* strings: the text (NUL-terminated); others: the raw JSON text */
+} us_jval;
+#define US_JSCAN_MAX 48
+
 /* Per-file parsing state: one per file being read. Zero it with us_reader_init. */
 typedef struct us_reader {
     us_format format;
@@ -79,6 +92,8 @@ typedef struct us_reader {
     cJSON *attrs;  /* us_meta.attributes under construction; freed at the next call */
     char *scratch; /* growable buffer for unescaped / converted strings */
     size_t scratch_cap, scratch_len;
+    int njm;       /* us_jscan: members of the current line */
+    us_jval jm[US_JSCAN_MAX];
 } us_reader;
 
 void us_reader_init(us_reader *r, us_format f, int is_meta);
@@ -124,7 +139,23 @@ us_status us_movielens_meta(us_reader *r, char *line, size_t len, us_meta *out, 
 us_status us_bad(us_err *err, us_skip *why, us_skip kind, const char *field, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
 
-/* Parses line as one JSON object into r->doc. */
+/* Review lines (the hot path) are read with us_jscan (jscan.c): the line is validated as one
+ * JSON object and its top-level members recorded in r->jm, without building a tree; strings
+ * are decoded in place on demand. The us_jscan_* getters have the same contracts and messages
+ * as the us_json_* ones below. Metadata lines, whose nested values are kept, use cJSON. */
+us_status us_jscan(us_reader *r, char *line, size_t len, us_err *err, us_skip *why);
+/* The member called name (first if repeated), or NULL. */
+us_jval *us_jget(us_reader *r, const char *name);
+/* A string member's text, its escapes decoded in place (v->len updated). */
+const char *us_jstr(us_jval *v);
+us_status us_jscan_id(us_reader *r, const char *name, const char **s, size_t *len,
+                      us_err *err, us_skip *why);
+us_status us_jscan_text(us_reader *r, const char *name, const char **s, size_t *len,
+                        us_err *err, us_skip *why);
+us_status us_jscan_number(us_reader *r, const char *name, double *out, us_err *err,
+                          us_skip *why);
+
+/* Parses line as one JSON object into r->doc (cJSON). */
 us_status us_json_line(us_reader *r, const char *line, size_t len, us_err *err, us_skip *why);
 /* A required id: a non-empty string, or an integer number (written as decimal text into the
  * reader's scratch). */

@@ -35,27 +35,26 @@ static const char *excerpt(const char *s, char buf[64]) {
 us_status us_yelp_review(us_reader *r, char *line, size_t len, us_review *out, us_err *err,
                          us_skip *why) {
     if (is_blank(line, len)) return US_NOREC;
-    us_status st = us_json_line(r, line, len, err, why);
+    us_status st = us_jscan(r, line, len, err, why);
     if (st != US_OK) return st;
-    const cJSON *doc = r->doc;
-    if ((st = us_json_id(r, doc, "user_id", &out->user, &out->user_len, err, why)) != US_OK ||
-        (st = us_json_id(r, doc, "business_id", &out->item, &out->item_len, err, why)) != US_OK ||
-        (st = us_json_number(doc, "stars", &out->rating, err, why)) != US_OK ||
-        (st = us_json_text(doc, "text", &out->text, &out->text_len, err, why)) != US_OK)
+    if ((st = us_jscan_id(r, "user_id", &out->user, &out->user_len, err, why)) != US_OK ||
+        (st = us_jscan_id(r, "business_id", &out->item, &out->item_len, err, why)) != US_OK ||
+        (st = us_jscan_number(r, "stars", &out->rating, err, why)) != US_OK ||
+        (st = us_jscan_text(r, "text", &out->text, &out->text_len, err, why)) != US_OK)
         return st;
 
-    const cJSON *date = cJSON_GetObjectItemCaseSensitive(doc, "date");
-    if (!date || cJSON_IsNull(date))
+    us_jval *date = us_jget(r, "date");
+    if (!date || date->type == US_JNULL)
         return us_bad(err, why, US_SKIP_MISSING, "date",
                       "expected a date \"YYYY-MM-DD HH:MM:SS\", found none");
-    if (!cJSON_IsString(date))
+    if (date->type != US_JSTR)
         return us_bad(err, why, US_SKIP_TYPE, "date",
                       "expected a date \"YYYY-MM-DD HH:MM:SS\", found a non-string value");
-    if (us_parse_datetime(date->valuestring, strlen(date->valuestring), &out->ts) != 0) {
+    const char *d = us_jstr(date);
+    if (us_parse_datetime(d, date->len, &out->ts) != 0) {
         char q[64];
         return us_bad(err, why, US_SKIP_TYPE, "date",
-                      "expected a date \"YYYY-MM-DD HH:MM:SS\", found %s",
-                      excerpt(date->valuestring, q));
+                      "expected a date \"YYYY-MM-DD HH:MM:SS\", found %s", excerpt(d, q));
     }
     return US_OK;
 }

@@ -259,7 +259,8 @@ TEST(amazon_review_bad_lines) {
     /* Malformed JSON and a line cut short. */
     CHECK_BAD(&c, rev(&c, "{\"reviewerID\": \"U1\", \"asin\": \"I1\" \"overall\": 5.0}"),
               US_SKIP_MALFORMED, "");
-    CHECK_BAD(&c, rev(&c, "{\"reviewerID\": \"U1\", \"asin\": \"I1\", \"overall\": 5.0, \"unixRevi"),
+    CHECK_BAD(&c,
+              rev(&c, "{\"reviewerID\": \"U1\", \"asin\": \"I1\", \"overall\": 5.0, \"unixRevi"),
               US_SKIP_MALFORMED, "");
     CHECK_BAD(&c, rev(&c, "[\"U1\", \"I1\", 5.0]"), US_SKIP_MALFORMED, "");
     CHECK_BAD(&c, rev(&c, "{'reviewerID': 'U1', 'asin': 'I1', 'overall': 5.0}"),
@@ -416,11 +417,12 @@ TEST(amazon2023_meta_fields) {
     open_case(&c, US_FORMAT_AMAZON2023, 1);
     CHECK_OK(meta(&c, "{\"main_category\": \"All Beauty\", \"title\": \"Howard LC0008 Leather "
                       "Conditioner, 8-Ounce\", \"average_rating\": 4.8, \"rating_number\": 10, "
-                      "\"features\": [\"Conditions leather\"], \"description\": [\"Line one.\", "
-                      "\"Line two.\"], \"price\": null, \"images\": [{\"thumb\": \"https://m/1.jpg\", "
-                      "\"large\": \"https://m/2.jpg\", \"variant\": \"MAIN\", \"hi_res\": null}], "
-                      "\"videos\": [], \"store\": \"Howard Products\", \"categories\": [\"Beauty\", "
-                      "\"Skin Care\"], \"details\": {\"UPC\": \"617390882781\"}, \"parent_asin\": "
+                      "\"features\": [\"Conditions leather\"], \"description\": "
+                      "[\"Line one.\", \"Line two.\"], \"price\": null, \"images\": "
+                      "[{\"thumb\": \"https://m/1.jpg\", \"large\": \"https://m/2.jpg\", "
+                      "\"variant\": \"MAIN\", \"hi_res\": null}], \"videos\": [], \"store\": "
+                      "\"Howard Products\", \"categories\": [\"Beauty\", \"Skin Care\"], "
+                      "\"details\": {\"UPC\": \"617390882781\"}, \"parent_asin\": "
                       "\"B01CUPMQZE\", \"bought_together\": null}"),
              c.e);
     CHECK(eq(c.m.item, c.m.item_len, "B01CUPMQZE"));

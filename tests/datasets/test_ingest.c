@@ -302,9 +302,9 @@ static int gz_file(const char *path, const char *data, size_t n) {
 }
 
 TEST(ingest_truncated_gzip) {
-    static char data[200000];
+    static char data[600000];
     size_t o = 0;
-    for (int i = 0; i < 1500; i++) {
+    for (int i = 0; i < 1500 && o < sizeof data - 512; i++) {
         char u[16], it[16];
         snprintf(u, sizeof u, "U%d", i % 50);
         snprintf(it, sizeof it, "I%d", (i * 7) % 97);
@@ -315,7 +315,7 @@ TEST(ingest_truncated_gzip) {
     REQUIRE(gz_file(p, data, o) == 0);
     FILE *f = fopen(p, "rb");
     REQUIRE(f);
-    static char gz[200000];
+    static char gz[600000];
     size_t n = fread(gz, 1, sizeof gz, f);
     fclose(f);
     p = us_test_write("r.json.gz", gz, (long)(n / 2));

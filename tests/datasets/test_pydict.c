@@ -79,7 +79,8 @@ TEST(pydict_escapes) {
     CHECK_STR(pp("{'k': '\\x41\\xe9\\xFF'}"), "{\"k\":\"A\xc3\xa9\xc3\xbf\"}");
     CHECK_STR(pp("{'k': 'caf\\u00e9 \\u2013 \\uFFFD'}"),
               "{\"k\":\"caf\xc3\xa9 \xe2\x80\x93 \xef\xbf\xbd\"}");
-    CHECK_STR(pp("{'k': '\\U0001F600\\U0010FFFF'}"), "{\"k\":\"\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
+    CHECK_STR(pp("{'k': '\\U0001F600\\U0010FFFF'}"),
+              "{\"k\":\"\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
     /* A surrogate pair written with \u is joined into one code point. */
     CHECK_STR(pp("{'k': '\\ud83d\\ude00!'}"), "{\"k\":\"\xf0\x9f\x98\x80!\"}");
     /* Escapes in keys too. */
