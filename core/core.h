@@ -217,6 +217,7 @@ typedef struct us_sha256 {
     uint64_t nbytes;
     uint8_t buf[64];
     size_t nbuf;
+    int hw; /* set by us_sha256_init: 1 when blocks go through the CPU's SHA instructions */
 } us_sha256;
 
 void us_sha256_init(us_sha256 *s);
