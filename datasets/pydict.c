@@ -111,6 +111,29 @@ static char *parse_string(pyparser *p) {
             p->pos = esc + 2;
             continue;
         }
+        if (e == 'x') {
+            /* The 2014 metadata is Python 2's repr of UTF-8 byte strings: "é" is written
+             * '\xc3\xa9'. A run of \xNN escapes that is valid UTF-8 is those bytes; any other
+             * run is Latin-1 (each byte its own code point), as in Python 3's repr. */
+            size_t at = esc, nb = 0;
+            char *bytes = out + o; /* out is a separate buffer: writing never meets input */
+            while (p->len - at >= 4 && p->s[at] == '\\' && p->s[at + 1] == 'x' &&
+                   read_hex(p, at + 2, 2) >= 0) {
+                bytes[nb++] = (char)read_hex(p, at + 2, 2);
+                at += 4;
+            }
+            if (nb == 0) return (char *)fail(p, esc);
+            if (memchr(bytes, 0, nb)) return (char *)fail(p, esc);
+            if (us_utf8_check(bytes, nb) < 0) {
+                o += nb; /* nb bytes from 4 * nb characters: fits */
+            } else {
+                /* Latin-1: at most 2 bytes per 4-character escape, re-read from the input. */
+                for (size_t k = 0; k < nb; k++)
+                    o += (size_t)us_utf8_put(out + o, (uint32_t)read_hex(p, esc + 4 * k + 2, 2));
+            }
+            p->pos = at;
+            continue;
+        }
         long cp = read_hex(p, esc + 2, ndigits);
         size_t next = esc + 2 + (size_t)ndigits;
         if (cp < 0) return (char *)fail(p, esc);

@@ -282,3 +282,18 @@ TEST(pydict_random_bytes) {
     }
     CHECK(parsed > 0); /* some edits land inside strings and keep the line valid */
 }
+
+/* Python 2 wrote the 2014 metadata as reprs of UTF-8 byte strings: a run of \xNN escapes that
+ * is valid UTF-8 is kept as those bytes; a run that is not is read as Latin-1. */
+TEST(pydict_python2_utf8_byte_escapes) {
+    const char *src = "{'title': 'Caf\\xc3\\xa9 \\xe9t\\xe9 \\xe4\\xb8\\xad\\xe6\\x96\\x87'}";
+    size_t at = 0;
+    cJSON *doc = us_pydict_parse(src, strlen(src), &at);
+    REQUIRE(doc);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "title");
+    REQUIRE(cJSON_IsString(t));
+    CHECK_STR(t->valuestring, "Caf\xc3\xa9 \xc3\xa9t\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87");
+    cJSON_Delete(doc);
+    const char *nul = "{'a': '\\xc3\\x00'}";
+    CHECK(us_pydict_parse(nul, strlen(nul), &at) == NULL);
+}
