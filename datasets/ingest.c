@@ -107,8 +107,11 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
     us_lines *l;
     us_status st = us_lines_open(&l, path, g->err);
     if (st != US_OK) return st;
+    /* Progress in raw (compressed) bytes read: MiB for large files, KiB for small ones. */
+    int shift = us_lines_size(l) >= (256u << 20) ? 20 : 10;
     us_progress bar;
-    us_progress_begin(&bar, NULL, label, "MB", us_lines_size(l) >> 20, g->cfg->quiet);
+    us_progress_begin(&bar, NULL, label, shift == 20 ? "MiB" : "KiB", us_lines_size(l) >> shift,
+                      g->cfg->quiet);
     for (;;) {
         char *line;
         size_t len;
@@ -132,16 +135,16 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
             break;
         }
         if (!line) {
-            us_err_set(&e, US_EFORMAT, NULL, 0, "", "expected a line of at most %u bytes, found %zu",
-                       US_MAX_LINE, len);
+            us_err_set(&e, US_EFORMAT, NULL, 0, "",
+                       "expected a line of at most %u bytes, found %zu", US_MAX_LINE, len);
             if ((st = bad_line(g, role, path, us_lines_lineno(l), US_SKIP_TOOLONG, &e)) != US_OK)
                 break;
             continue;
         }
         if ((st = fn(g, r, l, line, len)) != US_OK) break;
-        if ((us_lines_lineno(l) & 1023) == 0) us_progress_set(&bar, us_lines_raw_bytes(l) >> 20);
+        if ((us_lines_lineno(l) & 1023) == 0) us_progress_set(&bar, us_lines_raw_bytes(l) >> shift);
     }
-    us_progress_set(&bar, us_lines_raw_bytes(l) >> 20);
+    us_progress_set(&bar, us_lines_raw_bytes(l) >> shift);
     us_progress_end(&bar);
     if (st == US_OK) {
         g->rep->bytes_read += us_lines_bytes(l);
@@ -179,7 +182,8 @@ static us_status review_line(ingest *g, us_reader *r, us_lines *l, char *line, s
     long lineno = us_lines_lineno(l);
     us_status st = us_read_review(r, line, len, &v, &e, &why);
     if (st == US_NOREC) return US_OK;
-    if (st == US_ENOMEM) return us_err_set(g->err, st, g->cfg->reviews_path, lineno, NULL, "%s", e.msg);
+    if (st == US_ENOMEM)
+        return us_err_set(g->err, st, g->cfg->reviews_path, lineno, NULL, "%s", e.msg);
     if (st != US_OK) {
         if (lineno >= FORMAT_PROBE_LINES && g->recs.len == 0 && g->rep->filtered == 0) {
             return us_err_set(g->err, US_EFORMAT, g->cfg->reviews_path, lineno, NULL,

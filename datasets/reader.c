@@ -136,8 +136,8 @@ static us_status check_id(const char *s, size_t len, const char *field, us_err *
     if (!s || len == 0)
         return us_bad(err, why, US_SKIP_MISSING, field, "expected a non-empty id");
     if (len > US_MAX_ID)
-        return us_bad(err, why, US_SKIP_TYPE, field, "expected an id of at most %d bytes, found %zu",
-                      US_MAX_ID, len);
+        return us_bad(err, why, US_SKIP_TYPE, field,
+                      "expected an id of at most %d bytes, found %zu", US_MAX_ID, len);
     return US_OK;
 }
 
@@ -218,7 +218,9 @@ us_status us_json_line(us_reader *r, const char *line, size_t len, us_err *err, 
     r->doc = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!r->doc) {
         size_t at = end && end >= line ? (size_t)(end - line) : 0;
-        if (len == 0) return us_bad(err, why, US_SKIP_MALFORMED, "", "expected a JSON object, found an empty line");
+        if (len == 0)
+            return us_bad(err, why, US_SKIP_MALFORMED, "",
+                          "expected a JSON object, found an empty line");
         return us_bad(err, why, US_SKIP_MALFORMED, "",
                       "expected a JSON object, found invalid JSON at byte %zu", at + 1);
     }
@@ -552,7 +554,8 @@ size_t us_html_unescape(char *s, size_t len) {
                     }
                 } else {
                     for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) {
-                        if (strlen(named[k].name) == elen && memcmp(named[k].name, ent, elen) == 0) {
+                        if (strlen(named[k].name) == elen &&
+                            memcmp(named[k].name, ent, elen) == 0) {
                             cp = named[k].cp;
                             ok = 1;
                         }

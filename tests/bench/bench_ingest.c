@@ -159,7 +159,8 @@ int main(void) {
     printf("  ingest, plain               %8.1f MB/s  = %.3f x line scan, %.2f x cJSON parse\n",
            mb / t_plain, t_scan / t_plain, t_json / t_plain);
     printf("  ingest, gzip                %8.1f MB/s of decompressed JSON\n", mb / t_gz);
-    printf("  ingest, +2000 B text/review %8.1f MB/s (%.1f MB)\n", (double)long_bytes / 1e6 / t_long,
+    printf("  ingest, +2000 B text/review %8.1f MB/s (%.1f MB)\n",
+           (double)long_bytes / 1e6 / t_long,
            (double)long_bytes / 1e6);
     printf("  peak RSS                    %8.1f MiB; with +2000 B text/review %.1f MiB "
            "(input %.1f vs %.1f MB)\n",
