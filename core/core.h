@@ -52,15 +52,18 @@ typedef struct us_err {
 void us_err_clear(us_err *err);
 
 /* Fills err (when not NULL) and returns code, so callers can `return us_err_set(...)`.
- * file and field may be NULL; line 0 means "not about one line". */
+ * file and field may be NULL; line 0 means "not about one line". Copies every string into err,
+ * which the caller owns. */
 us_status us_err_set(us_err *err, us_status code, const char *file, long line,
                      const char *field, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* Formats err as "file:line: field: message" (omitting absent parts) into buf and returns buf. */
+/* Formats err as "file:line: field: message" (omitting absent parts) into the caller's buf and
+ * returns buf. */
 const char *us_err_str(const us_err *err, char *buf, size_t n);
 
-/* Short stable name of a status code ("ok", "invalid argument", "bad format", ...). */
+/* Short stable name of a status code ("ok", "invalid argument", "bad format", ...); a static
+ * string. */
 const char *us_status_name(us_status s);
 
 /* Programmer errors only; stays on in release builds. Never for bad input. */
@@ -86,7 +89,7 @@ typedef struct us_log {
 } us_log;
 
 /* Writes one line "usersim: <level>: message" if lvl <= log->level. log NULL means stderr at
- * US_LOG_INFO. */
+ * US_LOG_INFO. Borrows log for the call. */
 void us_logf(const us_log *log, us_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -105,7 +108,8 @@ typedef struct us_progress {
     int quiet; /* draw nothing at all */
 } us_progress;
 
-/* Starts a bar on out (NULL: stderr). total 0 means unknown. quiet draws nothing. */
+/* Starts a bar on out (NULL: stderr). total 0 means unknown. quiet draws nothing. Borrows out,
+ * label and unit, which must outlive the bar; the bar itself is the caller's (no allocation). */
 void us_progress_begin(us_progress *p, FILE *out, const char *label, const char *unit,
                        uint64_t total, int quiet);
 /* Records that `done` units are complete; draws only when the throttle allows. Cheap. */
@@ -156,7 +160,8 @@ void us_rng_shuffle(us_rng *r, void *base, size_t n, size_t elsize);
  * ---------------------------------------------------------------------------------------- */
 
 /* Makes *data (an array of elsize-byte elements with capacity *cap) hold at least `need`
- * elements, growing geometrically. Returns US_ENOMEM and leaves *data untouched on failure. */
+ * elements, growing geometrically. Returns US_ENOMEM and leaves *data untouched on failure.
+ * Caller owns *data; release with free(). */
 us_status us_grow(void **data, size_t *cap, size_t need, size_t elsize);
 
 /* A typed growable array: US_VEC(uint32_t) v = {0}; us_vec_push(&v, 7); free(v.data); */
@@ -181,11 +186,12 @@ typedef struct us_strtab us_strtab;
 /* Caller owns *out; release with us_strtab_free(). */
 us_status us_strtab_init(us_strtab **out);
 /* Returns the id of s[0..len) (any bytes, NUL allowed), adding it if new; *is_new (may be
- * NULL) tells which. */
+ * NULL) tells which. Copies s into t. */
 us_status us_strtab_intern(us_strtab *t, const char *s, size_t len, uint32_t *id, int *is_new);
 /* 1 and *id when s is present, else 0. Never adds. */
 int us_strtab_find(const us_strtab *t, const char *s, size_t len, uint32_t *id);
-/* The string of id (NUL-terminated, len in *len when not NULL). Borrowed from t. */
+/* The string of id (NUL-terminated, len in *len when not NULL), or NULL for an unknown id.
+ * Borrowed from t: valid until us_strtab_free(t), growth included. */
 const char *us_strtab_get(const us_strtab *t, uint32_t id, size_t *len);
 uint32_t us_strtab_count(const us_strtab *t);
 /* Bytes held (table and string storage), for memory reports. */

@@ -44,12 +44,14 @@ typedef enum us_format {
     US_FORMAT_COUNT
 } us_format;
 
-/* "amazon", "amazon2023", "yelp", "anime", "movielens". */
+/* "amazon", "amazon2023", "yelp", "anime", "movielens". Returns a static string. */
 const char *us_format_name(us_format f);
-/* Parses a format name; US_EINVAL (with the accepted names in err) when unknown. */
+/* Parses a format name; US_EINVAL (with the accepted names in err) when unknown. Borrows name
+ * for the call. */
 us_status us_format_parse(const char *name, us_format *out, us_err *err);
 /* The format's rating scale and default like threshold (label = rating >= threshold):
- * 1-5 with threshold 3 for Amazon, Yelp and MovieLens (0.5-5); 1-10 with threshold 6 for Anime. */
+ * 1-5 with threshold 3 for Amazon, Yelp and MovieLens (0.5-5); 1-10 with threshold 6 for Anime.
+ * Any output pointer may be NULL. */
 void us_format_scale(us_format f, double *min, double *max, double *like_threshold);
 
 typedef struct us_ingest_config {
@@ -65,6 +67,8 @@ typedef struct us_ingest_config {
     const us_log *log;        /* NULL: stderr */
 } us_ingest_config;
 
+/* Defaults: format amazon, like_threshold NAN (the format's), kcore 0, not strict, no state,
+ * not quiet, log NULL; the paths are NULL and must be set. */
 us_ingest_config us_ingest_config_default(void);
 
 #define US_MAX_SKIP_KINDS 32
@@ -101,7 +105,8 @@ typedef struct us_ingest_report {
  * "<out>.tmp" beside it and renamed into place only when complete, so an interrupted or failed
  * ingest leaves any existing store untouched. Deterministic: the same inputs and parameters give
  * the same store. Bad lines are skipped and counted by reason (rep->skips), or with cfg->strict
- * the first one fails with err naming file:line: field. rep may be NULL. */
+ * the first one fails with err naming file:line: field. Borrows cfg and its strings for the
+ * call; fills the caller's *rep (may be NULL). */
 us_status us_ingest(const us_ingest_config *cfg, us_ingest_report *rep, us_err *err);
 
 /* Paper-style statistics of a store. */
@@ -122,7 +127,8 @@ typedef struct us_store_stats {
 } us_store_stats;
 
 /* Opens the store read-only and computes its statistics. US_ENOTFOUND when the file does not
- * exist, US_EFORMAT when it is not a usersim store of a known schema. */
+ * exist, US_EFORMAT when it is not a usersim store of a known schema. Fills the caller's *out;
+ * the store is closed before returning. */
 us_status us_store_stats_read(const char *path, us_store_stats *out, us_err *err);
 
 /* Synthetic data in the Amazon 2018 format, from a generative model with known truth.
@@ -143,6 +149,7 @@ typedef struct us_synth_config {
     int quiet;
 } us_synth_config;
 
+/* The defaults listed above, with out_dir NULL (must be set). */
 us_synth_config us_synth_config_default(void);
 
 typedef struct us_synth_report {
@@ -155,7 +162,8 @@ typedef struct us_synth_report {
     char truth_path[1024];   /* <out>/truth.csv: user,item,p_like,rating,label */
 } us_synth_report;
 
-/* Writes the three files; deterministic for a seed. rep may be NULL. */
+/* Writes the three files; deterministic for a seed. Borrows cfg for the call; fills the
+ * caller's *rep (may be NULL). */
 us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err);
 
 #ifdef __cplusplus

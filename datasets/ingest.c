@@ -43,7 +43,8 @@ typedef struct ingest {
     uint8_t *alive;           /* per rec */
     double threshold;
     /* metadata pass */
-    const uint32_t *new_item; /* per interned item: dense id, UINT32_MAX when filtered out */
+    const uint32_t *new_item; /* per interned item: dense id, UINT32_MAX when filtered out
+                                 (filled by write_interactions, read by the metadata pass) */
     uint8_t *item_written;    /* per dense item: its row is in the store */
     sqlite3_stmt *ins_item;
 } ingest;
@@ -316,7 +317,8 @@ static int is_labeled(const ingest *g, const rec *x) {
 }
 
 /* Renumbers users and items densely, orders each history by time, splits it and writes users
- * and interactions. new_item receives the dense id of each interned item (UINT32_MAX if gone). */
+ * and interactions. new_item receives the dense id of each interned item (UINT32_MAX if gone);
+ * *n_items the number of items kept. */
 static us_status write_interactions(ingest *g, uint32_t *new_item, uint32_t *n_items) {
     uint32_t nu = us_strtab_count(g->users), ni = us_strtab_count(g->items);
     uint32_t *new_user = malloc((nu + 1) * sizeof *new_user);
