@@ -322,7 +322,23 @@ TEST(ingest_truncated_gzip) {
     const char *out = us_test_path("s.usdb");
     us_ingest_report rep;
     us_err e;
-    CHECK_OK(run_ingest(p, NULL, out, 0, 0, &rep, &e), e);
+    /* Skipped, counted, and said in the log. */
+    FILE *logf = tmpfile();
+    REQUIRE(logf);
+    us_log log = {logf, US_LOG_INFO};
+    us_ingest_config c = us_ingest_config_default();
+    c.reviews_path = p;
+    c.out_path = out;
+    c.quiet = 1;
+    c.log = &log;
+    CHECK_OK(us_ingest(&c, &rep, &e), e);
+    char logged[1024] = "";
+    rewind(logf);
+    size_t got = fread(logged, 1, sizeof logged - 1, logf);
+    logged[got] = '\0';
+    fclose(logf);
+    CHECK(strstr(logged, "warning") && strstr(logged, "r.json.gz:") &&
+          strstr(logged, "truncated"));
     CHECK(rep.records > 100 && rep.records < 1500);
     CHECK_EQ_INT(rep.skipped, 1);
     CHECK_STR(rep.skips[0].reason, "truncated-gzip");
