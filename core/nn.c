@@ -1,0 +1,719 @@
+/* nn.c — the float32 neural-network kernels declared in core/nn.h: forward/backward pairs for
+ * linear, embedding, layer norm, multi-head self-attention, ReLU, GELU (exact and tanh),
+ * dropout, softmax, log-softmax and sigmoid cross-entropy; Adam/AdamW, gradient clipping,
+ * initializers and the parameter-block layout. Matrix products go through OpenBLAS
+ * cblas_sgemm; the plain-loop references beside them are what the tests compare against.
+ *
+ * It deliberately does not allocate, thread, keep global state, set OpenBLAS's thread count,
+ * or use -ffast-math style reassociation: every loop has a fixed order, so the same inputs
+ * give the same bits. It does not validate data (NaNs pass through); bad sizes and indices
+ * are programmer errors and stop at US_ASSERT. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/nn.h"
+
+/* 1/√2, 1/√(2π) and √(2/π), for the two GELUs. */
+#define NN_INV_SQRT2 0.70710678118654752440
+#define NN_INV_SQRT_2PI 0.39894228040143267794
+#define NN_SQRT_2_OVER_PI 0.79788456080286535588
+#define NN_GELU_TANH_K 0.044715
+
+/* ------------------------------------------------------------------------------------------
+ * Linear
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int N, int C, int OC) {
+    US_ASSERT(out && inp && weight && N >= 0 && C >= 0 && OC >= 0);
+    if (N == 0 || OC == 0) return;
+    float beta = 0.0f;
+    if (bias) {
+        /* out[n,:] = bias, then sgemm adds the product on top (beta = 1). */
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    if (C == 0) {
+        if (!bias) memset(out, 0, (size_t)N * OC * sizeof(float));
+        return;
+    }
+    /* out (N,OC) = inp (N,C) · weightᵀ (C,OC) + beta·out. weight is row-major (OC,C), so it is
+     * read transposed with leading dimension C. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta,
+                out, OC);
+}
+
+void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int N, int C, int OC) {
+    US_ASSERT(dout && N >= 0 && C >= 0 && OC >= 0);
+    if (N == 0 || OC == 0) return;
+    if (dinp && C > 0) {
+        /* Forward: out = inp·Wᵀ.  dinp (N,C) += dout (N,OC) · W (OC,C). */
+        US_ASSERT(weight);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight,
+                    C, 1.0f, dinp, C);
+    }
+    if (dweight && C > 0) {
+        /* Forward: out[n,o] = Σ_c inp[n,c]·W[o,c].  dW (OC,C) += doutᵀ (OC,N) · inp (N,C). */
+        US_ASSERT(inp);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
+                    1.0f, dweight, C);
+    }
+    if (dbias) {
+        /* Forward: out[n,o] += bias[o].  dbias[o] += Σ_n dout[n,o], rows in order. */
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * OC;
+            for (int o = 0; o < OC; o++) dbias[o] += d[o];
+        }
+    }
+}
+
+void nn_linear_forward_naive(float *out, const float *inp, const float *weight,
+                             const float *bias, int N, int C, int OC) {
+    US_ASSERT(out && inp && weight && N >= 0 && C >= 0 && OC >= 0);
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        for (int o = 0; o < OC; o++) {
+            /* out[n,o] = Σ_c x[c]·W[o,c] + b[o] */
+            const float *w = weight + (size_t)o * C;
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)x[c] * w[c];
+            out[(size_t)n * OC + o] = (float)s;
+        }
+    }
+}
+
+void nn_linear_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, int N, int C, int OC) {
+    US_ASSERT(dout && N >= 0 && C >= 0 && OC >= 0);
+    if (dinp) {
+        /* dinp[n,c] += Σ_o dout[n,o]·W[o,c] */
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = 0.0;
+                for (int o = 0; o < OC; o++)
+                    s += (double)dout[(size_t)n * OC + o] * weight[(size_t)o * C + c];
+                dinp[(size_t)n * C + c] += (float)s;
+            }
+    }
+    if (dweight) {
+        /* dW[o,c] += Σ_n dout[n,o]·inp[n,c] */
+        for (int o = 0; o < OC; o++)
+            for (int c = 0; c < C; c++) {
+                double s = 0.0;
+                for (int n = 0; n < N; n++)
+                    s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
+                dweight[(size_t)o * C + c] += (float)s;
+            }
+    }
+    if (dbias) {
+        /* dbias[o] += Σ_n dout[n,o] */
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
+            dbias[o] += (float)s;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Embedding
+ * ---------------------------------------------------------------------------------------- */
+
+/* 1 when index i selects no row (-1 or the padding index); asserts that others are in range. */
+static int nn_emb_skip(int32_t i, int V, int padding_idx) {
+    if (i == -1 || (padding_idx >= 0 && i == padding_idx)) return 1;
+    US_ASSERT(i >= 0 && i < V);
+    return 0;
+}
+
+void nn_embedding_forward(float *out, const int32_t *idx, const float *table, int N, int V,
+                          int C, int padding_idx) {
+    US_ASSERT(out && idx && table && N >= 0 && V >= 0 && C >= 0);
+    US_ASSERT(padding_idx >= -1 && padding_idx < V);
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * C;
+        /* out[n,:] = table[idx[n],:], or 0 for a skipped index */
+        if (nn_emb_skip(idx[n], V, padding_idx))
+            memset(o, 0, (size_t)C * sizeof(float));
+        else
+            memcpy(o, table + (size_t)idx[n] * C, (size_t)C * sizeof(float));
+    }
+}
+
+void nn_embedding_backward(float *dtable, const float *dout, const int32_t *idx, int N, int V,
+                           int C, int padding_idx) {
+    US_ASSERT(dtable && dout && idx && N >= 0 && V >= 0 && C >= 0);
+    US_ASSERT(padding_idx >= -1 && padding_idx < V);
+    for (int n = 0; n < N; n++) {
+        /* Forward: out[n,:] = table[idx[n],:].  dtable[idx[n],:] += dout[n,:], in row order, so
+         * repeated indices sum the same way every time. */
+        if (nn_emb_skip(idx[n], V, padding_idx)) continue;
+        float *d = dtable + (size_t)idx[n] * C;
+        const float *g = dout + (size_t)n * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Layer norm
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C, float eps) {
+    US_ASSERT(out && mean && rstd && inp && weight && bias && N >= 0 && C > 0);
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        /* μ = Σ_c x[c] / C */
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += x[c];
+        float mu = (float)(s / C);
+        /* σ² = Σ_c (x[c] - μ)² / C  (two passes: no cancellation from E[x²] - μ²) */
+        double ss = 0.0;
+        for (int c = 0; c < C; c++) {
+            double d = (double)x[c] - mu;
+            ss += d * d;
+        }
+        /* ρ = 1/sqrt(σ² + eps) */
+        float rs = (float)(1.0 / sqrt(ss / C + (double)eps));
+        mean[n] = mu;
+        rstd[n] = rs;
+        /* y[c] = (x[c] - μ)·ρ·w[c] + b[c], with the stored float μ and ρ (as backward sees
+         * them). Safe in place: x[c] is read before y[c] is written. */
+        for (int c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * weight[c] + bias[c];
+    }
+}
+
+void nn_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean,
+                           const float *rstd, int N, int C) {
+    US_ASSERT(dout && inp && weight && mean && rstd && N >= 0 && C > 0);
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        const float *dy = dout + (size_t)n * C;
+        float mu = mean[n], rs = rstd[n];
+        /* Forward: y = x̂·w + b, x̂ = (x - μ)·ρ.  With g = dy·w (the gradient at x̂):
+         *   dx = ρ·(g - mean(g) - x̂·mean(g·x̂))
+         * The two means are the terms that flow through μ and through ρ. */
+        double sg = 0.0, sgx = 0.0;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - mu) * rs;
+            float g = dy[c] * weight[c];
+            sg += g;
+            sgx += (double)g * xhat;
+        }
+        float mg = (float)(sg / C), mgx = (float)(sgx / C);
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - mu) * rs;
+            /* Forward: y[c] = x̂[c]·w[c] + b[c].  dw[c] += dy·x̂;  db[c] += dy. */
+            if (dweight) dweight[c] += dy[c] * xhat;
+            if (dbias) dbias[c] += dy[c];
+            if (dinp) dinp[(size_t)n * C + c] += rs * (dy[c] * weight[c] - mg - xhat * mgx);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Attention
+ * ---------------------------------------------------------------------------------------- */
+
+/* May query t attend to key t2 of sequence b? */
+static int nn_att_allowed(const uint8_t *mask, int b, int T, int t, int t2, int causal) {
+    if (causal && t2 > t) return 0;
+    return !mask || mask[(size_t)b * T + t2] != 0;
+}
+
+/* In place over one row of scores s[0..T): the masked softmax of the forward contract.
+ * att[t2] = exp(s[t2] - m) / Σ exp(s[j] - m) over allowed t2 (m their max), 0 elsewhere; a
+ * row with no allowed key becomes all zeros. */
+static void nn_att_softmax_row(float *s, const uint8_t *mask, int b, int T, int t, int causal) {
+    float m = -INFINITY;
+    int any = 0;
+    for (int t2 = 0; t2 < T; t2++)
+        if (nn_att_allowed(mask, b, T, t, t2, causal)) {
+            if (!any || s[t2] > m) m = s[t2];
+            any = 1;
+        }
+    if (!any) {
+        memset(s, 0, (size_t)T * sizeof(float));
+        return;
+    }
+    double sum = 0.0;
+    for (int t2 = 0; t2 < T; t2++) {
+        if (nn_att_allowed(mask, b, T, t, t2, causal)) {
+            s[t2] = expf(s[t2] - m);
+            sum += s[t2];
+        } else {
+            s[t2] = 0.0f;
+        }
+    }
+    /* sum >= 1: the max element contributes exp(0) = 1. */
+    float inv = (float)(1.0 / sum);
+    for (int t2 = 0; t2 < T; t2++) s[t2] *= inv;
+}
+
+void nn_attention_forward(float *out, float *att, const float *qkv, const uint8_t *mask, int B,
+                          int T, int C, int H, int causal) {
+    US_ASSERT(out && att && qkv && B >= 0 && T >= 0 && H > 0 && C > 0 && C % H == 0);
+    if (B == 0 || T == 0) return;
+    int hs = C / H, C3 = 3 * C;
+    float scale = (float)(1.0 / sqrt((double)hs));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* rows t, stride 3C */
+            const float *k = q + C;
+            const float *v = q + 2 * C;
+            float *a = att + ((size_t)b * H + h) * T * T;
+            /* a[t,t2] = scale·q_t·k_t2:  a (T,T) = scale · Q (T,hs) · Kᵀ (hs,T). */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
+                        0.0f, a, T);
+            /* a[t,:] = masked softmax of the scores of query t. */
+            for (int t = 0; t < T; t++)
+                nn_att_softmax_row(a + (size_t)t * T, mask, b, T, t, causal);
+            /* out_t = Σ_t2 a[t,t2]·v_t2:  O (T,hs) = A (T,T) · V (T,hs), written with stride C. */
+            float *o = out + (size_t)b * T * C + (size_t)h * hs;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3,
+                        0.0f, o, C);
+        }
+}
+
+void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           const float *att, const uint8_t *mask, int B, int T, int C, int H,
+                           int causal) {
+    US_ASSERT(dqkv && scratch && dout && qkv && att && B >= 0 && T >= 0 && H > 0 && C > 0 &&
+              C % H == 0);
+    (void)mask, (void)causal; /* not-allowed pairs already have att 0, which zeroes their ds */
+    if (B == 0 || T == 0) return;
+    int hs = C / H, C3 = 3 * C;
+    float scale = (float)(1.0 / sqrt((double)hs));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            size_t qoff = (size_t)b * T * C3 + (size_t)h * hs;
+            const float *q = qkv + qoff, *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;
+            const float *a = att + ((size_t)b * H + h) * T * T;
+            const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
+            float *ds = scratch;
+            /* Forward: O = A·V.
+             *   dA[t,t2] = dout_t·v_t2:  dA (T,T) = dO (T,hs) · Vᵀ (hs,T)
+             *   dV += Aᵀ (T,T) · dO (T,hs) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, C3,
+                        0.0f, ds, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, dO, C,
+                        1.0f, dv, C3);
+            /* Forward: A[t,:] = softmax(S[t,:]).  dS = A·(dA - Σ_j A·dA), in place; the scale
+             * of S = scale·Q·Kᵀ is folded into the sgemm alphas below. */
+            for (int t = 0; t < T; t++) {
+                const float *ar = a + (size_t)t * T;
+                float *dr = ds + (size_t)t * T;
+                double dot = 0.0;
+                for (int t2 = 0; t2 < T; t2++) dot += (double)ar[t2] * dr[t2];
+                float fdot = (float)dot;
+                for (int t2 = 0; t2 < T; t2++) dr[t2] = ar[t2] * (dr[t2] - fdot);
+            }
+            /* Forward: S = scale·Q·Kᵀ.
+             *   dQ += scale · dS (T,T) · K (T,hs);   dK += scale · dSᵀ (T,T) · Q (T,hs) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, ds, T, k, C3,
+                        1.0f, dq, C3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, ds, T, q, C3,
+                        1.0f, dk, C3);
+        }
+}
+
+void nn_attention_forward_naive(float *out, float *att, const float *qkv, const uint8_t *mask,
+                                int B, int T, int C, int H, int causal) {
+    US_ASSERT(out && att && qkv && B >= 0 && T >= 0 && H > 0 && C > 0 && C % H == 0);
+    int hs = C / H, C3 = 3 * C;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                float *a = att + (((size_t)b * H + h) * T + t) * T;
+                /* a[t2] = q_t·k_t2 / sqrt(hs) for every key (masked ones are zeroed by the
+                 * softmax) */
+                for (int t2 = 0; t2 < T; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    double s = 0.0;
+                    for (int i = 0; i < hs; i++) s += (double)q[i] * k[i];
+                    a[t2] = (float)(s * scale);
+                }
+                nn_att_softmax_row(a, mask, b, T, t, causal);
+                /* out_t[i] = Σ_t2 a[t2]·v_t2[i] */
+                float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int i = 0; i < hs; i++) {
+                    double s = 0.0;
+                    for (int t2 = 0; t2 < T; t2++)
+                        s += (double)a[t2] * qkv[((size_t)b * T + t2) * C3 + 2 * C + h * hs + i];
+                    o[i] = (float)s;
+                }
+            }
+}
+
+void nn_attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
+                                 const float *att, const uint8_t *mask, int B, int T, int C,
+                                 int H, int causal) {
+    US_ASSERT(dqkv && dout && qkv && att && B >= 0 && T >= 0 && H > 0 && C > 0 && C % H == 0);
+    int hs = C / H, C3 = 3 * C;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * H + h) * T + t) * T;
+                const float *dO = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                size_t qi = ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                /* datt[t2] = dout_t·v_t2, and Σ_j a[j]·datt[j] for the softmax; computed twice
+                 * rather than kept, so the reference needs no scratch. */
+                double dot = 0.0;
+                for (int t2 = 0; t2 < T; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + (size_t)h * hs;
+                    double da = 0.0;
+                    for (int i = 0; i < hs; i++) da += (double)dO[i] * v[i];
+                    dot += a[t2] * da;
+                }
+                for (int t2 = 0; t2 < T; t2++) {
+                    if (!nn_att_allowed(mask, b, T, t, t2, causal)) continue;
+                    size_t ki = ((size_t)b * T + t2) * C3 + (size_t)h * hs;
+                    const float *v = qkv + ki + 2 * C;
+                    double da = 0.0;
+                    for (int i = 0; i < hs; i++) da += (double)dO[i] * v[i];
+                    /* out_t = Σ a[t2]·v_t2:   dv_t2 += a[t2]·dout_t */
+                    for (int i = 0; i < hs; i++) dqkv[ki + 2 * C + i] += (float)(a[t2] * dO[i]);
+                    /* a = softmax(s):  ds = a[t2]·(datt[t2] - Σ_j a[j]·datt[j]) */
+                    double ds = a[t2] * (da - dot) * scale;
+                    /* s = q_t·k_t2·scale:  dq_t += ds·k_t2;  dk_t2 += ds·q_t */
+                    for (int i = 0; i < hs; i++) {
+                        dqkv[qi + i] += (float)(ds * qkv[ki + C + i]);
+                        dqkv[ki + C + i] += (float)(ds * qkv[qi + i]);
+                    }
+                }
+            }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Activations
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_relu_forward(float *out, const float *inp, size_t n) {
+    US_ASSERT(out && inp);
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void nn_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    US_ASSERT(dinp && dout && inp);
+    /* Forward: out = max(x, 0).  dx += dout where x > 0. */
+    for (size_t i = 0; i < n; i++)
+        if (inp[i] > 0.0f) dinp[i] += dout[i];
+}
+
+void nn_gelu_forward(float *out, const float *inp, size_t n) {
+    US_ASSERT(out && inp);
+    /* out = 0.5·x·(1 + erf(x/√2)) */
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * (float)NN_INV_SQRT2));
+    }
+}
+
+void nn_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    US_ASSERT(dinp && dout && inp);
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        /* Forward: out = x·Φ(x).  d/dx = Φ(x) + x·φ(x), Φ(x) = 0.5·(1 + erf(x/√2)),
+         * φ(x) = exp(-x²/2)/√(2π). */
+        float cdf = 0.5f * (1.0f + erff(x * (float)NN_INV_SQRT2));
+        float pdf = (float)NN_INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void nn_gelu_tanh_forward(float *out, const float *inp, size_t n) {
+    US_ASSERT(out && inp);
+    /* out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = (float)NN_SQRT_2_OVER_PI * (x + (float)NN_GELU_TANH_K * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+void nn_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    US_ASSERT(dinp && dout && inp);
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        /* Forward: out = 0.5·x·(1 + tanh u), u = √(2/π)·(x + k·x³).
+         * d/dx = 0.5·(1 + tanh u) + 0.5·x·(1 - tanh²u)·√(2/π)·(1 + 3k·x²). */
+        float u = (float)NN_SQRT_2_OVER_PI * (x + (float)NN_GELU_TANH_K * x * x * x);
+        float th = tanhf(u);
+        float du = (float)NN_SQRT_2_OVER_PI * (1.0f + 3.0f * (float)NN_GELU_TANH_K * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Dropout
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p,
+                        int training, us_rng *rng) {
+    US_ASSERT(out && inp && p >= 0.0f && p < 1.0f);
+    if (!training || p == 0.0f) {
+        if (out != inp) memmove(out, inp, n * sizeof(float));
+        return;
+    }
+    US_ASSERT(mask && rng);
+    float keep_scale = 1.0f / (1.0f - p);
+    /* mask[i] = [u_i >= p], u_i uniform in [0,1): kept with probability 1-p.
+     * out[i] = inp[i]·mask[i]/(1-p), so E[out] = inp. */
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = us_rng_float(rng) >= p;
+        out[i] = mask[i] ? inp[i] * keep_scale : 0.0f;
+    }
+}
+
+void nn_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p,
+                         int training) {
+    US_ASSERT(dinp && dout && p >= 0.0f && p < 1.0f);
+    if (!training || p == 0.0f) {
+        /* Forward: out = inp.  dinp += dout. */
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        return;
+    }
+    US_ASSERT(mask);
+    float keep_scale = 1.0f / (1.0f - p);
+    /* Forward: out = inp·mask/(1-p).  dinp += dout·mask/(1-p). */
+    for (size_t i = 0; i < n; i++)
+        if (mask[i]) dinp[i] += dout[i] * keep_scale;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Softmax, log-softmax
+ * ---------------------------------------------------------------------------------------- */
+
+/* max of x[0..V) (V > 0). */
+static float nn_row_max(const float *x, int V) {
+    float m = x[0];
+    for (int v = 1; v < V; v++)
+        if (x[v] > m) m = x[v];
+    return m;
+}
+
+void nn_softmax_forward(float *out, const float *inp, int N, int V) {
+    US_ASSERT(out && inp && N >= 0 && V > 0);
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * V;
+        float *y = out + (size_t)n * V;
+        /* y[v] = exp(x[v] - m) / Σ_j exp(x[j] - m): every exponent <= 0, no overflow, and the
+         * sum is >= 1 (the max contributes exp(0)). */
+        float m = nn_row_max(x, V);
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) {
+            y[v] = expf(x[v] - m);
+            sum += y[v];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) y[v] *= inv;
+    }
+}
+
+void nn_softmax_backward(float *dinp, const float *dout, const float *out, int N, int V) {
+    US_ASSERT(dinp && dout && out && N >= 0 && V > 0);
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * V, *y = out + (size_t)n * V;
+        float *dx = dinp + (size_t)n * V;
+        /* Forward: y = softmax(x), ∂y_j/∂x_v = y_j·([j = v] - y_v).
+         * dx[v] += Σ_j dy[j]·y_j·([j = v] - y_v) = y_v·(dy[v] - Σ_j dy[j]·y_j). */
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += (double)dy[v] * y[v];
+        float fs = (float)s;
+        for (int v = 0; v < V; v++) dx[v] += y[v] * (dy[v] - fs);
+    }
+}
+
+void nn_logsoftmax_forward(float *out, const float *inp, int N, int V) {
+    US_ASSERT(out && inp && N >= 0 && V > 0);
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * V;
+        float *y = out + (size_t)n * V;
+        /* y[v] = x[v] - (m + log Σ_j exp(x[j] - m)) */
+        float m = nn_row_max(x, V);
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) sum += expf(x[v] - m);
+        float lse = m + (float)log(sum);
+        for (int v = 0; v < V; v++) y[v] = x[v] - lse;
+    }
+}
+
+void nn_logsoftmax_backward(float *dinp, const float *dout, const float *out, int N, int V) {
+    US_ASSERT(dinp && dout && out && N >= 0 && V > 0);
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * V, *y = out + (size_t)n * V;
+        float *dx = dinp + (size_t)n * V;
+        /* Forward: y_j = x_j - lse(x), ∂y_j/∂x_v = [j = v] - softmax(x)_v = [j = v] - exp(y_v).
+         * dx[v] += dy[v] - exp(y_v)·Σ_j dy[j]. */
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += dy[v];
+        float fs = (float)s;
+        for (int v = 0; v < V; v++) dx[v] += dy[v] - expf(y[v]) * fs;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Sigmoid binary cross-entropy
+ * ---------------------------------------------------------------------------------------- */
+
+/* σ(x) without overflow: for x < 0 use e^x/(1 + e^x), whose exponent is negative. */
+static float nn_sigmoid(float x) {
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* count = #{i : w_i != 0} (n without weights). */
+static size_t nn_bce_count(const float *weight, size_t n) {
+    if (!weight) return n;
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += weight[i] != 0.0f;
+    return c;
+}
+
+double nn_sigmoid_bce_forward(float *losses, const float *logits, const float *targets,
+                              const float *weight, size_t n) {
+    US_ASSERT(logits && targets);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = logits[i], y = targets[i];
+        /* l = -(y·log σ(x) + (1-y)·log(1-σ(x))) = max(x,0) - x·y + log(1 + e^{-|x|}):
+         * the exponent is never positive, so nothing overflows for any x. */
+        double l = (x > 0.0 ? x : 0.0) - x * y + log1p(exp(-fabs(x)));
+        if (losses) losses[i] = (float)l;
+        sum += weight ? weight[i] * l : l;
+    }
+    size_t count = nn_bce_count(weight, n);
+    return count ? sum / (double)count : 0.0;
+}
+
+void nn_sigmoid_bce_backward(float *dlogits, float dloss, const float *logits,
+                             const float *targets, const float *weight, size_t n) {
+    US_ASSERT(dlogits && logits && targets);
+    size_t count = nn_bce_count(weight, n);
+    if (!count) return;
+    /* Forward: L = Σ w_i·l_i / count, dl_i/dx_i = σ(x_i) - y_i.
+     * dx_i += dloss·w_i·(σ(x_i) - y_i)/count. */
+    float g = dloss / (float)count;
+    for (size_t i = 0; i < n; i++) {
+        float w = weight ? weight[i] : 1.0f;
+        if (w == 0.0f) continue;
+        dlogits[i] += g * w * (nn_sigmoid(logits[i]) - targets[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Adam / AdamW and clipping
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, int t,
+                     nn_decay decay) {
+    US_ASSERT(params && grads && m && v && t >= 1);
+    US_ASSERT(decay == NN_DECAY_DECOUPLED || decay == NN_DECAY_L2);
+    /* Bias corrections 1-β1^t and 1-β2^t, in double (β2^t drifts slowly; pow is exact enough
+     * and the same on every call). */
+    double bc1 = 1.0 - pow((double)beta1, (double)t);
+    double bc2 = 1.0 - pow((double)beta2, (double)t);
+    float step_size = (float)(lr / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    float l2 = decay == NN_DECAY_L2 ? weight_decay : 0.0f;
+    float shrink = decay == NN_DECAY_DECOUPLED ? 1.0f - lr * weight_decay : 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        /* L2 mode: g = grad + wd·p (the decay goes through the moments). */
+        float g = grads[i] + l2 * params[i];
+        /* Decoupled mode: p ← p·(1 - lr·wd), before the Adam step (torch.optim.AdamW). */
+        float p = params[i] * shrink;
+        /* m ← β1·m + (1-β1)·g;   v ← β2·v + (1-β2)·g² */
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+        /* p ← p - (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps), in PyTorch's order of operations */
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        params[i] = p - step_size * (m[i] / denom);
+    }
+}
+
+double nn_clip_grad_norm(float *grads, size_t n, double max_norm) {
+    US_ASSERT(grads || n == 0);
+    /* ‖g‖ = sqrt(Σ g²), summed in double in index order. */
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)grads[i] * grads[i];
+    double norm = sqrt(ss);
+    if (max_norm > 0.0 && norm > max_norm) {
+        /* g ← g·max_norm/(‖g‖ + 1e-6) (torch.nn.utils.clip_grad_norm_'s coefficient) */
+        float coef = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < n; i++) grads[i] *= coef;
+    }
+    return norm;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Initializers
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_init_normal(float *w, size_t n, float mean, float std, us_rng *rng) {
+    US_ASSERT((w || n == 0) && rng);
+    for (size_t i = 0; i < n; i++) w[i] = (float)(mean + std * us_rng_normal(rng));
+}
+
+void nn_init_uniform(float *w, size_t n, float lo, float hi, us_rng *rng) {
+    US_ASSERT((w || n == 0) && rng && lo <= hi);
+    /* w = lo + (hi - lo)·u, u uniform in [0,1) */
+    for (size_t i = 0; i < n; i++) w[i] = lo + (hi - lo) * us_rng_float(rng);
+}
+
+void nn_init_xavier_uniform(float *w, int fan_out, int fan_in, float gain, us_rng *rng) {
+    US_ASSERT(fan_out > 0 && fan_in > 0);
+    /* a = gain·sqrt(6/(fan_in + fan_out)): the variance a²/3 = gain²·2/(fan_in + fan_out). */
+    float a = (float)(gain * sqrt(6.0 / ((double)fan_in + fan_out)));
+    nn_init_uniform(w, (size_t)fan_out * fan_in, -a, a, rng);
+}
+
+void nn_init_xavier_normal(float *w, int fan_out, int fan_in, float gain, us_rng *rng) {
+    US_ASSERT(fan_out > 0 && fan_in > 0);
+    /* std = gain·sqrt(2/(fan_in + fan_out)) */
+    float std = (float)(gain * sqrt(2.0 / ((double)fan_in + fan_out)));
+    nn_init_normal(w, (size_t)fan_out * fan_in, 0.0f, std, rng);
+}
+
+void nn_init_zero(float *w, size_t n) {
+    US_ASSERT(w || n == 0);
+    if (n) memset(w, 0, n * sizeof(float));
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Parameter block
+ * ---------------------------------------------------------------------------------------- */
+
+void nn_block_layout(nn_block *b, const size_t *sizes, size_t ntensors) {
+    US_ASSERT(b && (sizes || ntensors == 0) && ntensors <= NN_BLOCK_MAX_TENSORS);
+    memset(b, 0, sizeof *b);
+    b->ntensors = ntensors;
+    size_t off = 0;
+    for (size_t i = 0; i < ntensors; i++) {
+        b->offsets[i] = off;
+        b->sizes[i] = sizes[i];
+        US_ASSERT(sizes[i] <= SIZE_MAX / 4 - off); /* 4·nparams must not overflow */
+        off += sizes[i];
+    }
+    b->nparams = off;
+    b->total = 4 * off;
+}
+
+float *nn_block_section(const nn_block *b, float *base, nn_section s) {
+    US_ASSERT(b && base && (int)s >= 0 && (int)s <= 3);
+    return base + (size_t)s * b->nparams;
+}
+
+float *nn_block_tensor(const nn_block *b, float *base, nn_section s, size_t i) {
+    US_ASSERT(b && i < b->ntensors);
+    return nn_block_section(b, base, s) + b->offsets[i];
+}
