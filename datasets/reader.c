@@ -172,6 +172,21 @@ static const char *rating_field(us_format f) {
     }
 }
 
+/* The dataset's own name of the time field (Anime has none). */
+static const char *time_field(us_format f) {
+    switch (f) {
+    case US_FORMAT_AMAZON: return "unixReviewTime";
+    case US_FORMAT_YELP: return "date";
+    default: return "timestamp";
+    }
+}
+
+/* Times a review can have: 1900-01-01 to 3000-01-01 (UTC). Outside it a value is a unit
+ * mistake (milliseconds read as seconds) or garbage, and it would also collide with
+ * US_TS_NONE. */
+#define US_TS_MIN (-2208988800LL)
+#define US_TS_MAX (32503680000LL)
+
 us_status us_read_review(us_reader *r, char *line, size_t len, us_review *out, us_err *err,
                          us_skip *why) {
     US_ASSERT((unsigned)r->format < US_FORMAT_COUNT && !r->is_meta);
@@ -185,6 +200,10 @@ us_status us_read_review(us_reader *r, char *line, size_t len, us_review *out, u
     if (st != US_OK) return st;
     if ((st = check_id(out->user, out->user_len, "user", err, why)) != US_OK) return st;
     if ((st = check_id(out->item, out->item_len, "item", err, why)) != US_OK) return st;
+    if (r->format != US_FORMAT_ANIME && !(out->ts >= US_TS_MIN && out->ts < US_TS_MAX))
+        return us_bad(err, why, US_SKIP_RANGE, time_field(r->format),
+                      "expected a time between 1900 and 3000, found %lld unix seconds",
+                      (long long)out->ts);
     double lo, hi;
     us_format_scale(r->format, &lo, &hi, NULL);
     int unrated = r->format == US_FORMAT_ANIME && out->rating == -1;

@@ -1,60 +1,10 @@
 /* Anime parser: rating.csv and anime.csv fields, the header (mapping by name, a wrong first
  * line), -1 ratings, quoted genres, HTML entities in names, "Unknown" episodes and empty
- * ratings, every kind of bad line, and the counts of tests/fixtures/anime/README.txt. */
-#include <stdlib.h>
+ * ratings, and every kind of bad line. The counts of tests/fixtures/anime/README.txt are
+ * checked end to end in test_formats.c. */
 #include <string.h>
 
-#include "datasets/internal.h"
-#include "tests/test.h"
-
-#define FIX "tests/fixtures/anime/"
-
-/* Copies line into buf (the record borrows from it) and reads it. */
-static us_status review(us_reader *r, char *buf, size_t cap, const char *line, us_review *out,
-                        us_err *e, us_skip *why) {
-    size_t n = strlen(line);
-    US_ASSERT(n < cap);
-    memcpy(buf, line, n + 1);
-    us_err_clear(e);
-    *why = US_SKIP_COUNT;
-    return us_read_review(r, buf, n, out, e, why);
-}
-
-static us_status meta(us_reader *r, char *buf, size_t cap, const char *line, us_meta *out,
-                      us_err *e, us_skip *why) {
-    size_t n = strlen(line);
-    US_ASSERT(n < cap);
-    memcpy(buf, line, n + 1);
-    us_err_clear(e);
-    *why = US_SKIP_COUNT;
-    return us_read_meta(r, buf, n, out, e, why);
-}
-
-static int eq(const char *s, size_t n, const char *want) {
-    return s && n == strlen(want) && memcmp(s, want, n) == 0;
-}
-
-static void check_bad(us_test_ctx *t_, us_status st, us_skip why, const us_err *e, us_skip kind,
-                      const char *field, int line) {
-    if (st != US_EFORMAT || why != kind || strcmp(e->field, field) != 0)
-        us_test_fail(t_, __FILE__, line, "expected %s on \"%s\", got status %d, %s on \"%s\" (%s)",
-                     us_skip_name(kind), field, (int)st, us_skip_name(why), e->field, e->msg);
-}
-/* The call runs first: it sets why and e. */
-#define CHECK_BAD(call, kind, field)                                                       \
-    do {                                                                                   \
-        us_status st_ = (call);                                                            \
-        check_bad(t_, st_, why, &e, (kind), (field), __LINE__);                            \
-    } while (0)
-
-static const cJSON *attr(const us_meta *m, const char *name) {
-    return cJSON_GetObjectItemCaseSensitive(m->attributes, name);
-}
-
-static const char *cat(const us_meta *m, int i) {
-    const cJSON *c = cJSON_GetArrayItem(m->categories, i);
-    return cJSON_IsString(c) ? c->valuestring : NULL;
-}
+#include "tests/datasets/reader_helpers.h"
 
 TEST(anime_rating_fields) {
     us_reader r;
@@ -63,20 +13,21 @@ TEST(anime_rating_fields) {
     us_review v;
     us_err e;
     us_skip why;
-    CHECK_EQ_INT(review(&r, buf, sizeof buf, "user_id,anime_id,rating", &v, &e, &why), US_NOREC);
-    CHECK_OK(review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), e);
-    CHECK(eq(v.user, v.user_len, "1"));
-    CHECK(eq(v.item, v.item_len, "20"));
+    CHECK_EQ_INT(th_review(&r, buf, sizeof buf, "user_id,anime_id,rating", &v, &e, &why),
+                 US_NOREC);
+    CHECK_OK(th_review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), e);
+    CHECK(th_eq(v.user, v.user_len, "1"));
+    CHECK(th_eq(v.item, v.item_len, "20"));
     CHECK_NEAR(v.rating, -1, 0);
     CHECK(v.ts == US_TS_NONE);
     CHECK(v.title == NULL && v.text == NULL);
-    CHECK_OK(review(&r, buf, sizeof buf, "73516,16512, 10 ", &v, &e, &why), e);
-    CHECK(eq(v.user, v.user_len, "73516"));
-    CHECK(eq(v.item, v.item_len, "16512"));
+    CHECK_OK(th_review(&r, buf, sizeof buf, "73516,16512, 10 ", &v, &e, &why), e);
+    CHECK(th_eq(v.user, v.user_len, "73516"));
+    CHECK(th_eq(v.item, v.item_len, "16512"));
     CHECK_NEAR(v.rating, 10, 0);
-    CHECK_EQ_INT(review(&r, buf, sizeof buf, "", &v, &e, &why), US_NOREC);
-    CHECK_OK(review(&r, buf, sizeof buf, "3,\"20\",1", &v, &e, &why), e);
-    CHECK(eq(v.item, v.item_len, "20"));
+    CHECK_EQ_INT(th_review(&r, buf, sizeof buf, "", &v, &e, &why), US_NOREC);
+    CHECK_OK(th_review(&r, buf, sizeof buf, "3,\"20\",1", &v, &e, &why), e);
+    CHECK(th_eq(v.item, v.item_len, "20"));
     us_reader_free(&r);
 }
 
@@ -88,14 +39,14 @@ TEST(anime_rating_header_by_name) {
     us_err e;
     us_skip why;
     /* A byte-order mark, another order and an extra column. */
-    CHECK_EQ_INT(review(&r, buf, sizeof buf, "\xEF\xBB\xBFrating,extra,anime_id,user_id", &v, &e,
-                        &why),
+    CHECK_EQ_INT(th_review(&r, buf, sizeof buf, "\xEF\xBB\xBFrating,extra,anime_id,user_id", &v,
+                           &e, &why),
                  US_NOREC);
-    CHECK_OK(review(&r, buf, sizeof buf, "7,x,20,5", &v, &e, &why), e);
-    CHECK(eq(v.user, v.user_len, "5"));
-    CHECK(eq(v.item, v.item_len, "20"));
+    CHECK_OK(th_review(&r, buf, sizeof buf, "7,x,20,5", &v, &e, &why), e);
+    CHECK(th_eq(v.user, v.user_len, "5"));
+    CHECK(th_eq(v.item, v.item_len, "20"));
     CHECK_NEAR(v.rating, 7, 0);
-    CHECK_BAD(review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), US_SKIP_MALFORMED, "");
+    CHECK_BAD(th_review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), US_SKIP_MALFORMED, "");
     CHECK(strstr(e.msg, "expected 4 columns, found 3") != NULL);
     us_reader_free(&r);
 }
@@ -107,21 +58,21 @@ TEST(anime_rating_wrong_header) {
     us_review v;
     us_err e;
     us_skip why;
-    CHECK_BAD(review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), US_SKIP_MALFORMED, "");
+    CHECK_BAD(th_review(&r, buf, sizeof buf, "1,20,-1", &v, &e, &why), US_SKIP_MALFORMED, "");
     CHECK(strstr(e.msg, "user_id,anime_id,rating") != NULL);
     /* After a missing header the published column order is assumed. */
-    CHECK_OK(review(&r, buf, sizeof buf, "2,30,7", &v, &e, &why), e);
-    CHECK(eq(v.user, v.user_len, "2") && eq(v.item, v.item_len, "30"));
+    CHECK_OK(th_review(&r, buf, sizeof buf, "2,30,7", &v, &e, &why), e);
+    CHECK(th_eq(v.user, v.user_len, "2") && th_eq(v.item, v.item_len, "30"));
 
     us_reader_free(&r);
     us_reader_init(&r, US_FORMAT_ANIME, 0);
-    CHECK_BAD(review(&r, buf, sizeof buf, "user,anime,rating", &v, &e, &why), US_SKIP_MALFORMED,
-              "");
+    CHECK_BAD(th_review(&r, buf, sizeof buf, "user,anime,rating", &v, &e, &why),
+              US_SKIP_MALFORMED, "");
     /* The metadata header is not the ratings header either. */
     us_reader_free(&r);
     us_reader_init(&r, US_FORMAT_ANIME, 0);
-    CHECK_BAD(review(&r, buf, sizeof buf, "anime_id,name,genre,type,episodes,rating,members", &v,
-                     &e, &why),
+    CHECK_BAD(th_review(&r, buf, sizeof buf, "anime_id,name,genre,type,episodes,rating,members",
+                        &v, &e, &why),
               US_SKIP_MALFORMED, "");
     us_reader_free(&r);
 }
@@ -133,7 +84,7 @@ TEST(anime_rating_bad_lines) {
     us_review v;
     us_err e;
     us_skip why;
-#define RV(s) review(&r, buf, sizeof buf, (s), &v, &e, &why)
+#define RV(s) th_review(&r, buf, sizeof buf, (s), &v, &e, &why)
     CHECK_EQ_INT(RV("user_id,anime_id,rating"), US_NOREC);
     CHECK_BAD(RV("1,20"), US_SKIP_MALFORMED, "");
     CHECK(strstr(e.msg, "expected 3 columns, found 2") != NULL);
@@ -164,29 +115,29 @@ TEST(anime_meta_fields) {
     us_meta m;
     us_err e;
     us_skip why;
-    CHECK_EQ_INT(meta(&r, buf, sizeof buf, "anime_id,name,genre,type,episodes,rating,members", &m,
-                      &e, &why),
+    CHECK_EQ_INT(th_meta(&r, buf, sizeof buf, "anime_id,name,genre,type,episodes,rating,members",
+                         &m, &e, &why),
                  US_NOREC);
-    CHECK_OK(meta(&r, buf, sizeof buf,
-                  "32281,Kimi no Na wa.,\"Drama, Romance, School, Supernatural\",Movie,1,9.37,"
-                  "200630",
-                  &m, &e, &why),
+    CHECK_OK(th_meta(&r, buf, sizeof buf,
+                     "32281,Kimi no Na wa.,\"Drama, Romance, School, Supernatural\",Movie,1,9.37,"
+                     "200630",
+                     &m, &e, &why),
              e);
-    CHECK(eq(m.item, m.item_len, "32281"));
+    CHECK(th_eq(m.item, m.item_len, "32281"));
     CHECK(m.item[m.item_len] == '\0');
     CHECK_STR(m.title, "Kimi no Na wa.");
     CHECK(m.state == NULL && m.description == NULL && m.brand == NULL);
     REQUIRE(cJSON_GetArraySize(m.categories) == 4);
-    CHECK_STR(cat(&m, 0), "Drama");
-    CHECK_STR(cat(&m, 1), "Romance");
-    CHECK_STR(cat(&m, 3), "Supernatural");
+    CHECK_STR(th_cat(&m, 0), "Drama");
+    CHECK_STR(th_cat(&m, 1), "Romance");
+    CHECK_STR(th_cat(&m, 3), "Supernatural");
     REQUIRE(cJSON_IsObject(m.attributes));
     CHECK_EQ_INT(cJSON_GetArraySize(m.attributes), 4);
-    CHECK_STR(cJSON_GetStringValue(attr(&m, "type")), "Movie");
-    CHECK(cJSON_IsNumber(attr(&m, "episodes")) && attr(&m, "episodes")->valuedouble == 1);
-    CHECK(cJSON_IsNumber(attr(&m, "rating")));
-    CHECK_NEAR(cJSON_GetNumberValue(attr(&m, "rating")), 9.37, 1e-12);
-    CHECK_NEAR(cJSON_GetNumberValue(attr(&m, "members")), 200630, 0);
+    CHECK_STR(cJSON_GetStringValue(th_attr(&m, "type")), "Movie");
+    CHECK(cJSON_IsNumber(th_attr(&m, "episodes")) && th_attr(&m, "episodes")->valuedouble == 1);
+    CHECK(cJSON_IsNumber(th_attr(&m, "rating")));
+    CHECK_NEAR(cJSON_GetNumberValue(th_attr(&m, "rating")), 9.37, 1e-12);
+    CHECK_NEAR(cJSON_GetNumberValue(th_attr(&m, "members")), 200630, 0);
     us_reader_free(&r);
 }
 
@@ -197,7 +148,7 @@ TEST(anime_meta_entities_unknown_and_empty) {
     us_meta m;
     us_err e;
     us_skip why;
-#define MT(s) meta(&r, buf, sizeof buf, (s), &m, &e, &why)
+#define MT(s) th_meta(&r, buf, sizeof buf, (s), &m, &e, &why)
     CHECK_EQ_INT(MT("anime_id,name,genre,type,episodes,rating,members"), US_NOREC);
     CHECK_OK(MT("28977,Gintama&#039;,\"Action, Comedy, Historical\",TV,51,9.25,114262"), e);
     CHECK_STR(m.title, "Gintama'");
@@ -207,7 +158,7 @@ TEST(anime_meta_entities_unknown_and_empty) {
     CHECK_OK(MT("22297,Fate/stay night &amp; Prologue,Action,TV,12,8.39,393195"), e);
     CHECK_STR(m.title, "Fate/stay night & Prologue");
     REQUIRE(cJSON_GetArraySize(m.categories) == 1);
-    CHECK_STR(cat(&m, 0), "Action");
+    CHECK_STR(th_cat(&m, 0), "Action");
     CHECK_OK(MT("1,&lt;x&gt; &#x41;&unknown; &#1234567;,,,,,"), e);
     CHECK_STR(m.title, "<x> A&unknown; &#1234567;");
     CHECK_OK(MT("2,\"Name, with comma \"\"quoted\"\"\",,OVA,,,"), e);
@@ -215,17 +166,17 @@ TEST(anime_meta_entities_unknown_and_empty) {
 
     /* "Unknown" episodes and an empty average rating are null; genre and type may be empty. */
     CHECK_OK(MT("34136,Steins;Gate 0,\"Sci-Fi, Thriller\",TV,Unknown,,60999"), e);
-    CHECK(cJSON_IsNull(attr(&m, "episodes")));
-    CHECK(cJSON_IsNull(attr(&m, "rating")));
-    CHECK_NEAR(cJSON_GetNumberValue(attr(&m, "members")), 60999, 0);
+    CHECK(cJSON_IsNull(th_attr(&m, "episodes")));
+    CHECK(cJSON_IsNull(th_attr(&m, "rating")));
+    CHECK_NEAR(cJSON_GetNumberValue(th_attr(&m, "members")), 60999, 0);
     CHECK_OK(MT("33589,ViVid Strike!,,,Unknown,,4780"), e);
     CHECK(m.categories == NULL);
-    CHECK_STR(cJSON_GetStringValue(attr(&m, "type")), "");
+    CHECK_STR(cJSON_GetStringValue(th_attr(&m, "type")), "");
     CHECK_OK(MT("5,,\" , Drama ,,Drama\",TV,3,5,"), e);
     CHECK(m.title == NULL);
     REQUIRE(cJSON_GetArraySize(m.categories) == 1);
-    CHECK_STR(cat(&m, 0), "Drama");
-    CHECK(cJSON_IsNull(attr(&m, "members")));
+    CHECK_STR(th_cat(&m, 0), "Drama");
+    CHECK(cJSON_IsNull(th_attr(&m, "members")));
 #undef MT
     us_reader_free(&r);
 }
@@ -237,7 +188,7 @@ TEST(anime_meta_bad_lines) {
     us_meta m;
     us_err e;
     us_skip why;
-#define MT(s) meta(&r, buf, sizeof buf, (s), &m, &e, &why)
+#define MT(s) th_meta(&r, buf, sizeof buf, (s), &m, &e, &why)
     CHECK_BAD(MT("anime_id,name,genre,type,episodes,members"), US_SKIP_MALFORMED, "");
     CHECK(strstr(e.msg, "anime_id,name,genre,type,episodes,rating,members") != NULL);
     CHECK_OK(MT("1,A,Drama,TV,12,8.5,100"), e);
@@ -253,70 +204,4 @@ TEST(anime_meta_bad_lines) {
     CHECK_BAD(MT("1,Caf\xe9,Drama,TV,12,8.5,100"), US_SKIP_UTF8, "");
 #undef MT
     us_reader_free(&r);
-}
-
-/* Reads a fixture through the dispatcher: lines, records, header lines, bad lines, distinct
- * users and items (reviews) or records (meta). */
-typedef struct counts {
-    long lines, records, norec, bad, unrated;
-    uint32_t users, items;
-} counts;
-
-static int count_file(const char *path, int is_meta, counts *c) {
-    us_lines *l;
-    us_err e;
-    memset(c, 0, sizeof *c);
-    if (us_lines_open(&l, path, &e) != US_OK) return -1;
-    us_strtab *users, *items;
-    us_strtab_init(&users);
-    us_strtab_init(&items);
-    us_reader r;
-    us_reader_init(&r, US_FORMAT_ANIME, is_meta);
-    char *line;
-    size_t len;
-    while (us_lines_next(l, &line, &len, &e) == 1) {
-        c->lines++;
-        us_review v;
-        us_meta m;
-        us_skip why;
-        us_status st = is_meta ? us_read_meta(&r, line, len, &m, &e, &why)
-                               : us_read_review(&r, line, len, &v, &e, &why);
-        c->norec += st == US_NOREC;
-        c->bad += st == US_EFORMAT;
-        if (st != US_OK) continue;
-        c->records++;
-        uint32_t id;
-        if (is_meta) {
-            us_strtab_intern(items, m.item, m.item_len, &id, NULL);
-            continue;
-        }
-        c->unrated += v.rating == -1;
-        us_strtab_intern(users, v.user, v.user_len, &id, NULL);
-        us_strtab_intern(items, v.item, v.item_len, &id, NULL);
-    }
-    c->users = us_strtab_count(users);
-    c->items = us_strtab_count(items);
-    us_reader_free(&r);
-    us_strtab_free(users);
-    us_strtab_free(items);
-    us_lines_close(l);
-    return 0;
-}
-
-TEST(anime_fixture_counts) {
-    counts c;
-    REQUIRE(count_file(FIX "rating.csv", 0, &c) == 0);
-    CHECK_EQ_INT(c.lines, 22);
-    CHECK_EQ_INT(c.norec, 1);
-    CHECK_EQ_INT(c.bad, 0);
-    CHECK_EQ_INT(c.records, 21);
-    CHECK_EQ_INT(c.unrated, 5);
-    CHECK_EQ_INT(c.users, 7);
-    CHECK_EQ_INT(c.items, 7);
-    REQUIRE(count_file(FIX "anime.csv", 1, &c) == 0);
-    CHECK_EQ_INT(c.lines, 9);
-    CHECK_EQ_INT(c.norec, 1);
-    CHECK_EQ_INT(c.bad, 0);
-    CHECK_EQ_INT(c.records, 8);
-    CHECK_EQ_INT(c.items, 8);
 }

@@ -17,29 +17,29 @@ typedef struct fixture {
     const char *state;
     uint64_t lines, records, filtered, duplicates, interactions;
     uint32_t users, items, items_with_meta;
-    uint64_t meta_unused;
+    uint64_t meta_unused, meta_lines, meta_records;
 } fixture;
 
 #define FX "tests/fixtures/"
 static const fixture fixtures[] = {
     {"amazon2014", US_FORMAT_AMAZON, FX "amazon2014/reviews_Tiny_5.json",
-     FX "amazon2014/meta_Tiny.json", NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1},
+     FX "amazon2014/meta_Tiny.json", NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1, 6, 6},
     {"amazon2018", US_FORMAT_AMAZON, FX "amazon2018/Tiny_5.json", FX "amazon2018/meta_Tiny.json",
-     NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1},
+     NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1, 6, 6},
     {"amazon2023", US_FORMAT_AMAZON2023, FX "amazon2023/Tiny.jsonl",
-     FX "amazon2023/meta_Tiny.jsonl", NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1},
+     FX "amazon2023/meta_Tiny.jsonl", NULL, 21, 21, 0, 1, 20, 6, 6, 5, 1, 6, 6},
     {"yelp", US_FORMAT_YELP, FX "yelp/yelp_academic_dataset_review.json",
-     FX "yelp/yelp_academic_dataset_business.json", NULL, 22, 22, 0, 1, 21, 7, 6, 6, 1},
+     FX "yelp/yelp_academic_dataset_business.json", NULL, 22, 22, 0, 1, 21, 7, 6, 6, 1, 7, 7},
     {"yelp_mo", US_FORMAT_YELP, FX "yelp/yelp_academic_dataset_review.json",
-     FX "yelp/yelp_academic_dataset_business.json", "MO", 22, 13, 9, 1, 12, 6, 3, 3, 4},
+     FX "yelp/yelp_academic_dataset_business.json", "MO", 22, 13, 9, 1, 12, 6, 3, 3, 4, 7, 7},
     {"anime", US_FORMAT_ANIME, FX "anime/rating.csv", FX "anime/anime.csv", NULL, 22, 21, 0, 0,
-     21, 7, 7, 7, 1},
+     21, 7, 7, 7, 1, 9, 8},
     {"ml-100k", US_FORMAT_MOVIELENS, FX "ml-100k/u.data", FX "ml-100k/u.item", NULL, 19, 19, 0,
-     1, 18, 6, 7, 7, 0},
+     1, 18, 6, 7, 7, 0, 7, 7},
     {"ml-1m", US_FORMAT_MOVIELENS, FX "ml-1m/ratings.dat", FX "ml-1m/movies.dat", NULL, 19, 19,
-     0, 1, 18, 6, 6, 6, 1},
+     0, 1, 18, 6, 6, 6, 1, 7, 7},
     {"ml-latest-small", US_FORMAT_MOVIELENS, FX "ml-latest-small/ratings.csv",
-     FX "ml-latest-small/movies.csv", NULL, 20, 19, 0, 1, 18, 6, 6, 6, 1},
+     FX "ml-latest-small/movies.csv", NULL, 20, 19, 0, 1, 18, 6, 6, 6, 1, 8, 7},
 };
 
 static us_status ingest_fixture(const fixture *f, const char *reviews, const char *out,
@@ -93,14 +93,16 @@ TEST(formats_every_fixture_ingests_with_its_counts) {
             r.duplicates != f->duplicates || r.interactions != f->interactions ||
             r.users != f->users || r.items != f->items ||
             r.items_with_meta != f->items_with_meta || r.meta_unused != f->meta_unused ||
-            r.skipped != 0)
+            r.meta_lines != f->meta_lines || r.meta_records != f->meta_records || r.skipped != 0)
             us_test_fail(t_, __FILE__, __LINE__,
                          "%s: lines %llu records %llu filtered %llu dups %llu interactions %llu "
-                         "users %u items %u with meta %u unused meta %llu skipped %llu",
+                         "users %u items %u with meta %u unused meta %llu meta lines %llu "
+                         "meta records %llu skipped %llu",
                          f->name, (unsigned long long)r.lines, (unsigned long long)r.records,
                          (unsigned long long)r.filtered, (unsigned long long)r.duplicates,
                          (unsigned long long)r.interactions, r.users, r.items, r.items_with_meta,
-                         (unsigned long long)r.meta_unused, (unsigned long long)r.skipped);
+                         (unsigned long long)r.meta_unused, (unsigned long long)r.meta_lines,
+                         (unsigned long long)r.meta_records, (unsigned long long)r.skipped);
         sqlite3 *db = NULL;
         REQUIRE(sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
         /* Structural invariants of every store. */
@@ -163,6 +165,7 @@ TEST(formats_anime_unrated_stays_unlabeled) {
     sqlite3 *db = NULL;
     REQUIRE(sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     CHECK_EQ_INT(q1(db, "SELECT count(*) FROM interactions WHERE label IS NULL"), 5);
+    CHECK_EQ_INT(q1(db, "SELECT count(*) FROM interactions WHERE rating = -1"), 5);
     CHECK_EQ_INT(q1(db, "SELECT count(*) FROM interactions WHERE label IS NULL AND "
                         "(rating != -1 OR split != 0)"), 0);
     /* 1-10 scale: like means rating >= 6. */
@@ -186,6 +189,8 @@ TEST(formats_yelp_state_filter_keeps_one_state) {
     CHECK_EQ_INT(q1(db, "SELECT count(*) FROM items WHERE json_extract(attributes, '$.state') "
                         "= 'MO'"), 3);
     CHECK_EQ_INT(q1(db, "SELECT count(*) FROM items"), 3);
+    /* Brentwood Family Dentistry (MO) has categories null. */
+    CHECK_EQ_INT(q1(db, "SELECT count(*) FROM items WHERE has_meta AND categories IS NULL"), 1);
     CHECK_STR(qs(db, "SELECT value FROM meta WHERE key = 'state'"), "MO");
     sqlite3_close(db);
     /* --state needs the business file, and only means something for Yelp. */

@@ -568,3 +568,36 @@ TEST(ingest_killed_midway_leaves_old_store) {
     CHECK_EQ_INT(rep.records, 2000);
     CHECK(access(tmp, F_OK) != 0);
 }
+
+/* A time outside 1900-3000 is a unit mistake (milliseconds as seconds) or garbage; it is
+ * rejected for every format that has time, and never taken for "no time". */
+TEST(reader_rejects_impossible_times) {
+    static const struct {
+        us_format f;
+        const char *line, *field;
+    } cases[] = {
+        {US_FORMAT_AMAZON,
+         "{\"reviewerID\": \"U\", \"asin\": \"I\", \"overall\": 5, "
+         "\"unixReviewTime\": \"-9223372036854775808\"}", "unixReviewTime"},
+        {US_FORMAT_AMAZON,
+         "{\"reviewerID\": \"U\", \"asin\": \"I\", \"overall\": 5, "
+         "\"unixReviewTime\": 1445040000000}", "unixReviewTime"},
+        {US_FORMAT_MOVIELENS, "1::1::5::-9223372036854775808", "timestamp"},
+        {US_FORMAT_YELP,
+         "{\"user_id\": \"u\", \"business_id\": \"b\", \"stars\": 4, \"date\": "
+         "\"1850-01-01 00:00:00\"}", "date"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        us_reader r;
+        us_reader_init(&r, cases[i].f, 0);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", cases[i].line);
+        us_review v;
+        us_err e;
+        us_skip why = US_SKIP_COUNT;
+        CHECK_EQ_INT(us_read_review(&r, buf, strlen(buf), &v, &e, &why), US_EFORMAT);
+        CHECK_EQ_INT(why, US_SKIP_RANGE);
+        CHECK_STR(e.field, cases[i].field);
+        us_reader_free(&r);
+    }
+}
