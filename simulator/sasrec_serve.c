@@ -7,10 +7,13 @@
  * the window (the newest item always sits at T-1), so appending an item moves every item to a
  * new position embedding, and every hidden state changes. What a step can reuse is the
  * user's encoding across all the candidates it scores (us_sasrec_user_encode/_user_score).
+ * The next-item head ranks candidates (all items, or a subset) from one encoder row
+ * (us_sasrec_next_score).
  *
  * It deliberately does not lock: a state belongs to one thread at a time (a model, read-only
  * here, may be shared by many states). It does not notice weights changed in place under a
  * cached user: call us_sasrec_state_invalidate after such a change. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,5 +141,30 @@ void us_sasrec_user_score(const us_sasrec *m, const us_sasrec_state *st, const i
         double s = m->params.out_b[0];
         for (int c = 0; c < C; c++) s += (double)st->zw[c] * e[c];
         out[j] = (float)(1.0 / (1.0 + exp(-s)));
+    }
+}
+
+void us_sasrec_next_score(const us_sasrec *m, us_sasrec_state *st, const int32_t *hist,
+                          int n_hist, const int32_t *items, int n, float *out) {
+    check_fits(m, st);
+    int T = st->T, C = st->C;
+    US_ASSERT(n >= 0 && (items || n == m->cfg.n_items));
+    /* h = the encoder's last row for the window (no dropout); the cached user's zw is kept */
+    window_of(hist, n_hist, T, st->hist);
+    sasrec_encode_forward(&m->cfg, &m->params, st->acts, st->hist, 1, 0, NULL);
+    const float *h = st->acts->hf + (size_t)(T - 1) * C;
+    const float *E = m->params.item_emb;
+    if (!items) {
+        /* every item: out = E[1..V]·h, one matrix-vector product over the table past row 0 */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, C, 1.0f, E + C, C, h, 1, 0.0f, out, 1);
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        US_ASSERT(items[j] >= 0 && items[j] < m->cfg.n_items);
+        /* score(i) = h·item_emb[i+1] */
+        const float *e = E + (size_t)(items[j] + 1) * C;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += h[c] * e[c];
+        out[j] = s;
     }
 }

@@ -333,6 +333,15 @@ int us_sasrec_user_encode(const us_sasrec *m, us_sasrec_state *st, int32_t user,
 void us_sasrec_user_score(const us_sasrec *m, const us_sasrec_state *st, const int32_t *items,
                           int n, float *out);
 
+/* Next-item head: scores (logits, for ranking) of n candidates after the history
+ * hist[0..n_hist) (item ids, oldest first; only the last T count): out[j] =
+ * h_{T-1}·item_emb[items[j]+1], or with items NULL every item (n must be n_items, out[j] the
+ * score of item j). The encoder runs once, without dropout; ranking restricted to a subset is
+ * passing that subset. Cost: one encoder row plus O(n·C). Leaves the cached user
+ * (us_sasrec_user_encode) intact. Borrows every buffer for the call. */
+void us_sasrec_next_score(const us_sasrec *m, us_sasrec_state *st, const int32_t *hist,
+                          int n_hist, const int32_t *items, int n, float *out);
+
 /* ==== Simulated users ==== (simulator/sim.c)
  *
  * The population of a store, loaded once into flat arrays (DESIGN.md), and the decision of one

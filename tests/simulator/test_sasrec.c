@@ -2,7 +2,9 @@
  * every parameter tensor (tiny dims, through tests/gradcheck.h), init determinism, training on a
  * small synthetic store (AUC above 0.65 and above an item-popularity baseline), bitwise
  * reproducibility for a seed, checkpoints in the store with their failure modes, and serving
- * (single, batch and cached-user scores equal the training forward's).
+ * (single, batch and cached-user scores, and the next-item head's scores, equal the training
+ * forward's). The comparison against PyTorch is test_sasrec_reference.c; speed and quality on
+ * the default synthetic data are measured by tests/bench/bench_sasrec.c (`make bench`).
  *
  * OpenBLAS is pinned to one thread in every test (pin_blas), so sums are reproducible. */
 #include <cblas.h>
@@ -14,6 +16,7 @@
 #include "core/core.h"
 #include "datasets/datasets.h"
 #include "simulator/simulator.h"
+#include "simulator/sasrec_internal.h"
 #include "tests/gradcheck.h"
 #include "tests/test.h"
 
@@ -633,183 +636,24 @@ TEST(sasrec_serving_matches_forward) {
     CHECK(us_sasrec_user_encode(m, st, 3, hist, 4) == 1);
     us_sasrec_state_invalidate(st);
     CHECK(us_sasrec_user_encode(m, st, 3, hist, 4) == 1);
+    /* next-item scores: h_{T-1} of the training forward (training = 0) against every item row,
+     * through the all-items path and through a subset; the cached user survives them */
+    int32_t win[4], sub[3] = {19, 0, 7};
+    for (int t = 0; t < 4; t++) win[t] = hist[1 + t];
+    us_sasrec_rating_forward(m, win, g_users, g_items, NULL, 1, 0);
+    float h3[8], next_all[20], next_sub[3];
+    memcpy(h3, m->acts->hf + 3 * 8, sizeof h3);
+    us_sasrec_next_score(m, st, hist, 5, NULL, 20, next_all);
+    us_sasrec_next_score(m, st, hist, 5, sub, 3, next_sub);
+    for (int i = 0; i < 20; i++) {
+        double s = 0.0;
+        for (int k = 0; k < 8; k++) s += (double)h3[k] * m->params.item_emb[(i + 1) * 8 + k];
+        CHECK_NEAR(next_all[i], s, 1e-5);
+    }
+    for (int j = 0; j < 3; j++) CHECK_NEAR(next_sub[j], next_all[sub[j]], 1e-5);
+    CHECK(us_sasrec_user_encode(m, st, 3, hist, 4) == 0);
     us_sasrec_state_free(st);
     us_sasrec_state_free(NULL);
     us_sasrec_free(m);
     us_sasrec_free(NULL);
-}
-
-/* ------------------------------------------------------------------------------------------
- * Measurement (not a check): the simulator preset on the default synthetic size
- * ---------------------------------------------------------------------------------------- */
-
-/* AUC of the generator's true p_like on the labeled test interactions of the store at path,
- * whose raw ids are joined to truth_csv's (user,item,p_like,rating,label) rows. -1 on error.
- * Adds a table `truth` to the (temporary) store. */
-static double truth_auc(const char *path, const char *truth_csv) {
-    sqlite3 *db;
-    sqlite3_stmt *ins = NULL, *q = NULL;
-    FILE *f = fopen(truth_csv, "r");
-    double auc = -1.0;
-    if (!f || sqlite3_open(path, &db) != SQLITE_OK) {
-        if (f) fclose(f);
-        return -1.0;
-    }
-    sqlite3_exec(db, "CREATE TABLE truth(u TEXT, i TEXT, p REAL); BEGIN", NULL, NULL, NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO truth VALUES(?,?,?)", -1, &ins, NULL);
-    char line[512];
-    int first = 1;
-    while (fgets(line, sizeof line, f)) {
-        char *u = line, *c1 = strchr(u, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
-        if (first || !c1 || !c2) {
-            first = 0;
-            continue;
-        }
-        *c1 = *c2 = '\0';
-        sqlite3_bind_text(ins, 1, u, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins, 2, c1 + 1, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(ins, 3, strtod(c2 + 1, NULL));
-        sqlite3_step(ins);
-        sqlite3_reset(ins);
-    }
-    fclose(f);
-    sqlite3_exec(db, "COMMIT; CREATE INDEX truth_ui ON truth(u, i)", NULL, NULL, NULL);
-    sqlite3_prepare_v2(db,
-                       "SELECT t.p, x.label FROM interactions x JOIN users u ON u.id = x.user "
-                       "JOIN items i ON i.id = x.item JOIN truth t ON t.u = u.raw_id AND "
-                       "t.i = i.raw_id WHERE x.split = 2 AND x.label IS NOT NULL",
-                       -1, &q, NULL);
-    size_t n = 0, cap = 1 << 12;
-    float *s = malloc(cap * sizeof(float));
-    int8_t *y = malloc(cap);
-    while (s && y && sqlite3_step(q) == SQLITE_ROW) {
-        if (n == cap) {
-            cap *= 2;
-            float *s2 = realloc(s, cap * sizeof(float));
-            int8_t *y2 = realloc(y, cap);
-            if (s2) s = s2;
-            if (y2) y = y2;
-            if (!s2 || !y2) break;
-        }
-        s[n] = (float)sqlite3_column_double(q, 0);
-        y[n++] = (int8_t)sqlite3_column_int(q, 1);
-    }
-    uint32_t *scratch = malloc((n ? n : 1) * sizeof(uint32_t));
-    if (s && y && scratch && n) auc = us_sasrec_auc(s, y, n, scratch);
-    free(s);
-    free(y);
-    free(scratch);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return auc;
-}
-
-/* USERSIM_SASREC_MEASURE=1 run_tests sasrec_measure: the rating head (simulator preset) on the
- * default `usersim synth` size against the generator's truth and item popularity. Prints the
- * figures; asserts only that they were computed. */
-TEST(sasrec_measure_default_synth) {
-    if (!getenv("USERSIM_SASREC_MEASURE")) SKIP("set USERSIM_SASREC_MEASURE=1 to measure");
-    pin_blas();
-    us_synth_config sc = us_synth_config_default();
-    const char *path = make_store(t_, "default", sc.users, sc.items, sc.reviews, sc.seed, 0);
-    REQUIRE(path);
-    char truth[1100];
-    snprintf(truth, sizeof truth, "%s/default-data/truth.csv", us_test_tmpdir());
-    us_sasrec_data *d;
-    us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
-    REQUIRE(d);
-    us_sasrec_config c = us_sasrec_config_default();
-    us_sasrec_config_fit(&c, d);
-    us_sasrec *m;
-    CHECK_OK(us_sasrec_init(&m, &c, &err), err);
-    us_sasrec_report rep;
-    us_log lg = {stdout, US_LOG_INFO};
-    CHECK_OK(us_sasrec_train(m, d, &rep, &lg, &err), err);
-    double t_auc = truth_auc(path, truth), p_auc = popularity_auc(d, 2);
-    printf("    measure: %d users, %d items, %llu train / %llu test labeled interactions\n",
-           d->n_users, d->n_items, (unsigned long long)d->n_ex[0],
-           (unsigned long long)d->n_ex[2]);
-    printf("    measure: test AUC sasrec %.4f, truth p_like %.4f, popularity %.4f; sasrec log "
-           "loss %.4f, accuracy %.4f; valid AUC %.4f; best epoch %d of %d; %.0f examples/s "
-           "(%.2f s training)\n",
-           rep.test.auc, t_auc, p_auc, rep.test.logloss, rep.test.accuracy, rep.valid.auc,
-           rep.best_epoch, rep.epochs, rep.examples_per_s, rep.seconds);
-    CHECK(t_auc > 0.5 && rep.test.n == d->n_ex[2]);
-    /* serving rates: one (user, history, candidate) at a time, a batch of 256, and every item
-     * for a cached user */
-    us_sasrec_state *st;
-    CHECK_OK(us_sasrec_state_init(&st, m, 256, &err), err);
-    REQUIRE(st);
-    int32_t *all = malloc((size_t)d->n_items * sizeof(int32_t));
-    float *out = malloc((size_t)d->n_items * sizeof(float));
-    int32_t *bh = malloc(256 * 2 * sizeof(int32_t)), bu[256], bi[256];
-    REQUIRE(all && out && bh);
-    for (int i = 0; i < d->n_items; i++) all[i] = i;
-    double sink = 0.0, t0 = us_now();
-    int n1 = 0;
-    for (int32_t u = 0; u < d->n_users; u++)
-        for (int k = 0; k < 20; k++, n1++) {
-            const int32_t *h = d->item + d->user_off[u];
-            sink += us_sasrec_score(m, st, u, h, (int)(d->user_off[u + 1] - d->user_off[u]), k);
-        }
-    double t1 = us_now();
-    int nb = 0;
-    for (int32_t u = 0; u + 256 <= d->n_users; u += 256, nb += 256) {
-        for (int b = 0; b < 256; b++) {
-            us_sasrec_window(d, u + b, d->user_off[u + b + 1], 2, bh + 2 * b);
-            bu[b] = u + b;
-            bi[b] = b;
-        }
-        us_sasrec_score_batch(m, st, bh, bu, bi, 256, out);
-        sink += out[0];
-    }
-    double t2 = us_now();
-    for (int32_t u = 0; u < d->n_users; u++) {
-        us_sasrec_user_encode(m, st, u, d->item + d->user_off[u],
-                              (int)(d->user_off[u + 1] - d->user_off[u]));
-        us_sasrec_user_score(m, st, all, d->n_items, out);
-        sink += out[0];
-    }
-    double t3 = us_now();
-    printf("    measure serving: %.0f single scores/s, %.0f batched scores/s, %.0f cached-user "
-           "candidate scores/s (checksum %.3f)\n",
-           n1 / (t1 - t0), nb / (t2 - t1), (double)d->n_users * d->n_items / (t3 - t2), sink);
-    free(all);
-    free(out);
-    free(bh);
-    us_sasrec_state_free(st);
-    us_sasrec_free(m);
-    us_sasrec_data_free(d);
-}
-
-/* USERSIM_SASREC_MEASURE=1 run_tests sasrec_measure: the next-item head with the "paper"
- * preset (T 50) on the default synthetic size: HR@10 / NDCG@10 against 100 sampled negatives
- * and against the full catalogue. Prints the figures. */
-TEST(sasrec_measure_next_default_synth) {
-    if (!getenv("USERSIM_SASREC_MEASURE")) SKIP("set USERSIM_SASREC_MEASURE=1 to measure");
-    pin_blas();
-    us_synth_config sc = us_synth_config_default();
-    const char *path = make_store(t_, "default", sc.users, sc.items, sc.reviews, sc.seed, 0);
-    REQUIRE(path);
-    us_sasrec_data *d;
-    us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
-    REQUIRE(d);
-    us_sasrec_config c;
-    CHECK_OK(us_sasrec_config_preset("paper", "synthetic", &c, &err), err);
-    us_sasrec_config_fit(&c, d);
-    us_sasrec *m;
-    CHECK_OK(us_sasrec_init(&m, &c, &err), err);
-    us_sasrec_report rep;
-    CHECK_OK(us_sasrec_train(m, d, &rep, NULL, &err), err);
-    printf("    measure next: test HR@10 %.4f NDCG@10 %.4f (100 negatives), full catalogue HR@10 "
-           "%.4f NDCG@10 %.4f; %llu users; best epoch %d of %d; %.0f windows/s (%.2f s)\n",
-           rep.test.hr10, rep.test.ndcg10, rep.test.hr10_full, rep.test.ndcg10_full,
-           (unsigned long long)rep.test.n, rep.best_epoch, rep.epochs, rep.examples_per_s,
-           rep.seconds);
-    CHECK(rep.test.n > 0);
-    us_sasrec_free(m);
-    us_sasrec_data_free(d);
 }
