@@ -34,5 +34,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_train_sasrec(int argc, char **argv);
 int cmd_eval_sim(int argc, char **argv);
 int cmd_play(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const command COMMANDS[] = {
     {"train-sasrec", cmd_train_sasrec, "train the statistical user model (SASRec) into the store"},
     {"eval-sim", cmd_eval_sim, "measure how real the simulated users are on held-out data"},
     {"play", cmd_play, "recommend items to one simulated user and see why it reacts"},
+    {"embed", cmd_embed, "sentence vectors of the store's keywords and item texts"},
+    {"encode", cmd_encode, "print the sentence embeddings of texts (and their cosine)"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
