@@ -32,6 +32,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_train_sasrec(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 int cmd_eval_sim(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_encode(int argc, char **argv);

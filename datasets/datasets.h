@@ -160,9 +160,12 @@ typedef struct us_synth_report {
     char reviews_path[1024]; /* <out>/Synthetic_5.json.gz */
     char meta_path[1024];    /* <out>/meta_Synthetic.json.gz */
     char truth_path[1024];   /* <out>/truth.csv: user,item,p_like,rating,label */
+    char aspects_path[1024]; /* <out>/aspects.csv: item,aspect,quality,good,bad (the planted
+                                aspects: item asin, aspect name, +1 good / -1 bad, and the
+                                clauses reviews use for a good and a bad experience) */
 } us_synth_report;
 
-/* Writes the three files; deterministic for a seed. Borrows cfg for the call; fills the
+/* Writes the four files; deterministic for a seed. Borrows cfg for the call; fills the
  * caller's *rep (may be NULL). */
 us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err);
 

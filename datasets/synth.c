@@ -5,6 +5,9 @@
  *   <out>/Synthetic_5.json.gz      reviews, one JSON object per line (Amazon 2018 5-core fields)
  *   <out>/meta_Synthetic.json.gz   item metadata, one JSON object per line (Amazon 2018 meta)
  *   <out>/truth.csv                user,item,p_like,rating,label for every review written
+ *   <out>/aspects.csv              item,aspect,quality,good,bad: every item's planted aspects
+ *                                  (quality +1 good, -1 bad) with the clauses reviews use for
+ *                                  the aspect in a good and a bad experience
  *
  * The model (all draws from PCG32 streams derived from cfg.seed, see `stream`):
  *
@@ -61,7 +64,7 @@
  * Determinism: stream(seed, domain, index) = us_rng_derive(seed, index * NDOMAIN + domain),
  * one stream per item, per user and per purpose, so the same config gives the same bytes
  * (gzip at the same zlib version and level included). The files are written as "<name>.tmp"
- * and renamed into place once all three are complete.
+ * and renamed into place once all four are complete.
  *
  * It deliberately does not model review helpfulness (votes), images, product styles,
  * also_buy/also_view links, time-varying item popularity or users leaving; and it does not
@@ -1206,6 +1209,27 @@ static us_status write_meta(const world *W, const char *path, us_err *err) {
     return st;
 }
 
+/* aspects.csv: the planted truth for keyword extraction, one line per (item, aspect) in item
+ * order and the item's aspect order. No clause holds a comma or a quote, so no field is quoted. */
+static us_status write_aspects(const world *W, const char *path, us_err *err) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return us_err_set(err, US_EIO, path, 0, NULL, "cannot create: %s", strerror(errno));
+    char asin[11], aname[64], good[160], bad[160];
+    int bad_io = fputs("item,aspect,quality,good,bad\n", f) < 0;
+    for (uint32_t i = 0; i < W->I && !bad_io; i++) {
+        const synth_item *it = &W->items[i];
+        item_id(W->seed, i, asin);
+        for (int j = 0; j < it->k && !bad_io; j++) {
+            aspect_name(it->asp[j], aname, sizeof aname);
+            aspect_clause(it->asp[j], 1, good, sizeof good);
+            aspect_clause(it->asp[j], 0, bad, sizeof bad);
+            bad_io = fprintf(f, "%s,%s,%d,%s,%s\n", asin, aname, it->q[j], good, bad) < 0;
+        }
+    }
+    if (fclose(f) != 0) bad_io = 1;
+    return bad_io ? us_err_set(err, US_EIO, path, 0, NULL, "write failed") : US_OK;
+}
+
 /* Synthetic_5.json.gz and truth.csv: every user's reviews in chronological order, user by
  * user. Adds up the likes for the report. */
 static us_status write_reviews(const world *W, const char *rpath, const char *tpath,
@@ -1383,9 +1407,12 @@ us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err
     int k2 = snprintf(rep->meta_path, sizeof rep->meta_path, "%.*s/meta_Synthetic.json.gz",
                       (int)dl, dir);
     int k3 = snprintf(rep->truth_path, sizeof rep->truth_path, "%.*s/truth.csv", (int)dl, dir);
+    int k4 = snprintf(rep->aspects_path, sizeof rep->aspects_path, "%.*s/aspects.csv", (int)dl,
+                      dir);
     /* Room for ".tmp" as well. */
-    if (k1 < 0 || k2 < 0 || k3 < 0 || (size_t)k1 + 5 > sizeof rep->reviews_path ||
-        (size_t)k2 + 5 > sizeof rep->meta_path || (size_t)k3 + 5 > sizeof rep->truth_path)
+    if (k1 < 0 || k2 < 0 || k3 < 0 || k4 < 0 || (size_t)k1 + 5 > sizeof rep->reviews_path ||
+        (size_t)k2 + 5 > sizeof rep->meta_path || (size_t)k3 + 5 > sizeof rep->truth_path ||
+        (size_t)k4 + 5 > sizeof rep->aspects_path)
         return us_err_set(err, US_EINVAL, NULL, 0, "out_dir", "path too long (%zu bytes)", dl);
     st = make_dirs(dir, err);
     if (st != US_OK) return st;
@@ -1402,7 +1429,8 @@ us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err
                .A = cfg->aspects,
                .noise = cfg->noise,
                .drift = cfg->drift};
-    char tmp_r[1030], tmp_m[1030], tmp_t[1030];
+    char tmp_r[1030], tmp_m[1030], tmp_t[1030], tmp_a[1030];
+    snprintf(tmp_a, sizeof tmp_a, "%s.tmp", rep->aspects_path);
     snprintf(tmp_r, sizeof tmp_r, "%s.tmp", rep->reviews_path);
     snprintf(tmp_m, sizeof tmp_m, "%s.tmp", rep->meta_path);
     snprintf(tmp_t, sizeof tmp_t, "%s.tmp", rep->truth_path);
@@ -1416,14 +1444,15 @@ us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err
     us_progress pb;
     us_progress_begin(&pb, NULL, "synth", "reviews", W.total, cfg->quiet);
     st = write_meta(&W, tmp_m, err);
+    if (st == US_OK) st = write_aspects(&W, tmp_a, err);
     uint64_t likes = 0;
     if (st == US_OK) st = write_reviews(&W, tmp_r, tmp_t, &pb, &likes, err);
     us_progress_end(&pb);
     if (st != US_OK) goto done;
 
-    const char *from[3] = {tmp_m, tmp_t, tmp_r}, *to[3] = {rep->meta_path, rep->truth_path,
-                                                          rep->reviews_path};
-    for (int f = 0; f < 3; f++) {
+    const char *from[4] = {tmp_m, tmp_t, tmp_a, tmp_r},
+               *to[4] = {rep->meta_path, rep->truth_path, rep->aspects_path, rep->reviews_path};
+    for (int f = 0; f < 4; f++) {
         if (rename(from[f], to[f]) != 0) {
             st = us_err_set(err, US_EIO, to[f], 0, NULL, "cannot rename %s into place: %s",
                             from[f], strerror(errno));
@@ -1440,6 +1469,7 @@ done:
         remove(tmp_r);
         remove(tmp_m);
         remove(tmp_t);
+        remove(tmp_a);
     }
     world_free(&W);
     return st;
