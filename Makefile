@@ -73,10 +73,21 @@ $(TESTS): $(TEST_OBJ) $(LIBA)
 # The runner finds the command-line binary (for the child-process tests) through USERSIM_BIN.
 # It first tries to install the reference model, so the tests against it run; without a
 # registry they report themselves skipped, with the reason.
-test: $(TESTS) $(BIN)
+# The Python binding's test runs in a virtual environment scripts/pyenv.sh makes (numpy and
+# gymnasium from PyPI); not under SAN=1, where the library would need the sanitizer runtime
+# preloaded into Python.
+ifeq ($(SAN),1)
+PYENV_STEP := py=
+else
+PYENV_STEP := py=$$(sh scripts/pyenv.sh $(BUILD)/pyenv) || \
+	    { py=; echo "test: no Python environment (see above); the binding's test will skip"; }
+endif
+test: $(TESTS) $(BIN) $(LIBSO)
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
 	    echo "test: the model could not be installed (make models says why); its tests will skip"
-	USERSIM_BIN=$(BIN) $(TESTS) $(T)
+	@$(PYENV_STEP); \
+	echo "USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $(TESTS) $(T)"; \
+	USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) USERSIM_PYTHON=$$py $(TESTS) $(T)
 
 san:
 	$(MAKE) --no-print-directory BUILD=build-san SAN=1 CC=gcc test

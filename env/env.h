@@ -117,7 +117,7 @@ uint64_t us_vecenv_episode_seed(uint64_t seed, uint64_t i, uint64_t k);
 void us_vecenv_reset(us_vecenv *v, int32_t *obs);
 
 /* Steps env i with actions[i], for every i, writing obs (n, obs_size), rewards (n),
- * terminated (n), truncated (n); likes (n, may be NULL) gets each env's reaction. An env whose
+ * terminated (n), truncated (n); the reward is the reaction (1 like, 0 not). An env whose
  * episode ended is reset in the same call: its obs row is then the new episode's first
  * observation, and its reward and flags are the ended episode's last step (Gymnasium's
  * same-step autoreset). users (n, may be NULL) receives each env's current user after the

@@ -1,0 +1,224 @@
+"""_sim.py: keyword options to us_sim_config / us_env_config, and the shared us_sim.
+
+A us_sim is immutable after us_sim_open and safe to share between envs and threads (DESIGN.md),
+so every environment made from the same store file (same path, size and modification time) and
+the same simulator options uses one opened population. It is closed when the last environment
+using it is closed or collected.
+"""
+import ctypes
+import math
+import os
+import threading
+
+from . import _lib
+
+# Keyword options and where they go. Each simulator option is documented at us_sim_config in
+# simulator/simulator.h, each environment option at us_env_config in env/env.h.
+SIM_OPTIONS = (
+    "mode",             # "majority" (default), "weighted" or "stochastic"
+    "tie",              # "random" (default, the paper) or "dislike" (the released code)
+    "use_keyword",      # the keyword vote takes part (needs `usersim extract`); True
+    "use_embed",        # the embedding vote takes part (needs `usersim embed`); True
+    "use_sasrec",       # the SASRec vote takes part (needs `usersim train-sasrec`); True
+    "weights",          # (keyword, embed, sasrec) weights of "weighted" and the soft score
+    "category_filter",  # prefer history items of the candidate's category; True
+    "empty_sim",        # embedding score of an empty side; 0.0
+    "keyword_scale",    # p_keyword = sigmoid(keyword_scale * match difference); 1.0
+    "embed_scale",      # p_embed = sigmoid(embed_scale * similarity difference); 10.0
+    "sasrec_version",   # SASRec checkpoint; 0 = the newest rating head
+)
+ENV_OPTIONS = (
+    "max_steps",        # steps before truncation; 50
+    "leave_prob",       # per-step probability that the user leaves; 0.025
+    "obs_len",          # (item, reaction) pairs in the observation; 10
+    "mask_repeats",     # an item recommended twice in an episode earns 0 unasked; False
+)
+
+
+def _flag(name, v):
+    if isinstance(v, bool) or v in (0, 1):
+        return int(bool(v))
+    raise ValueError(f"usersim: {name} must be True or False, found {v!r}")
+
+
+def _choice(name, v, table):
+    if isinstance(v, str) and v.lower() in table:
+        return table[v.lower()]
+    if isinstance(v, int) and not isinstance(v, bool) and v in table.values():
+        return v
+    raise ValueError(f"usersim: {name} must be one of {', '.join(table)}, found {v!r}")
+
+
+def _number(name, v, kind=float):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and v != int(v)):
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"usersim: {name} must be {what}, found {v!r}")
+    if kind is float and not math.isfinite(v):
+        raise ValueError(f"usersim: {name} must be finite, found {v!r}")
+    return kind(v)
+
+
+def sim_config(lib, options):
+    """us_sim_config from the defaults and the SIM_OPTIONS in options."""
+    c = lib.us_sim_config_default()
+    for name, v in options.items():
+        if name == "mode":
+            c.mode = _choice(name, v, _lib.MODES)
+        elif name == "tie":
+            c.tie = _choice(name, v, _lib.TIES)
+        elif name.startswith("use_"):
+            c.use[_lib.VOTE_NAMES.index(name[4:])] = _flag(name, v)
+        elif name == "weights":
+            w = list(v)
+            if len(w) != _lib.US_SIM_NVOTES:
+                raise ValueError(f"usersim: weights must be (keyword, embed, sasrec), found {v!r}")
+            for k in range(_lib.US_SIM_NVOTES):
+                c.weight[k] = _number("weights", w[k])
+        elif name == "category_filter":
+            c.category_filter = _flag(name, v)
+        elif name in ("empty_sim", "keyword_scale", "embed_scale"):
+            setattr(c, name, _number(name, v))
+        elif name == "sasrec_version":
+            c.sasrec_version = _number(name, v, int)
+    return c
+
+
+def env_config(lib, options):
+    """us_env_config from the defaults and the ENV_OPTIONS in options, validated by the C
+    library (a bad value raises UserSimError naming the field)."""
+    c = lib.us_env_config_default()
+    for name, v in options.items():
+        if name == "mask_repeats":
+            c.mask_repeats = _flag(name, v)
+        elif name == "leave_prob":
+            c.leave_prob = _number(name, v)
+        else:
+            n = _number(name, v, int)
+            if not -(2**31) <= n < 2**31:
+                raise ValueError(f"usersim: {name} is out of range, found {v!r}")
+            setattr(c, name, n)
+    err = _lib.us_err()
+    _lib.check(lib, lib.us_env_config_validate(ctypes.byref(c), ctypes.byref(err)), err)
+    return c
+
+
+def split_options(options):
+    """(simulator options, environment options) from one dict; unknown names raise TypeError."""
+    sim, env = {}, {}
+    for name, v in options.items():
+        if name in SIM_OPTIONS:
+            sim[name] = v
+        elif name in ENV_OPTIONS:
+            env[name] = v
+        else:
+            known = ", ".join(SIM_OPTIONS + ENV_OPTIONS)
+            raise TypeError(f"usersim: unknown option {name!r}; the options are {known}")
+    return sim, env
+
+
+def _config_key(c):
+    return (c.mode, c.tie, tuple(c.use), tuple(c.weight), c.category_filter, c.empty_sim,
+            c.keyword_scale, c.embed_scale, c.sasrec_version)
+
+
+class Sim:
+    """One opened us_sim and what the binding looks up in it (raw ids, keyword texts), cached.
+    Made and shared by acquire(); every holder calls release() once."""
+
+    def __init__(self, lib, path, cfg, key):
+        self.lib = lib
+        self.path = path
+        self.key = key
+        self.refs = 0
+        ptr = ctypes.c_void_p()
+        err = _lib.us_err()
+        st = lib.us_sim_open(ctypes.byref(ptr), os.fsencode(path), ctypes.byref(cfg),
+                             ctypes.byref(err))
+        _lib.check(lib, st, err)
+        self.ptr = ptr.value
+        self.config = _lib.us_sim_config.from_buffer_copy(cfg)
+        self.n_users = lib.us_sim_n_users(self.ptr)
+        self.n_items = lib.us_sim_n_items(self.ptr)
+        # Texts looked up so far, by id (a store may hold millions of users: nothing is
+        # read ahead, except all user ids for user_id()).
+        self._keywords = {}
+        self._user_raw = {}
+        self._item_raw = {}
+        self._category = {}
+        self._user_ids = None
+
+    @staticmethod
+    def _text(cache, fn, ptr, k):
+        t = cache.get(k)
+        if t is None:
+            t = cache[k] = fn(ptr, k).decode("utf-8", "replace")
+        return t
+
+    def keyword(self, k):
+        return self._text(self._keywords, self.lib.us_sim_keyword, self.ptr, k)
+
+    def user_raw(self, u):
+        return self._text(self._user_raw, self.lib.us_sim_user_raw, self.ptr, u)
+
+    def item_raw(self, i):
+        return self._text(self._item_raw, self.lib.us_sim_item_raw, self.ptr, i)
+
+    def category(self, i):
+        return self._text(self._category, self.lib.us_sim_category, self.ptr, i)
+
+    def user_id(self, raw):
+        """The dense id of the user whose raw id is raw; KeyError when there is none. The
+        first call reads every user's raw id."""
+        if self._user_ids is None:
+            f = self.lib.us_sim_user_raw
+            self._user_ids = {f(self.ptr, u).decode("utf-8", "replace"): u
+                              for u in range(self.n_users)}
+        return self._user_ids[raw]
+
+    def _close(self):
+        if self.ptr:
+            self.lib.us_sim_close(self.ptr)
+            self.ptr = None
+
+
+_open = {}
+_open_lock = threading.Lock()
+
+
+def acquire(store, sim_options):
+    """The shared Sim for store and the simulator options, opened on first use; the caller
+    must release() it once."""
+    lib = _lib.load()
+    cfg = sim_config(lib, sim_options)
+    path = os.path.abspath(os.fspath(store))
+    try:
+        st = os.stat(path)
+        stamp = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = (path, None, None)  # us_sim_open says what is wrong with it
+    key = stamp + _config_key(cfg)
+    with _open_lock:
+        sim = _open.get(key)
+        if sim is None:
+            sim = Sim(lib, path, cfg, key)
+            _open[key] = sim
+        sim.refs += 1
+        return sim
+
+
+def release(sim):
+    """Drops one holder's reference; closes the us_sim after the last one (every env on it must
+    have been freed already)."""
+    with _open_lock:
+        sim.refs -= 1
+        if sim.refs > 0:
+            return
+        if _open.get(sim.key) is sim:
+            del _open[sim.key]
+    sim._close()
+
+
+def shared_count():
+    """How many us_sim are open (for tests)."""
+    with _open_lock:
+        return len(_open)

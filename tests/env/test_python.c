@@ -1,0 +1,151 @@
+/* The Python binding (env/python): runs tests/python/test_binding.py as a child process with
+ * the Python of the environment scripts/pyenv.sh makes (USERSIM_PYTHON, set by make test), the
+ * usersim command (USERSIM_BIN) and the shared library beside it (or USERSIM_LIB). It also
+ * hands the script the size and field offsets of every C struct the binding mirrors with
+ * ctypes, as the compiler lays them out, so a mirror that drifts from a header fails. */
+#define _XOPEN_SOURCE 700
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "env/env.h"
+#include "tests/cli.h"
+#include "tests/test.h"
+
+#define PY_SCRIPT "tests/python/test_binding.py"
+
+/* Appends "name=size:" then "field@offset," for each field, then ";" to buf. */
+#define LAYOUT_BEGIN(T) n += snprintf(buf + n, cap - n, "%s=%zu:", #T, sizeof(T))
+#define LAYOUT_FIELD(T, f) n += snprintf(buf + n, cap - n, "%s@%zu,", #f, offsetof(T, f))
+#define LAYOUT_END() n += snprintf(buf + n, cap - n, ";")
+
+static void struct_layout(char *buf, size_t cap) {
+    size_t n = 0;
+    LAYOUT_BEGIN(us_err);
+    LAYOUT_FIELD(us_err, code);
+    LAYOUT_FIELD(us_err, line);
+    LAYOUT_FIELD(us_err, file);
+    LAYOUT_FIELD(us_err, field);
+    LAYOUT_FIELD(us_err, msg);
+    LAYOUT_END();
+    LAYOUT_BEGIN(us_sim_config);
+    LAYOUT_FIELD(us_sim_config, mode);
+    LAYOUT_FIELD(us_sim_config, tie);
+    LAYOUT_FIELD(us_sim_config, use);
+    LAYOUT_FIELD(us_sim_config, weight);
+    LAYOUT_FIELD(us_sim_config, category_filter);
+    LAYOUT_FIELD(us_sim_config, empty_sim);
+    LAYOUT_FIELD(us_sim_config, keyword_scale);
+    LAYOUT_FIELD(us_sim_config, embed_scale);
+    LAYOUT_FIELD(us_sim_config, sasrec_version);
+    LAYOUT_END();
+    LAYOUT_BEGIN(us_env_config);
+    LAYOUT_FIELD(us_env_config, max_steps);
+    LAYOUT_FIELD(us_env_config, leave_prob);
+    LAYOUT_FIELD(us_env_config, obs_len);
+    LAYOUT_FIELD(us_env_config, mask_repeats);
+    LAYOUT_END();
+    LAYOUT_BEGIN(us_sim_reaction);
+    LAYOUT_FIELD(us_sim_reaction, like);
+    LAYOUT_FIELD(us_sim_reaction, vote);
+    LAYOUT_FIELD(us_sim_reaction, pros_matches);
+    LAYOUT_FIELD(us_sim_reaction, cons_matches);
+    LAYOUT_FIELD(us_sim_reaction, pros_sim);
+    LAYOUT_FIELD(us_sim_reaction, cons_sim);
+    LAYOUT_FIELD(us_sim_reaction, p_sasrec);
+    LAYOUT_FIELD(us_sim_reaction, score);
+    LAYOUT_FIELD(us_sim_reaction, n_matched_pros);
+    LAYOUT_FIELD(us_sim_reaction, n_matched_cons);
+    LAYOUT_FIELD(us_sim_reaction, matched_pros);
+    LAYOUT_FIELD(us_sim_reaction, matched_cons);
+    LAYOUT_END();
+    LAYOUT_BEGIN(us_env_step_result);
+    LAYOUT_FIELD(us_env_step_result, reward);
+    LAYOUT_FIELD(us_env_step_result, terminated);
+    LAYOUT_FIELD(us_env_step_result, truncated);
+    LAYOUT_FIELD(us_env_step_result, repeat);
+    LAYOUT_FIELD(us_env_step_result, reaction);
+    LAYOUT_END();
+}
+
+/* Prints the last `tail` bytes of the file at path, indented, to stdout. */
+static void print_tail(const char *path, long tail) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > tail ? size - tail : 0, SEEK_SET);
+    char line[1024];
+    printf("    --- the last %ld bytes of the Python test's output ---\n", size > tail ? tail : size);
+    while (fgets(line, sizeof line, f)) printf("    %s", line);
+    fclose(f);
+}
+
+TEST(python_binding) {
+    const char *py = getenv("USERSIM_PYTHON");
+    if (!py || !*py)
+        SKIP("USERSIM_PYTHON not set (make test sets it when scripts/pyenv.sh could make the "
+             "Python environment)");
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    REQUIRE(access(py, X_OK) == 0);
+    char lib[1024];
+    const char *env_lib = getenv("USERSIM_LIB");
+    if (env_lib && *env_lib) {
+        snprintf(lib, sizeof lib, "%s", env_lib);
+    } else { /* the library beside the command: both come out of the same build folder */
+        snprintf(lib, sizeof lib, "%s", getenv("USERSIM_BIN"));
+        char *slash = strrchr(lib, '/');
+        snprintf(slash ? slash + 1 : lib, sizeof lib - (size_t)(slash ? slash + 1 - lib : 0),
+                 "libusersim.so");
+    }
+    if (access(lib, R_OK) != 0) {
+        us_test_fail(t_, __FILE__, __LINE__, "no shared library at %s (make builds it)", lib);
+        return;
+    }
+    if (access(PY_SCRIPT, R_OK) != 0) {
+        us_test_fail(t_, __FILE__, __LINE__, "%s not found: run from the repository root",
+                     PY_SCRIPT);
+        return;
+    }
+    static char layout[4096];
+    struct_layout(layout, sizeof layout);
+    char work[1024], out[1024];
+    snprintf(work, sizeof work, "%s", us_test_path("py"));
+    snprintf(out, sizeof out, "%s", us_test_path("python.log"));
+    REQUIRE(mkdir(work, 0700) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fin = open("/dev/null", O_RDONLY);
+        if (fd < 0 || fin < 0) _exit(126);
+        dup2(fin, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (setenv("USERSIM_LIB", lib, 1) || setenv("USERSIM_ABI", layout, 1) ||
+            setenv("USERSIM_TEST_DIR", work, 1) || setenv("PYTHONDONTWRITEBYTECODE", "1", 1))
+            _exit(126);
+        execl(py, py, PY_SCRIPT, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_tail(out, 6000);
+        if (WIFEXITED(status))
+            us_test_fail(t_, __FILE__, __LINE__, "%s %s exited with %d", py, PY_SCRIPT,
+                         WEXITSTATUS(status));
+        else
+            us_test_fail(t_, __FILE__, __LINE__, "%s %s was killed by signal %d", py, PY_SCRIPT,
+                         WTERMSIG(status));
+        return;
+    }
+    /* The script ran every case: unittest's summary line says OK. */
+    CHECK(strstr(us_test_slurp("python.log"), "\nOK") != NULL);
+}

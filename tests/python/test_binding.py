@@ -1,0 +1,611 @@
+"""The Python binding (env/python, package usersim) against the C library, on real stores made
+by the usersim command: synthetic data ingested and a SASRec rating head trained (one epoch),
+and a copy with the keyword and embedding stages added (built-in extractor, hashed embedder)
+for the full ensemble.
+
+Run by tests/env/test_python.c (make test) with
+  USERSIM_BIN       the usersim command            USERSIM_LIB   libusersim.so
+  USERSIM_TEST_DIR  a scratch folder (optional)    USERSIM_ABI   the C structs' layout
+Plain unittest; exits 1 on any failure. Prints a few speed figures (never asserted).
+"""
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import warnings
+
+import numpy as np
+
+import usersim
+from usersim import _lib, _sim
+
+import gymnasium
+from gymnasium.utils.env_checker import check_env
+
+BIN = os.environ.get("USERSIM_BIN", "")
+WORK = os.environ.get("USERSIM_TEST_DIR") or tempfile.mkdtemp(prefix="usersim-py-")
+N_USERS, N_ITEMS = 60, 40
+SASREC_ONLY = dict(use_keyword=False, use_embed=False)
+STORE = os.path.join(WORK, "sasrec.usdb")  # SASRec stage only
+FULL = os.path.join(WORK, "full.usdb")     # every stage, or None when the command lacks them
+
+
+def run_cli(*args):
+    p = subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"usersim {' '.join(args)} exited {p.returncode}:\n{p.stdout}")
+    return p.stdout
+
+
+def setUpModule():
+    global FULL
+    if not BIN or not os.access(BIN, os.X_OK):
+        raise RuntimeError("USERSIM_BIN must name the usersim command (make test sets it)")
+    data = os.path.join(WORK, "data")
+    run_cli("synth", "--out", data, "--users", str(N_USERS), "--items", str(N_ITEMS),
+            "--reviews", "700", "--seed", "1")
+    run_cli("ingest", "--format", "amazon", "--reviews", os.path.join(data, "Synthetic_5.json.gz"),
+            "--meta", os.path.join(data, "meta_Synthetic.json.gz"), "--out", STORE)
+    run_cli("train-sasrec", STORE, "--epochs", "1", "--d", "8", "--seed", "1")
+    commands = run_cli("--help")
+    if " extract " in commands and " embed " in commands:
+        with open(STORE, "rb") as src, open(FULL, "wb") as dst:
+            dst.write(src.read())
+        run_cli("extract", FULL, "--quiet")
+        run_cli("embed", FULL, "--hashed")
+    else:
+        FULL = None
+
+
+def episode(env, actions, **reset):
+    """(reset obs, info, then per step (obs, reward, terminated, truncated, info)) of one
+    episode with actions drawn from the generator `actions`."""
+    obs, info = env.reset(**reset)
+    steps = []
+    while True:
+        out = env.step(int(actions.integers(env.n_items)))
+        steps.append(out)
+        if out[2] or out[3]:
+            return obs, info, steps
+
+
+def same_steps(a, b):
+    if len(a) != len(b):
+        return False
+    for (oa, ra, ta, ua, ia), (ob, rb, tb, ub, ib) in zip(a, b):
+        if not (np.array_equal(oa, ob) and ra == rb and ta == tb and ua == ub and ia == ib):
+            return False
+    return True
+
+
+class Layout(unittest.TestCase):
+    def test_mirrors_match_the_c_compiler(self):
+        spec = os.environ.get("USERSIM_ABI")
+        if not spec:
+            self.skipTest("USERSIM_ABI not set (tests/env/test_python.c sets it)")
+        got = _lib.layout()
+        seen = set()
+        for part in filter(None, spec.split(";")):
+            head, _, fields = part.partition(":")
+            name, size = head.split("=")
+            seen.add(name)
+            self.assertEqual(got[name][0], int(size), f"sizeof({name})")
+            for f in filter(None, fields.split(",")):
+                field, off = f.split("@")
+                self.assertEqual(got[name][1][field], int(off), f"offsetof({name}, {field})")
+            self.assertEqual(len(got[name][1]), len(list(filter(None, fields.split(",")))),
+                             f"{name}: every field checked")
+        self.assertEqual(seen, set(got))
+
+    def test_defaults_come_back_by_value(self):
+        lib = _lib.load()
+        s = lib.us_sim_config_default()
+        self.assertEqual((s.mode, s.tie, list(s.use), list(s.weight)), (0, 0, [1, 1, 1], [1.0] * 3))
+        self.assertEqual((s.category_filter, s.empty_sim, s.keyword_scale, s.embed_scale,
+                          s.sasrec_version), (1, 0.0, 1.0, 10.0, 0))
+        e = lib.us_env_config_default()
+        self.assertEqual((e.max_steps, e.leave_prob, e.obs_len, e.mask_repeats), (50, 0.025, 10, 0))
+
+    def test_episode_seed_is_the_c_function(self):
+        a = usersim.episode_seed(55, 3, 7)
+        self.assertEqual(a, usersim.episode_seed(55, 3, 7))
+        self.assertEqual(len({a, usersim.episode_seed(55, 3, 8), usersim.episode_seed(55, 4, 7),
+                              usersim.episode_seed(56, 3, 7)}), 4)
+        self.assertGreater(max(usersim.episode_seed(1, i, 0) for i in range(8)), 2**63 // 8)
+
+
+class Gymnasium(unittest.TestCase):
+    def check(self, **kwargs):
+        env = gymnasium.make(usersim.ENV_ID, **kwargs)
+        shown = io.StringIO()  # check_env also makes a "human" env, which prints
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(shown):
+            warnings.simplefilter("always")
+            check_env(env.unwrapped)
+        self.assertIn("user ", shown.getvalue())
+        env.close()
+        self.assertEqual([str(w.message) for w in caught], [])
+
+    def test_check_env_sasrec_only(self):
+        self.check(store=STORE, **SASREC_ONLY)
+
+    def test_check_env_options(self):
+        self.check(store=STORE, mode="stochastic", tie="dislike", max_steps=7, leave_prob=0.3,
+                   obs_len=0, mask_repeats=True, **SASREC_ONLY)
+
+    def test_check_env_full_ensemble(self):
+        if FULL is None:
+            self.skipTest("the usersim command has no extract / embed stage")
+        self.check(store=FULL)
+        self.check(store=FULL, mode="weighted", weights=(1, 2, 0.5), obs_len=3)
+
+    def test_registered_and_module_syntax(self):
+        self.assertIn(usersim.ENV_ID, gymnasium.registry)
+        env = gymnasium.make("usersim:" + usersim.ENV_ID, store=STORE, max_steps=5, **SASREC_ONLY)
+        obs, _ = env.reset(seed=0)
+        self.assertIn(obs, env.observation_space)
+        env.close()
+
+    def test_make_vec_uses_the_c_vector_env(self):
+        v = gymnasium.make_vec(usersim.ENV_ID, num_envs=3, vectorization_mode="vector_entry_point",
+                               store=STORE, seed=4, **SASREC_ONLY)
+        self.assertIsInstance(v.unwrapped, usersim.UserSimVectorEnv)
+        ours = usersim.make_vec(STORE, 3, seed=4, **SASREC_ONLY)
+        oa, _ = v.reset()
+        ob, _ = ours.reset()
+        np.testing.assert_array_equal(oa, ob)
+        acts = np.array([1, 2, 3])
+        for _ in range(20):
+            np.testing.assert_array_equal(v.step(acts)[0], ours.step(acts)[0])
+        v.close()
+        ours.close()
+        # gymnasium's own vectorization over the single env works too.
+        sync = gymnasium.make_vec(usersim.ENV_ID, num_envs=2, vectorization_mode="sync",
+                                  store=STORE, max_steps=3, **SASREC_ONLY)
+        obs, _ = sync.reset(seed=5)
+        for _ in range(8):
+            obs, *_ = sync.step(sync.action_space.sample())
+            self.assertIn(obs, sync.observation_space)
+        sync.close()
+
+
+class Episodes(unittest.TestCase):
+    def setUp(self):
+        self.env = usersim.make(STORE, **SASREC_ONLY)
+
+    def tearDown(self):
+        self.env.close()
+
+    def test_spaces_and_observations(self):
+        env = usersim.make(STORE, obs_len=3, leave_prob=0.0, max_steps=6, **SASREC_ONLY)
+        self.assertEqual(env.action_space.n, N_ITEMS)
+        self.assertEqual(env.observation_space.shape, (7,))
+        self.assertEqual(env.observation_space.dtype, np.int32)
+        np.testing.assert_array_equal(env.observation_space.low, [0, -1, -1, -1, -1, -1, -1])
+        np.testing.assert_array_equal(env.observation_space.high,
+                                      [N_USERS - 1, N_ITEMS - 1, 1, N_ITEMS - 1, 1, N_ITEMS - 1, 1])
+        obs, info = env.reset(seed=3, options={"user": 12})
+        np.testing.assert_array_equal(obs, [12, -1, -1, -1, -1, -1, -1])
+        self.assertEqual(info["user"], 12)
+        likes = []
+        for t, item in enumerate([10, 11, 12, 13, 14, 15]):
+            obs, r, term, trunc, info = env.step(np.int64(item))
+            self.assertIn(obs, env.observation_space)
+            self.assertIsInstance(r, float)
+            likes.append(int(r))
+            self.assertEqual(info["like"], r == 1.0)
+            self.assertEqual((term, trunc), (False, t == 5))
+            self.assertEqual((info["item"], info["step"], info["user"]), (item, t + 1, 12))
+        np.testing.assert_array_equal(obs, [12, 13, likes[3], 14, likes[4], 15, likes[5]])
+        self.assertEqual(env.user, 12)
+        self.assertEqual(env.steps, 6)
+        env.close()
+
+    def test_same_seed_same_trajectory(self):
+        other = usersim.make(STORE, **SASREC_ONLY)
+        # The first reset seeds; the next ones, without a seed, continue the same stream.
+        traces = []
+        for env in (self.env, other):
+            acts = np.random.default_rng(9)
+            traces.append([episode(env, acts, seed=2024)] + [episode(env, acts) for _ in range(15)])
+        for (oa, ia, sa), (ob, ib, sb) in zip(*traces):
+            np.testing.assert_array_equal(oa, ob)
+            self.assertEqual(ia, ib)
+            self.assertTrue(same_steps(sa, sb))
+        # Another seed: other users and other episodes.
+        acts = np.random.default_rng(9)
+        third = [episode(other, acts, seed=2025)] + [episode(other, acts) for _ in range(15)]
+        differ = sum(a[1]["user"] != b[1]["user"] or len(a[2]) != len(b[2])
+                     for a, b in zip(traces[0], third))
+        self.assertGreater(differ, 8)
+        # The same seed again starts the same stream over.
+        acts = np.random.default_rng(9)
+        again = episode(other, acts, seed=2024)
+        self.assertTrue(same_steps(again[2], traces[0][0][2]))
+        other.close()
+
+    def test_same_trajectory_without_gymnasium(self):
+        acts = np.random.default_rng(5)
+        ours = [episode(self.env, acts, seed=77)] + [episode(self.env, acts) for _ in range(4)]
+        mine = [[int(o[0]), [[int(x) for x in s[0]] + [s[1], s[2], s[3]] for s in st]]
+                for o, _, st in ours]
+        code = (
+            "import json, sys\n"
+            "sys.modules['gymnasium'] = None\n"
+            "import numpy as np, usersim\n"
+            "assert not usersim.HAVE_GYMNASIUM\n"
+            f"env = usersim.make({STORE!r}, use_keyword=False, use_embed=False)\n"
+            "acts = np.random.default_rng(5)\n"
+            "out = []\n"
+            "for k in range(5):\n"
+            "    obs, info = env.reset(seed=77) if k == 0 else env.reset()\n"
+            "    assert obs in env.observation_space\n"
+            "    steps = []\n"
+            "    while True:\n"
+            "        o, r, te, tr, i = env.step(int(acts.integers(env.n_items)))\n"
+            "        steps.append([int(x) for x in o] + [r, te, tr])\n"
+            "        if te or tr: break\n"
+            "    out.append([int(obs[0]), steps])\n"
+            "assert 0 <= env.action_space.sample() < env.n_items\n"
+            "v = usersim.make_vec(env.store, 2, use_keyword=False, use_embed=False)\n"
+            "v.reset(); v.step(v.action_space.sample()); v.close(); env.close()\n"
+            "print(json.dumps(out))\n"
+        )
+        p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(json.loads(p.stdout.strip().splitlines()[-1]), mine)
+
+    def test_leaving_truncation_and_eval_order(self):
+        env = usersim.make(STORE, leave_prob=1.0, max_steps=9, **SASREC_ONLY)
+        _, _, steps = episode(env, np.random.default_rng(1), seed=1)
+        self.assertEqual(len(steps), 1)
+        self.assertEqual(steps[0][2:4], (True, False))
+        env.close()
+        env = usersim.make(STORE, leave_prob=1.0, max_steps=4, eval_order=True, **SASREC_ONLY)
+        for u in range(3):
+            _, info, steps = episode(env, np.random.default_rng(1))
+            self.assertEqual((info["user"], len(steps), steps[-1][2:4]), (u, 4, (False, True)))
+        env.close()
+
+    def test_reset_options_pick_user_and_seed(self):
+        raw = self.env._sim.user_raw(17)
+        _, info = self.env.reset(options={"user": raw})
+        self.assertEqual((info["user"], info["user_raw"]), (17, raw))
+        seed = usersim.episode_seed(8, 1, 2)
+        a = episode(self.env, np.random.default_rng(3), options={"episode_seed": seed})
+        b = episode(self.env, np.random.default_rng(3), seed=99, options={"episode_seed": seed})
+        self.assertEqual(a[1], b[1])
+        self.assertTrue(same_steps(a[2], b[2]))
+
+    def test_mask_repeats(self):
+        env = usersim.make(STORE, mask_repeats=True, leave_prob=0.0, **SASREC_ONLY)
+        env.reset(seed=1, options={"user": 0})
+        self.assertTrue(env.action_masks().all())
+        _, _, _, _, first = env.step(7)
+        self.assertFalse(first["repeat"])
+        self.assertIsNotNone(first["p_sasrec"])
+        _, r, _, _, info = env.step(7)
+        self.assertEqual((r, info["repeat"], info["like"], info["score"], info["p_sasrec"]),
+                         (0.0, True, False, None, None))
+        self.assertEqual(info["votes"], {"keyword": -1, "embed": -1, "sasrec": -1})
+        mask = env.action_masks()
+        self.assertEqual((mask.dtype, mask.shape, int(mask.sum()), bool(mask[7])),
+                         (np.dtype(bool), (N_ITEMS,), N_ITEMS - 1, False))
+        env.close()
+
+    def test_info_explains_the_reaction(self):
+        env = self.env
+        env.reset(seed=4)
+        _, r, _, _, info = env.step(5)
+        self.assertEqual(info["votes"]["keyword"], -1)
+        self.assertEqual(info["votes"]["embed"], -1)
+        self.assertEqual(info["votes"]["sasrec"], int(info["p_sasrec"] >= 0.5))
+        self.assertEqual(info["like"], info["votes"]["sasrec"] == 1)  # one vote decides
+        self.assertEqual((info["pros_matches"], info["pros_sim"], info["matched_pros"]),
+                         (None, None, []))
+        self.assertEqual(info["item_raw"], env.item_raw(5))
+        self.assertTrue(info["user_raw"] and info["item_raw"])
+        if FULL is None:
+            return
+        full = usersim.make(FULL, leave_prob=0.0, max_steps=50)
+        full.reset(seed=6)
+        matched = 0
+        for item in range(N_ITEMS):
+            _, r, _, _, info = full.step(item)
+            self.assertEqual(r, float(info["like"]))
+            v = info["votes"]
+            self.assertTrue(all(v[k] in (0, 1) for k in v))
+            self.assertEqual(v["sasrec"], int(info["p_sasrec"] >= 0.5))
+            if info["pros_matches"] != info["cons_matches"]:  # a tie may go either way
+                self.assertEqual(v["keyword"], int(info["pros_matches"] > info["cons_matches"]))
+            self.assertEqual(len(info["matched_pros"]), min(info["pros_matches"], 8))
+            self.assertEqual(len(info["matched_cons"]), min(info["cons_matches"], 8))
+            for word in info["matched_pros"] + info["matched_cons"]:
+                self.assertIsInstance(word, str)
+                self.assertTrue(word)
+            matched += len(info["matched_pros"])
+            self.assertTrue(-1.0 <= info["pros_sim"] <= 1.0 and 0.0 <= info["score"] <= 1.0)
+        self.assertGreater(matched, 0)  # some keywords match on this store
+        full.close()
+
+    def test_render_modes(self):
+        env = usersim.make(STORE, render_mode="ansi", **SASREC_ONLY)
+        env.reset(seed=1, options={"user": 2})
+        env.step(3)
+        text = env.render()
+        self.assertIn("user 2", text)
+        self.assertIn("item 3", text)
+        self.assertIn("sasrec", text)
+        env.close()
+        env = usersim.make(STORE, render_mode="human", **SASREC_ONLY)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            env.reset(seed=1, options={"user": 2})
+            env.step(3)
+            self.assertIsNone(env.render())
+        self.assertIn("item 3", out.getvalue())
+        self.assertIn("P(like)", out.getvalue())
+        env.close()
+        with self.assertRaises(ValueError):
+            usersim.make(STORE, render_mode="rgb_array", **SASREC_ONLY)
+
+
+class Vector(unittest.TestCase):
+    def test_equals_single_envs(self):
+        self.compare_with_single_envs(4, 55, leave_prob=0.2, max_steps=10, obs_len=3)
+        self.compare_with_single_envs(3, 8, leave_prob=0.1, max_steps=6, obs_len=0,
+                                      mask_repeats=True, mode="stochastic")
+
+    def compare_with_single_envs(self, n, seed, **opts):
+        opts.update(SASREC_ONLY)
+        v = usersim.make_vec(STORE, n, threads=2, seed=seed, **opts)
+        singles = [usersim.make(STORE, **opts) for _ in range(n)]
+        k = [0] * n
+        vobs, vinfo = v.reset()
+        sobs = []
+        for i, env in enumerate(singles):
+            o, _ = env.reset(options={"episode_seed": usersim.episode_seed(seed, i, k[i])})
+            k[i] += 1
+            sobs.append(o)
+        np.testing.assert_array_equal(vobs, np.stack(sobs))
+        np.testing.assert_array_equal(vinfo["user"], vobs[:, 0])
+        acts = np.random.default_rng(10)
+        ended = 0
+        for _ in range(80):
+            a = acts.integers(N_ITEMS, size=n)
+            vobs, vr, vt, vu, vinfo = v.step(a)
+            self.assertEqual((vobs.dtype, vr.dtype, vt.dtype, vu.dtype),
+                             (np.int32, np.float32, np.bool_, np.bool_))
+            ended_now = vinfo.get("_final_obs", np.zeros(n, bool))
+            self.assertEqual(ended_now.tolist(), (vt | vu).tolist())
+            for i, env in enumerate(singles):
+                o, r, te, tr, _ = env.step(int(a[i]))
+                self.assertEqual((r, te, tr), (float(vr[i]), bool(vt[i]), bool(vu[i])))
+                if te or tr:
+                    ended += 1
+                    np.testing.assert_array_equal(vinfo["final_obs"][i], o)
+                    o, _ = env.reset(options={"episode_seed": usersim.episode_seed(seed, i, k[i])})
+                    k[i] += 1
+                np.testing.assert_array_equal(vobs[i], o)
+                self.assertEqual(vinfo["user"][i], env.user)
+        self.assertGreater(ended, 20)
+        for env in singles:
+            env.close()
+        v.close()
+
+    def trace(self, threads, seed=123, eval_order=False, steps=120, obs_len=10):
+        v = usersim.make_vec(STORE, 9, threads=threads, seed=seed, eval_order=eval_order,
+                             leave_prob=0.05, max_steps=12, obs_len=obs_len, **SASREC_ONLY)
+        out = [v.reset()[0]]
+        acts = np.random.default_rng(2)
+        for _ in range(steps):
+            o, r, te, tr, info = v.step(acts.integers(N_ITEMS, size=9))
+            out += [o, r, te, tr, info["user"]]
+        v.close()
+        return out
+
+    def test_same_outputs_for_any_thread_count(self):
+        for eval_order in (False, True):
+            one = self.trace(1, eval_order=eval_order)
+            for threads in (2, 5):
+                many = self.trace(threads, eval_order=eval_order)
+                self.assertTrue(all(np.array_equal(a, b) for a, b in zip(one, many)))
+        other = self.trace(1, seed=124)
+        self.assertFalse(all(np.array_equal(a, b) for a, b in zip(one, other)))
+
+    def test_eval_order_walks_users(self):
+        v = usersim.make_vec(STORE, 3, eval_order=True, leave_prob=1.0, max_steps=2, **SASREC_ONLY)
+        obs, _ = v.reset()
+        self.assertEqual(obs[:, 0].tolist(), [0, 1, 2])
+        for k in range(1, 4):
+            for t in range(2):
+                obs, _, te, tr, _ = v.step(np.zeros(3, dtype=np.int64))
+            self.assertFalse(te.any())
+            self.assertTrue(tr.all())
+            self.assertEqual(obs[:, 0].tolist(), [3 * k, 3 * k + 1, 3 * k + 2])
+        v.close()
+
+    def test_reset_with_and_without_seed(self):
+        v = usersim.make_vec(STORE, 5, seed=0, **SASREC_ONLY)
+        first, _ = v.reset(seed=31)
+        for _ in range(30):
+            v.step(np.ones(5, dtype=np.int32))
+        later, _ = v.reset()  # every env's next episode, not the first again
+        self.assertFalse(np.array_equal(first, later))
+        again, _ = v.reset(seed=31)
+        np.testing.assert_array_equal(first, again)
+        self.assertEqual(first[:, 0].tolist(), [
+            usersim.make(STORE, **SASREC_ONLY).reset(options={
+                "episode_seed": usersim.episode_seed(31, i, 0)})[1]["user"] for i in range(5)])
+        with self.assertRaises(ValueError):
+            v.reset(seed=[1, 2, 3, 4, 5])
+        v.close()
+
+    def test_returned_arrays_are_not_reused(self):
+        v = usersim.make_vec(STORE, 4, leave_prob=0.5, **SASREC_ONLY)
+        first = v.reset(seed=3)
+        kept = [first[0].copy()]
+        outs = [v.step(np.array([1, 2, 3, 4])) for _ in range(6)]
+        for out in outs:
+            kept.append([x.copy() for x in out[:4]])
+        self.assertTrue(np.array_equal(first[0], kept[0]))
+        for out, copy in zip(outs, kept[1:]):
+            self.assertTrue(all(np.array_equal(a, b) for a, b in zip(out[:4], copy)))
+        v.close()
+
+    def test_spaces(self):
+        v = usersim.make_vec(STORE, 6, obs_len=2, **SASREC_ONLY)
+        self.assertEqual(v.num_envs, 6)
+        self.assertEqual(v.single_action_space.n, N_ITEMS)
+        self.assertEqual(v.action_space.shape, (6,))
+        self.assertEqual(v.observation_space.shape, (6, 5))
+        self.assertEqual(v.metadata["autoreset_mode"], gymnasium.vector.AutoresetMode.SAME_STEP)
+        obs, _ = v.reset(seed=1)
+        self.assertIn(obs, v.observation_space)
+        for _ in range(40):
+            obs, *_ = v.step(v.action_space.sample())
+            self.assertIn(obs, v.observation_space)
+        v.close()
+
+
+class Errors(unittest.TestCase):
+    def test_missing_store_raises_the_c_message(self):
+        path = os.path.join(WORK, "nowhere.usdb")
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.make(path)
+        self.assertIn(path, str(e.exception))
+        self.assertIn("no such store", str(e.exception))
+        self.assertEqual(e.exception.code, -6)  # US_ENOTFOUND
+        self.assertEqual(e.exception.file, path)
+        with self.assertRaises(usersim.UserSimError):
+            usersim.make_vec(path, 2)
+
+    def test_missing_stage_names_the_command(self):
+        base = _sim.shared_count()
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.make(STORE)  # the keyword vote needs `usersim extract`
+        self.assertIn("usersim extract", str(e.exception))
+        self.assertEqual(_sim.shared_count(), base)
+
+    def test_bad_options(self):
+        base = _sim.shared_count()
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.make(STORE, leave_prob=1.5, **SASREC_ONLY)
+        self.assertEqual(e.exception.field, "leave_prob")
+        self.assertIn("1.5", str(e.exception))
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.make(STORE, obs_len=257, **SASREC_ONLY)
+        self.assertEqual(e.exception.field, "obs_len")
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.make(STORE, use_keyword=False, use_embed=False, use_sasrec=False)
+        self.assertEqual(e.exception.field, "use")
+        with self.assertRaises(TypeError):
+            usersim.make(STORE, max_step=3)
+        with self.assertRaises(ValueError):
+            usersim.make(STORE, mode="loud", **SASREC_ONLY)
+        with self.assertRaises(ValueError):
+            usersim.make(STORE, weights=(1, 2), **SASREC_ONLY)
+        with self.assertRaises(ValueError):
+            usersim.make_vec(STORE, 0, **SASREC_ONLY)
+        self.assertEqual(_sim.shared_count(), base)
+
+    def test_bad_calls_raise_instead_of_aborting(self):
+        env = usersim.make(STORE, leave_prob=1.0, **SASREC_ONLY)
+        with self.assertRaises(RuntimeError):
+            env.step(0)  # no episode yet
+        env.reset(seed=0)
+        for bad in (-1, N_ITEMS, 2.0, "3", True, None):
+            with self.assertRaises(ValueError):
+                env.step(bad)
+        env.step(0)  # the user leaves (leave_prob 1)
+        with self.assertRaises(RuntimeError):
+            env.step(0)
+        for bad in ({"user": N_USERS}, {"user": -1}, {"user": "no-such-user"}, {"colour": 1},
+                    {"episode_seed": -1}):
+            with self.assertRaises(ValueError):
+                env.reset(options=bad)
+        env.close()
+        env.close()  # twice is fine
+        with self.assertRaises(RuntimeError):
+            env.reset()
+        v = usersim.make_vec(STORE, 3, **SASREC_ONLY)
+        with self.assertRaises(RuntimeError):
+            v.step(np.zeros(3, dtype=np.int32))
+        v.reset()
+        for bad in (np.zeros(2, int), np.array([0, 1, N_ITEMS]), np.array([0, -1, 0]),
+                    np.zeros(3, float), np.array([0, 1, 2**33])):
+            with self.assertRaises(ValueError):
+                v.step(bad)
+        v.step([0, 1, 2])
+        v.close()
+        v.close()
+
+    def test_library_not_found(self):
+        missing = os.path.join(WORK, "no", "libusersim.so")
+        code = ("import usersim\n"
+                "try:\n    usersim.make('x.usdb')\n"
+                "except usersim.LibraryNotFound as e:\n    print(e)\n")
+        envv = dict(os.environ, USERSIM_LIB=missing)
+        p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=envv)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn(missing, p.stdout)
+        self.assertIn("USERSIM_LIB", p.stdout)
+
+
+class Sharing(unittest.TestCase):
+    def test_one_sim_per_store_and_config(self):
+        base = _sim.shared_count()
+        a = usersim.make(STORE, **SASREC_ONLY)
+        b = usersim.make(STORE, max_steps=3, **SASREC_ONLY)  # env options do not matter
+        v = usersim.make_vec(STORE, 4, **SASREC_ONLY)
+        self.assertIs(a._sim, b._sim)
+        self.assertIs(a._sim, v._sim)
+        self.assertEqual(_sim.shared_count(), base + 1)
+        c = usersim.make(STORE, tie="dislike", **SASREC_ONLY)
+        self.assertIsNot(c._sim, a._sim)
+        self.assertEqual(_sim.shared_count(), base + 2)
+        for env in (a, b, v):
+            env.close()
+        self.assertEqual(_sim.shared_count(), base + 1)
+        c.close()
+        self.assertEqual(_sim.shared_count(), base)
+        # Collected without close(): released by the finalizer.
+        usersim.make(STORE, **SASREC_ONLY).reset(seed=1)
+        self.assertEqual(_sim.shared_count(), base)
+
+
+class Speed(unittest.TestCase):
+    """Figures for the log, never asserted."""
+
+    def test_print_steps_per_second(self):
+        env = usersim.make(STORE, **SASREC_ONLY)
+        env.reset(seed=0)
+        items = np.random.default_rng(0).integers(N_ITEMS, size=20000).tolist()
+        t = time.perf_counter()
+        for item in items:
+            _, _, te, tr, _ = env.step(item)
+            if te or tr:
+                env.reset()
+        single = len(items) / (time.perf_counter() - t)
+        env.close()
+        v = usersim.make_vec(STORE, 256, threads=2, **SASREC_ONLY)
+        v.reset(seed=0)
+        acts = np.random.default_rng(0).integers(N_ITEMS, size=(200, 256))
+        t = time.perf_counter()
+        for a in acts:
+            v.step(a)
+        vec = acts.size / (time.perf_counter() - t)
+        v.close()
+        print(f"\nspeed: single env {single:,.0f} steps/s (info dict included); "
+              f"vector env 256 envs, 2 threads {vec:,.0f} steps/s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    result = unittest.main(verbosity=2, exit=False).result
+    sys.exit(0 if result.wasSuccessful() else 1)
