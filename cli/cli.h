@@ -35,6 +35,7 @@ int cmd_train_sasrec(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_eval_sim(int argc, char **argv);
 int cmd_play(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const command COMMANDS[] = {
     {"stats", cmd_stats, "print a store's statistics"},
     {"train-sasrec", cmd_train_sasrec, "train the statistical user model (SASRec) into the store"},
     {"extract", cmd_extract, "item like/dislike keywords (built-in extractor or an LLM)"},
+    {"build", cmd_build, "run every stage a store still needs: extract, embed, train-sasrec"},
     {"eval-sim", cmd_eval_sim, "measure how real the simulated users are on held-out data"},
     {"play", cmd_play, "recommend items to one simulated user and see why it reacts"},
     {"embed", cmd_embed, "sentence vectors of the store's keywords and item texts"},

@@ -1,0 +1,104 @@
+/* cmd_build.c — build: every stage a store still needs, in order (extract, embed,
+ * train-sasrec), by running those commands. Each stage is resumable on its own: extract skips
+ * what its cache holds, embed writes only missing vectors, and train-sasrec runs only when the
+ * store has no rating-head checkpoint yet. So an interrupted build is finished by running it
+ * again. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "simulator/simulator.h"
+
+static const char build_help[] =
+    "usage: usersim build NAME.usdb [options]\n"
+    "\n"
+    "Runs every stage the store still needs, in order: extract (item keywords), embed (their\n"
+    "sentence vectors), train-sasrec (the rating head, unless the store has one). Running it\n"
+    "again after an interruption finishes the job; on a complete store it changes nothing.\n"
+    "\n"
+    "options:\n"
+    "  --llm URL        extract with this OpenAI-compatible server (default: USERSIM_LLM_URL\n"
+    "                   when set, else the built-in extractor)\n"
+    "  --llm-model M    the server's model (required with --llm; else USERSIM_LLM_MODEL)\n"
+    "  --concurrency N  LLM requests in flight\n"
+    "  --model DIR      the sentence-embedding model (default: models/all-MiniLM-L6-v2)\n"
+    "  --hashed         embed with the hashed n-gram embedder instead of a model\n"
+    "  --epochs N       SASRec epochs at most (default: the preset's)\n";
+
+/* 1 when the store already has a rating-head checkpoint that fits it. */
+static int has_rating_head(const char *path) {
+    us_sim_config cfg = us_sim_config_default();
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    us_sim *sim = NULL;
+    us_err err;
+    if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return 0;
+    us_sim_close(sim);
+    return 1;
+}
+
+static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, int argc) {
+    printf("build: %s\n", name);
+    fflush(stdout);
+    int rc = cmd(argc, argv);
+    fflush(stdout);
+    if (rc != 0) fprintf(stderr, "usersim build: stage %s failed (exit %d)\n", name, rc);
+    return rc;
+}
+
+int cmd_build(int argc, char **argv) {
+    const char *llm = NULL, *llm_model = NULL, *concurrency = NULL, *model = NULL,
+               *epochs = NULL;
+    int hashed = 0;
+    static const struct option opts[] = {
+        {"llm", 1, 0, 'u'},    {"llm-model", 1, 0, 'm'}, {"concurrency", 1, 0, 'c'},
+        {"model", 1, 0, 'M'},  {"hashed", 0, 0, 'x'},    {"epochs", 1, 0, 'e'},
+        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': llm = optarg; break;
+        case 'm': llm_model = optarg; break;
+        case 'c': concurrency = optarg; break;
+        case 'M': model = optarg; break;
+        case 'x': hashed = 1; break;
+        case 'e': epochs = optarg; break;
+        case 'h': fputs(build_help, stdout); return 0;
+        default: return cli_usage_error("build", "%s", "unknown option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("build", "%s", "expected one store path");
+    if (llm && !llm_model) return cli_usage_error("build", "%s", "--llm needs --llm-model");
+    if (model && hashed)
+        return cli_usage_error("build", "%s", "--model and --hashed exclude each other");
+    char *path = argv[optind];
+
+    char *xa[12] = {"extract", path};
+    int xn = 2;
+    if (llm) xa[xn++] = "--llm", xa[xn++] = (char *)llm, xa[xn++] = "--model",
+             xa[xn++] = (char *)llm_model;
+    if (concurrency) xa[xn++] = "--concurrency", xa[xn++] = (char *)concurrency;
+    xa[xn] = NULL;
+    int rc = run_stage("extract", cmd_extract, xa, xn);
+    if (rc) return rc;
+
+    char *ea[8] = {"embed", path};
+    int en = 2;
+    if (model) ea[en++] = "--model", ea[en++] = (char *)model;
+    if (hashed) ea[en++] = "--hashed";
+    ea[en] = NULL;
+    if ((rc = run_stage("embed", cmd_embed, ea, en)) != 0) return rc;
+
+    if (has_rating_head(path)) {
+        printf("build: train-sasrec: the store has a rating head already (kept)\n");
+    } else {
+        char *sa[8] = {"train-sasrec", path, "--head", "rating"};
+        int sn = 4;
+        if (epochs) sa[sn++] = "--epochs", sa[sn++] = (char *)epochs;
+        sa[sn] = NULL;
+        if ((rc = run_stage("train-sasrec", cmd_train_sasrec, sa, sn)) != 0) return rc;
+    }
+    printf("build: %s is complete: `usersim eval-sim %s` measures it\n", path, path);
+    return 0;
+}
