@@ -93,6 +93,17 @@ const char *us_test_path(const char *name);
                          us_err_str(&(e), b_, sizeof b_));                                 \
         }                                                                                  \
     } while (0)
+/* The call failed with `code` and its formatted us_err `e` contains `needle`; on failure prints
+ * both the status and the message got. */
+#define CHECK_ERR(st, e, code, needle)                                                     \
+    do {                                                                                   \
+        int st2_ = (int)(st);                                                              \
+        char b2_[1024];                                                                    \
+        us_err_str(&(e), b2_, sizeof b2_);                                                 \
+        if (st2_ != (int)(code) || !strstr(b2_, (needle)))                                 \
+            us_test_fail(t_, __FILE__, __LINE__, "%s: got %d \"%s\", expected %d with \"%s\"", \
+                         #st, st2_, b2_, (int)(code), (needle));                           \
+    } while (0)
 #define SKIP(why)                                                                          \
     do {                                                                                   \
         t_->skipped = 1;                                                                   \

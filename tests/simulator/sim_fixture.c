@@ -1,8 +1,8 @@
 /* sim_fixture.c — see sim_fixture.h. */
 #include <stdio.h>
 
-#include "datasets/datasets.h"
 #include "tests/simulator/sim_fixture.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 static us_sim *fail(const us_err *e) {
@@ -16,20 +16,9 @@ us_sim *us_test_sasrec_sim(const char *name, char *store) {
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(path, sizeof path, "%s", us_test_path(name));
     if (store) snprintf(store, 1024, "%s", path);
-    us_synth_config sc = us_synth_config_default();
-    sc.out_dir = dir;
-    sc.users = US_TEST_SIM_USERS;
-    sc.items = US_TEST_SIM_ITEMS;
-    sc.reviews = 700;
-    sc.quiet = 1;
-    us_synth_report sr;
+    if (us_test_synth_store(dir, path, US_TEST_SIM_USERS, US_TEST_SIM_ITEMS, 700, 0) != 0)
+        return NULL;
     us_err e;
-    if (us_synth(&sc, &sr, &e) != US_OK) return fail(&e);
-    us_ingest_config ic = us_ingest_config_default();
-    ic.reviews_path = sr.reviews_path;
-    ic.out_path = path;
-    ic.quiet = 1;
-    if (us_ingest(&ic, NULL, &e) != US_OK) return fail(&e);
     us_sasrec_config mc = us_sasrec_config_default();
     mc.n_users = US_TEST_SIM_USERS;
     mc.n_items = US_TEST_SIM_ITEMS;

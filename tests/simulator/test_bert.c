@@ -21,21 +21,11 @@
 #include <unistd.h>
 
 #include "simulator/bert.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 #define FIXTURE "tests/fixtures/bert/minilm_reference.tsv"
 #define MINI_VOCAB "tests/fixtures/tokenizer/mini_vocab.txt"
-
-/* Checks that a call failed with `code` and that its formatted error contains `needle`. */
-#define CHECK_ERR(st, e, code, needle)                                                     \
-    do {                                                                                   \
-        int st2_ = (int)(st);                                                              \
-        char b2_[1024];                                                                    \
-        us_err_str(&(e), b2_, sizeof b2_);                                                 \
-        if (st2_ != (int)(code) || !strstr(b2_, (needle)))                                 \
-            us_test_fail(t_, __FILE__, __LINE__, "%s: got %d \"%s\", expected %d with \"%s\"", \
-                         #st, st2_, b2_, (int)(code), (needle));                           \
-    } while (0)
 
 /* ------------------------------------------------------------------------------------------
  * The tiny model, written as a model directory
@@ -794,46 +784,24 @@ TEST(bert_minilm_meaning_and_batching) {
  * The embed stage when the embedder changes (the store needs only the keyword tables)
  * ---------------------------------------------------------------------------------------- */
 
-static int sql_on(const char *store, const char *sql) {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open(store, &db) == SQLITE_OK &&
-                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : -1;
-    sqlite3_close(db);
-    return rc;
-}
-
-static long long sql_int(const char *store, const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    if (sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
 TEST(embed_store_replaces_another_embedders_vectors) {
     openblas_set_num_threads(1);
     tiny_opts o = {.seed = 21};
     REQUIRE(write_tiny_dir(&o));
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("k.usdb"));
-    REQUIRE(sql_on(store,
-                   "CREATE TABLE keyword(id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE,"
-                   " n_items INTEGER NOT NULL);"
-                   "CREATE TABLE item_keyword(item INTEGER NOT NULL, side INTEGER NOT NULL,"
-                   " keyword INTEGER NOT NULL, PRIMARY KEY(item, side, keyword));"
-                   "CREATE TABLE item_profile(item INTEGER PRIMARY KEY, category TEXT,"
-                   " pros_text TEXT NOT NULL, cons_text TEXT NOT NULL, source TEXT NOT NULL);"
-                   "INSERT INTO keyword VALUES(1, 'the cat', 2), (2, 'plays', 1),"
-                   " (3, 'unaffable', 1), (4, 'the game', 1);"
-                   "INSERT INTO item_profile VALUES(0, 'a', 'the cat, plays', 'unaffable', 't'),"
-                   " (1, 'a', 'the game', '', 't'), (2, NULL, 'the cat', 'the game', 't');") ==
-            0);
+    const char *tables =
+        "CREATE TABLE keyword(id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE,"
+        " n_items INTEGER NOT NULL);"
+        "CREATE TABLE item_keyword(item INTEGER NOT NULL, side INTEGER NOT NULL,"
+        " keyword INTEGER NOT NULL, PRIMARY KEY(item, side, keyword));"
+        "CREATE TABLE item_profile(item INTEGER PRIMARY KEY, category TEXT,"
+        " pros_text TEXT NOT NULL, cons_text TEXT NOT NULL, source TEXT NOT NULL);"
+        "INSERT INTO keyword VALUES(1, 'the cat', 2), (2, 'plays', 1),"
+        " (3, 'unaffable', 1), (4, 'the game', 1);"
+        "INSERT INTO item_profile VALUES(0, 'a', 'the cat, plays', 'unaffable', 't'),"
+        " (1, 'a', 'the game', '', 't'), (2, NULL, 'the cat', 'the game', 't');";
+    REQUIRE(us_test_sql_exec(store, tables) == 0);
     us_err e;
     us_embedder *hashed_e = NULL, *tiny = NULL, *tiny2 = NULL;
     CHECK_OK(us_embedder_open(&hashed_e, NULL, 0, 0, NULL, &e), e);
@@ -847,31 +815,37 @@ TEST(embed_store_replaces_another_embedders_vectors) {
     us_embed_report rep;
     CHECK_OK(us_embed_store(store, hashed_e, &cfg, &rep, &e), e);
     CHECK_EQ_INT(rep.keywords_embedded + rep.item_texts_embedded, 4 + 6);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 1536"), 6);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 1536"), 6);
 
     /* The BERT fails halfway (a trigger stands in for a crash): nothing of it is kept. */
-    REQUIRE(sql_on(store, "CREATE TRIGGER crash BEFORE INSERT ON item_vec WHEN NEW.item = 2"
-                          " BEGIN SELECT RAISE(ABORT, 'simulated crash'); END;") == 0);
+    REQUIRE(us_test_sql_exec(store, "CREATE TRIGGER crash BEFORE INSERT ON item_vec WHEN"
+                                    " NEW.item = 2 BEGIN SELECT RAISE(ABORT, 'simulated crash');"
+                                    " END;") == 0);
     us_status st = us_embed_store(store, tiny, &cfg, &rep, &e);
     CHECK_EQ_INT(st, US_EDB);
     char b[1200];
     CHECK(strstr(us_err_str(&e, b, sizeof b), "simulated crash") != NULL);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM embedder WHERE name = 'hashed-ngram-v1'"),
-                 1);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE length(vec) = 1536"), 4);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 1536"), 6);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM embedder WHERE name = 'hashed-ngram-v1'"), 1);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE length(vec) = 1536"), 4);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 1536"), 6);
 
     /* Then it goes through: every vector replaced, in the BERT's width. */
-    REQUIRE(sql_on(store, "DROP TRIGGER crash") == 0);
+    REQUIRE(us_test_sql_exec(store, "DROP TRIGGER crash") == 0);
     CHECK_OK(us_embed_store(store, tiny, &cfg, &rep, &e), e);
     CHECK_EQ_INT(rep.replaced, 1);
     CHECK_STR(rep.previous, US_HASHEMBED_NAME);
     CHECK_EQ_INT(rep.keywords_embedded, 4);
     CHECK_EQ_INT(rep.item_texts_embedded, 6);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE length(vec) = 32"), 4);
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 32"), 6);
-    CHECK_EQ_INT(sql_int(store, "SELECT dim FROM embedder"), TC);
-    CHECK_EQ_INT(sql_int(store, "SELECT length(model_sha256) FROM embedder"), 64);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE length(vec) = 32"), 4);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE length(vec) = 32"),
+                 6);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT dim FROM embedder"), TC);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT length(model_sha256) FROM embedder"), 64);
     /* The stored keyword vector is the encoder's, as little-endian float32 (it was encoded in
      * a padded pass of 2, here alone: equal to sgemm's rounding). */
     sqlite3 *db = NULL;
@@ -895,8 +869,8 @@ TEST(embed_store_replaces_another_embedders_vectors) {
     CHECK(max_abs_diff(stored, want, TC) <= 1e-6);
     CHECK_NEAR(norm2(stored, TC), 1.0, 1e-6);
     /* Empty texts are zeros, whatever the embedder. */
-    CHECK_EQ_INT(sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE item = 1 AND side = 1 AND"
-                                " vec = zeroblob(32)"),
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM item_vec WHERE item = 1 AND"
+                                        " side = 1 AND vec = zeroblob(32)"),
                  1);
 
     /* The same model again: nothing to do. Another model under the same folder name (other

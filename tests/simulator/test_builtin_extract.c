@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/datasets.h"
 #include "simulator/extract_internal.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 TEST(builtin_word_lists_sorted) { CHECK_EQ_INT(kw_builtin_lists_check(), 0); }
@@ -179,21 +179,9 @@ TEST(builtin_recovers_planted_aspects) {
     char dir[1024], store[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    us_synth_config sc = us_synth_config_default();
-    sc.out_dir = dir;
-    sc.users = 600;
-    sc.items = 300;
-    sc.reviews = 12000; /* 40 per item, as the demo catalogue */
-    sc.quiet = 1;
-    us_synth_report sr;
+    /* 40 reviews per item, as the demo catalogue */
+    REQUIRE(us_test_synth_store(dir, store, 600, 300, 12000, 1) == 0);
     us_err e;
-    REQUIRE(us_synth(&sc, &sr, &e) == US_OK);
-    us_ingest_config ic = us_ingest_config_default();
-    ic.reviews_path = sr.reviews_path;
-    ic.meta_path = sr.meta_path;
-    ic.out_path = store;
-    ic.quiet = 1;
-    REQUIRE(us_ingest(&ic, NULL, &e) == US_OK);
     us_extract_config xc = us_extract_config_default();
     xc.quiet = 1;
     us_extract_report rep;
@@ -201,7 +189,9 @@ TEST(builtin_recovers_planted_aspects) {
     CHECK_EQ_U64(rep.profiles, 300);
 
     /* The planted truth. */
-    FILE *f = fopen(sr.aspects_path, "r");
+    char aspects[1100];
+    snprintf(aspects, sizeof aspects, "%s/aspects.csv", dir);
+    FILE *f = fopen(aspects, "r");
     REQUIRE(f != NULL);
     planted *pa = calloc(2000, sizeof *pa);
     REQUIRE(pa != NULL);

@@ -4,33 +4,16 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "datasets/datasets.h"
 #include "tests/cli.h"
+#include "tests/store.h"
 #include "tests/test.h"
-
-static int make_store(const char *dir, const char *store) {
-    us_synth_config sc = us_synth_config_default();
-    sc.out_dir = dir;
-    sc.users = 120;
-    sc.items = 80;
-    sc.reviews = 1800;
-    sc.quiet = 1;
-    us_synth_report sr;
-    us_err e;
-    if (us_synth(&sc, &sr, &e) != US_OK) return -1;
-    us_ingest_config ic = us_ingest_config_default();
-    ic.reviews_path = sr.reviews_path;
-    ic.out_path = store;
-    ic.quiet = 1;
-    return us_ingest(&ic, NULL, &e) == US_OK ? 0 : -1;
-}
 
 TEST(cli_train_sasrec_saves_checkpoints) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     char dir[1024], store[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(dir, store) == 0);
+    REQUIRE(us_test_synth_store(dir, store, 120, 80, 1800, 0) == 0);
     const char *both[] = {"train-sasrec", store, "--head", "both", "--epochs", "2",
                           "--max-len", "8", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(both, "o1"), 0);

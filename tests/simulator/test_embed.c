@@ -11,27 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/datasets.h"
 #include "simulator/bert.h"
 #include "tests/cli.h"
+#include "tests/store.h"
 #include "tests/test.h"
-
-static int make_store(const char *dir, const char *store) {
-    us_synth_config sc = us_synth_config_default();
-    sc.out_dir = dir;
-    sc.users = 60;
-    sc.items = 40;
-    sc.reviews = 600;
-    sc.quiet = 1;
-    us_synth_report sr;
-    us_err e;
-    if (us_synth(&sc, &sr, &e) != US_OK) return -1;
-    us_ingest_config ic = us_ingest_config_default();
-    ic.reviews_path = sr.reviews_path;
-    ic.out_path = store;
-    ic.quiet = 1;
-    return us_ingest(&ic, NULL, &e) == US_OK ? 0 : -1;
-}
 
 static const char *const k_words[] = {
     "great sound quality", "excellent audio", "late delivery",    "cheap plastic",
@@ -107,40 +90,20 @@ out:
     return n;
 }
 
-static long long query_int(const char *store, const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    if (sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static int exec_on(const char *store, const char *sql) {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(store, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK ? exec(db, sql)
-                                                                                  : -1;
-    sqlite3_close(db);
-    return rc;
-}
-
 /* Counts every row written to the output tables from now on, in table vec_writes. */
 static int count_writes(const char *store) {
-    return exec_on(store,
-                   "CREATE TABLE vec_writes(n INTEGER); INSERT INTO vec_writes VALUES(0);"
-                   "CREATE TRIGGER kw_ins AFTER INSERT ON keyword_vec BEGIN"
-                   " UPDATE vec_writes SET n = n + 1; END;"
-                   "CREATE TRIGGER kw_del AFTER DELETE ON keyword_vec BEGIN"
-                   " UPDATE vec_writes SET n = n + 1; END;"
-                   "CREATE TRIGGER it_ins AFTER INSERT ON item_vec BEGIN"
-                   " UPDATE vec_writes SET n = n + 1; END;"
-                   "CREATE TRIGGER it_del AFTER DELETE ON item_vec BEGIN"
-                   " UPDATE vec_writes SET n = n + 1; END;"
-                   "CREATE TRIGGER em_up AFTER UPDATE ON embedder BEGIN"
-                   " UPDATE vec_writes SET n = n + 1; END;");
+    return us_test_sql_exec(store,
+                            "CREATE TABLE vec_writes(n INTEGER); INSERT INTO vec_writes VALUES(0);"
+                            "CREATE TRIGGER kw_ins AFTER INSERT ON keyword_vec BEGIN"
+                            " UPDATE vec_writes SET n = n + 1; END;"
+                            "CREATE TRIGGER kw_del AFTER DELETE ON keyword_vec BEGIN"
+                            " UPDATE vec_writes SET n = n + 1; END;"
+                            "CREATE TRIGGER it_ins AFTER INSERT ON item_vec BEGIN"
+                            " UPDATE vec_writes SET n = n + 1; END;"
+                            "CREATE TRIGGER it_del AFTER DELETE ON item_vec BEGIN"
+                            " UPDATE vec_writes SET n = n + 1; END;"
+                            "CREATE TRIGGER em_up AFTER UPDATE ON embedder BEGIN"
+                            " UPDATE vec_writes SET n = n + 1; END;");
 }
 
 /* Checks every stored vector: width, norm 1 (0 for an empty text), and for keywords, the
@@ -190,7 +153,7 @@ TEST(embed_store_hashed_incremental) {
     char dir[1024], store[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(dir, store) == 0);
+    REQUIRE(us_test_synth_store(dir, store, 60, 40, 600, 0) == 0);
     int n_items = write_keywords(store);
     REQUIRE(n_items > 10);
     us_err e;
@@ -210,15 +173,15 @@ TEST(embed_store_hashed_incremental) {
     CHECK_EQ_INT(rep.n_item_texts, 2 * n_items);
     CHECK_EQ_INT(rep.item_texts_embedded, 2 * n_items);
     CHECK_EQ_INT(rep.replaced, 0);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM keyword_vec"), N_WORDS);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM item_vec"), 2 * n_items);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM embedder WHERE name = 'hashed-ngram-v1'"
-                                  " AND model_sha256 = '' AND dim = 384"),
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM keyword_vec"), N_WORDS);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM item_vec"), 2 * n_items);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM embedder WHERE name ="
+                                        " 'hashed-ngram-v1' AND model_sha256 = '' AND dim = 384"),
                  1);
     int zeros = 0;
     CHECK_EQ_INT(check_vectors(store, &zeros), 0);
     long long want_zeros =
-        query_int(store, "SELECT COUNT(*) FROM item_profile WHERE cons_text = ''");
+        us_test_sql_int(store, "SELECT COUNT(*) FROM item_profile WHERE cons_text = ''");
     CHECK(want_zeros > 0); /* items without cons: zero vectors */
     CHECK_EQ_INT(zeros, want_zeros);
 
@@ -227,25 +190,25 @@ TEST(embed_store_hashed_incremental) {
     CHECK_OK(us_embed_store(store, em, &cfg, &rep, &e), e);
     CHECK_EQ_INT(rep.keywords_embedded, 0);
     CHECK_EQ_INT(rep.item_texts_embedded, 0);
-    CHECK_EQ_INT(query_int(store, "SELECT n FROM vec_writes"), 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT n FROM vec_writes"), 0);
 
     /* New rows only: a keyword and an item profile added, a keyword deleted. */
-    REQUIRE(exec_on(store,
-                    "INSERT INTO keyword(id, text, n_items) VALUES(100, 'loud speakers', 0);"
-                    "DELETE FROM item_profile WHERE item = 3;"
-                    "INSERT INTO item_profile VALUES(3, NULL, 'loud speakers', 'late delivery',"
-                    " 'test');"
-                    "DELETE FROM keyword WHERE id = 12;") == 0);
+    const char *edits = "INSERT INTO keyword(id, text, n_items) VALUES(100, 'loud speakers', 0);"
+                        "DELETE FROM item_profile WHERE item = 3;"
+                        "INSERT INTO item_profile VALUES(3, NULL, 'loud speakers', 'late delivery',"
+                        " 'test');"
+                        "DELETE FROM keyword WHERE id = 12;";
+    REQUIRE(us_test_sql_exec(store, edits) == 0);
     /* (The stale vectors of item 3 are the extraction stage's to delete when it rewrites.) */
-    REQUIRE(exec_on(store, "DELETE FROM item_vec WHERE item = 3; UPDATE vec_writes SET n = 0") ==
-            0);
+    REQUIRE(us_test_sql_exec(store, "DELETE FROM item_vec WHERE item = 3;"
+                                    " UPDATE vec_writes SET n = 0") == 0);
     CHECK_OK(us_embed_store(store, em, &cfg, &rep, &e), e);
     CHECK_EQ_INT(rep.keywords_embedded, 1);
     CHECK_EQ_INT(rep.item_texts_embedded, 2);
     /* 1 keyword + 2 item rows written, 1 orphan keyword vector deleted */
-    CHECK_EQ_INT(query_int(store, "SELECT n FROM vec_writes"), 4);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM keyword_vec"), N_WORDS);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE keyword = 12"), 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT n FROM vec_writes"), 4);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM keyword_vec"), N_WORDS);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT COUNT(*) FROM keyword_vec WHERE keyword = 12"), 0);
     CHECK_EQ_INT(check_vectors(store, &zeros), 0);
     us_embedder_close(em);
 }
@@ -254,7 +217,7 @@ TEST(embed_store_errors) {
     char dir[1024], store[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(dir, store) == 0);
+    REQUIRE(us_test_synth_store(dir, store, 60, 40, 600, 0) == 0);
     us_err e;
     us_embedder *em = NULL;
     CHECK_OK(us_embedder_open(&em, NULL, 0, 0, NULL, &e), e);
@@ -265,8 +228,8 @@ TEST(embed_store_errors) {
     char b[1200];
     CHECK(strstr(us_err_str(&e, b, sizeof b), "run usersim extract first") != NULL);
     CHECK(strstr(b, "s.usdb") != NULL);
-    CHECK_EQ_INT(query_int(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'embedder'"),
-                 0);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'embedder'"), 0);
     st = us_embed_store(us_test_path("none.usdb"), em, NULL, NULL, &e);
     CHECK_EQ_INT(st, US_ENOTFOUND);
     CHECK(strstr(us_err_str(&e, b, sizeof b), "none.usdb") != NULL);
@@ -278,7 +241,7 @@ TEST(cli_embed_and_encode) {
     char dir[1024], store[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(dir, store) == 0);
+    REQUIRE(us_test_synth_store(dir, store, 60, 40, 600, 0) == 0);
     /* Before extraction: exit 1 and the hint. */
     const char *early[] = {"embed", store, "--hashed", NULL};
     CHECK_EQ_INT(us_test_cli(early, "o0"), 1);

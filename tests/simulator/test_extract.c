@@ -10,30 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "datasets/datasets.h"
 #include "simulator/bert.h"
 #include "simulator/extract_internal.h"
 #include "tests/cli.h"
 #include "tests/simulator/chat_server.h"
+#include "tests/store.h"
 #include "tests/test.h"
-
-static int make_store(const char *dir, const char *store, uint32_t items) {
-    us_synth_config sc = us_synth_config_default();
-    sc.out_dir = dir;
-    sc.users = items * 3 / 2;
-    sc.items = items;
-    sc.reviews = (uint64_t)items * 22;
-    sc.quiet = 1;
-    us_synth_report sr;
-    us_err e;
-    if (us_synth(&sc, &sr, &e) != US_OK) return -1;
-    us_ingest_config ic = us_ingest_config_default();
-    ic.reviews_path = sr.reviews_path;
-    ic.meta_path = sr.meta_path;
-    ic.out_path = store;
-    ic.quiet = 1;
-    return us_ingest(&ic, NULL, &e) == US_OK ? 0 : -1;
-}
 
 static int copy_file(const char *from, const char *to) {
     FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
@@ -69,22 +51,10 @@ static char *dump(const char *store) {
     return out;
 }
 
-static long count(const char *store, const char *sql) {
-    sqlite3 *db;
-    long n = -1;
-    if (sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) return -1;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        n = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return n;
-}
-
 TEST(extract_builtin_cache_rerun_is_noop) {
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 60) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 90, 60, 1320, 1) == 0);
     us_extract_config cfg = us_extract_config_default();
     cfg.quiet = 1;
     us_extract_report r1, r2;
@@ -104,10 +74,10 @@ TEST(extract_builtin_cache_rerun_is_noop) {
     REQUIRE(d1 && d2);
     CHECK(strcmp(d1, d2) == 0);
     /* Every item has a profile and the agreed columns. */
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile p JOIN items i ON i.id = "
-                              "p.item WHERE p.source = 'builtin-v1'"), 60);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_keyword ik LEFT JOIN keyword k ON "
-                              "k.id = ik.keyword WHERE k.id IS NULL"), 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile p JOIN items i ON i.id "
+                                        "= p.item WHERE p.source = 'builtin-v1'"), 60);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_keyword ik LEFT JOIN keyword k "
+                                        "ON k.id = ik.keyword WHERE k.id IS NULL"), 0);
     /* A different vote threshold changes the subjective pass only. */
     cfg.min_review_share = 0.5;
     CHECK_OK(us_extract(store, &cfg, &r2, &e), e);
@@ -164,7 +134,7 @@ static long stale_vectors(const char *store) {
 TEST(extract_rerun_drops_only_stale_vectors) {
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 60) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 90, 60, 1320, 1) == 0);
     us_extract_config cfg = us_extract_config_default();
     cfg.quiet = 1;
     us_err e;
@@ -176,28 +146,28 @@ TEST(extract_rerun_drops_only_stale_vectors) {
     ec.quiet = 1;
     us_embed_report rep;
     CHECK_OK(us_embed_store(store, em, &ec, &rep, &e), e);
-    long n_kw = count(store, "SELECT count(*) FROM keyword_vec");
+    long long n_kw = us_test_sql_int(store, "SELECT count(*) FROM keyword_vec");
     CHECK(n_kw > 10);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_vec"), 120);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec"), 120);
     /* The same extraction again: every vector is still current and stays. */
     CHECK_OK(us_extract(store, &cfg, NULL, &e), e);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM keyword_vec"), n_kw);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_vec"), 120);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec"), n_kw);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec"), 120);
     CHECK_EQ_INT(stale_vectors(store), 0);
     /* A stricter review vote changes some profiles and the vocabulary (ids shift). */
     cfg.min_review_share = 0.5;
     CHECK_OK(us_extract(store, &cfg, NULL, &e), e);
     CHECK_EQ_INT(stale_vectors(store), 0);
-    long kept_kw = count(store, "SELECT count(*) FROM keyword_vec");
-    long kept_items = count(store, "SELECT count(*) FROM item_vec");
-    long all_kw = count(store, "SELECT count(*) FROM keyword");
+    long long kept_kw = us_test_sql_int(store, "SELECT count(*) FROM keyword_vec");
+    long long kept_items = us_test_sql_int(store, "SELECT count(*) FROM item_vec");
+    long long all_kw = us_test_sql_int(store, "SELECT count(*) FROM keyword");
     CHECK(kept_items < 120);
     CHECK(kept_kw < all_kw);
     CHECK_OK(us_embed_store(store, em, &ec, &rep, &e), e);
     CHECK_EQ_U64(rep.keywords_embedded, (uint64_t)(all_kw - kept_kw));
     CHECK_EQ_U64(rep.item_texts_embedded, (uint64_t)(120 - kept_items));
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_vec"), 120);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM keyword_vec"), all_kw);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec"), 120);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec"), all_kw);
     CHECK_EQ_INT(stale_vectors(store), 0);
     us_embedder_close(em);
 }
@@ -214,7 +184,7 @@ TEST(extract_builtin_kill9_then_rerun_completes) {
     char store[1024], ref[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
     snprintf(ref, sizeof ref, "%s", us_test_path("ref.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 80) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 120, 80, 1760, 1) == 0);
     REQUIRE(copy_file(store, ref) == 0);
     us_extract_config cfg = us_extract_config_default();
     cfg.quiet = 1;
@@ -241,7 +211,7 @@ TEST(extract_builtin_kill9_then_rerun_completes) {
         int status = 0;
         REQUIRE(waitpid(pid, &status, 0) == pid);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-        CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction"), rows_after[k]);
+        CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction"), rows_after[k]);
     }
     us_extract_report rep;
     CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
@@ -250,8 +220,8 @@ TEST(extract_builtin_kill9_then_rerun_completes) {
     char *got = dump(store);
     REQUIRE(got != NULL);
     CHECK(strcmp(got, want) == 0);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction"), 160);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile"), 80);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction"), 160);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 80);
     free(got);
     free(want);
 }
@@ -260,7 +230,7 @@ TEST(extract_cli_json_report_and_errors) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 50) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 75, 50, 1100, 1) == 0);
     const char *run[] = {"extract", store, "--builtin", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(run, "o1"), 0);
     cJSON *j = cJSON_Parse(us_test_slurp("o1"));
@@ -356,7 +326,7 @@ static void model_handler(void *ctx, const us_chat_request *req, us_chat_reply *
 TEST(extract_llm_end_to_end_retry_failure_cache) {
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 40) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 60, 40, 880, 1) == 0);
     us_chat_server *srv = NULL;
     us_err e;
     REQUIRE(us_chat_server_start(&srv, &e) == US_OK);
@@ -391,14 +361,16 @@ TEST(extract_llm_end_to_end_retry_failure_cache) {
     CHECK_EQ_U64(rep.extracted, 78);
     CHECK_EQ_U64(rep.failed, 2); /* item 5, both passes */
     CHECK(strncmp(rep.source, "scripted@", 9) == 0);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction WHERE status = 'failed' AND item "
-                              "= 5 AND error LIKE '%400%'"), 2);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction WHERE item = 3 AND status = 'ok' "
-                              "AND attempts = 2"), 2);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM llm_request WHERE outcome = 'invalid'"), 2);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM llm_request WHERE outcome = 'failed'"), 2);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM llm_request WHERE outcome = 'ok' AND "
-                              "prompt_tokens > 0 AND completion_tokens > 0"), 78);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE status = 'failed' "
+                                        "AND item = 5 AND error LIKE '%400%'"), 2);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE item = 3 AND "
+                                        "status = 'ok' AND attempts = 2"), 2);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT count(*) FROM llm_request WHERE outcome = 'invalid'"), 2);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT count(*) FROM llm_request WHERE outcome = 'failed'"), 2);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM llm_request WHERE outcome = 'ok' "
+                                        "AND prompt_tokens > 0 AND completion_tokens > 0"), 78);
     /* The retry carried the bad answer and the reason. */
     int saw_retry = 0;
     for (int i = 0; i < us_chat_server_requests(srv); i++) {
@@ -412,17 +384,17 @@ TEST(extract_llm_end_to_end_retry_failure_cache) {
     }
     CHECK_EQ_INT(saw_retry, 2);
     /* Items got their category and keywords; item 5 has none. */
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile WHERE category = 'Gadgets'"),
-                 39);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile WHERE item = 5"), 0);
-    CHECK(count(store, "SELECT count(*) FROM item_keyword WHERE side = 1") > 0);
+    CHECK_EQ_INT(
+        us_test_sql_int(store, "SELECT count(*) FROM item_profile WHERE category = 'Gadgets'"), 39);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile WHERE item = 5"), 0);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM item_keyword WHERE side = 1") > 0);
     /* Re-run with a healed server: only item 5 is asked again. */
     m.fail_title[0] = '\0';
     us_chat_server_reset_stats(srv);
     CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
     CHECK_EQ_INT(us_chat_server_requests(srv), 2);
     CHECK_EQ_U64(rep.cached, 78);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile"), 40);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 40);
     /* A new batch prompt: only the subjective pass runs again. */
     const char *files[] = {"objective.txt", "objective_json.txt", "review.txt",
                            "review_json.txt", "batch.txt", "batch_json.txt"};
@@ -450,7 +422,7 @@ TEST(extract_llm_end_to_end_retry_failure_cache) {
 TEST(extract_llm_per_review_json) {
     char store[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 30) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 45, 30, 660, 1) == 0);
     us_chat_server *srv = NULL;
     us_err e;
     REQUIRE(us_chat_server_start(&srv, &e) == US_OK);
@@ -481,9 +453,9 @@ TEST(extract_llm_per_review_json) {
         if (us_chat_server_get(srv, i, &rq) && strstr(rq.contents[1], "One reviewer rated it"))
             per_review++;
     CHECK_EQ_INT(per_review, 18);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction WHERE pass = 'subjective-review' "
-                              "AND status = 'ok'"), 6);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM item_profile"), 6);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE pass = "
+                                        "'subjective-review' AND status = 'ok'"), 6);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 6);
     us_chat_server_stop(srv);
 }
 
@@ -493,7 +465,7 @@ TEST(extract_llm_kill9_then_rerun_completes) {
     char store[1024], ref[1024];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
     snprintf(ref, sizeof ref, "%s", us_test_path("ref.usdb"));
-    REQUIRE(make_store(us_test_path("data"), store, 40) == 0);
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 60, 40, 880, 1) == 0);
     REQUIRE(copy_file(store, ref) == 0);
     us_extract_config cfg = us_extract_config_default();
     cfg.quiet = 1;
@@ -516,16 +488,16 @@ TEST(extract_llm_kill9_then_rerun_completes) {
         _exit(3);
     }
     /* Kill it once some results are committed. */
-    long rows = 0;
+    long long rows = 0;
     for (int k = 0; k < 5000 && rows < 12; k++) {
         usleep(2000);
-        rows = count(store, "SELECT count(*) FROM extraction");
+        rows = us_test_sql_int(store, "SELECT count(*) FROM extraction");
     }
     kill(pid, SIGKILL);
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    rows = count(store, "SELECT count(*) FROM extraction");
+    rows = us_test_sql_int(store, "SELECT count(*) FROM extraction");
     CHECK(rows >= 12 && rows < 80);
 
     us_chat_server *srv = NULL;
@@ -539,7 +511,7 @@ TEST(extract_llm_kill9_then_rerun_completes) {
     CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
     CHECK_EQ_INT(us_chat_server_requests(srv), 80 - rows);
     CHECK_EQ_U64(rep.cached, (uint64_t)rows);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM extraction WHERE status = 'ok'"), 80);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE status = 'ok'"), 80);
     char *want = dump(ref), *got = dump(store);
     REQUIRE(want && got);
     CHECK(strcmp(want, got) == 0);

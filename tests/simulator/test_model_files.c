@@ -15,17 +15,6 @@
 #include "simulator/model_files.h"
 #include "tests/test.h"
 
-/* Checks that a call failed with `code` and that its formatted error contains `needle`. */
-#define CHECK_ERR(st, e, code, needle)                                                     \
-    do {                                                                                   \
-        int st2_ = (int)(st);                                                              \
-        char b2_[1024];                                                                    \
-        us_err_str(&(e), b2_, sizeof b2_);                                                 \
-        if (st2_ != (int)(code) || !strstr(b2_, (needle)))                                 \
-            us_test_fail(t_, __FILE__, __LINE__, "%s: got %d \"%s\", expected %d with \"%s\"", \
-                         #st, st2_, b2_, (int)(code), (needle));                           \
-    } while (0)
-
 /* ------------------------------------------------------------------------------------------
  * Writing safetensors files
  * ---------------------------------------------------------------------------------------- */

@@ -9,7 +9,6 @@
  * OpenBLAS is pinned to one thread in every test (pin_blas), so sums are reproducible. */
 #include <cblas.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +17,7 @@
 #include "simulator/simulator.h"
 #include "simulator/sasrec_internal.h"
 #include "tests/gradcheck.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 static void pin_blas(void) { openblas_set_num_threads(1); }
@@ -443,25 +443,6 @@ TEST(sasrec_train_same_seed_same_bits) {
  * Checkpoints
  * ---------------------------------------------------------------------------------------- */
 
-/* Checks that a call failed with `code` and that its error message or field contains
- * `needle`. */
-#define CHECK_ERR(st, e, code, needle)                                                     \
-    do {                                                                                   \
-        us_status st2_ = (st);                                                             \
-        char b2_[1024];                                                                    \
-        CHECK_EQ_INT(st2_, code);                                                          \
-        if (!strstr(us_err_str(&(e), b2_, sizeof b2_), needle))                            \
-            us_test_fail(t_, __FILE__, __LINE__, "error \"%s\" lacks \"%s\"", b2_, needle); \
-    } while (0)
-
-static int exec_sql(const char *path, const char *sql) {
-    sqlite3 *db;
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
-}
-
 TEST(sasrec_checkpoint_roundtrip_and_errors) {
     pin_blas();
     const char *path = make_store(t_, "ck", 60, 40, 900, 4, 0);
@@ -500,19 +481,19 @@ TEST(sasrec_checkpoint_roundtrip_and_errors) {
               "d: checkpoint config does not match: expected 16, found 32");
     CHECK(l == NULL);
     /* a truncated blob */
-    REQUIRE(exec_sql(path, "UPDATE sasrec_checkpoint SET params = substr(params, 1, 100) "
-                           "WHERE version = 2") == SQLITE_OK);
+    REQUIRE(us_test_sql_exec(path, "UPDATE sasrec_checkpoint SET params = substr(params, 1, "
+                                   "100) WHERE version = 2") == 0);
     CHECK_ERR(us_sasrec_checkpoint_load(path, 2, NULL, &l, &err), err, US_EFORMAT,
               "a blob of 100 bytes");
     CHECK(l == NULL);
     /* a config edited without its hash */
-    REQUIRE(exec_sql(path, "UPDATE sasrec_checkpoint SET config = replace(config, "
-                           "'\"d\":32', '\"d\":16') WHERE version = 1") == SQLITE_OK);
+    REQUIRE(us_test_sql_exec(path, "UPDATE sasrec_checkpoint SET config = replace(config, "
+                                   "'\"d\":32', '\"d\":16') WHERE version = 1") == 0);
     CHECK_ERR(us_sasrec_checkpoint_load(path, 1, NULL, &l, &err), err, US_EFORMAT,
               "config_hash");
     /* a config that does not validate */
-    REQUIRE(exec_sql(path, "UPDATE sasrec_checkpoint SET config = '{\"head\":\"rating\"}' "
-                           "WHERE version = 1") == SQLITE_OK);
+    REQUIRE(us_test_sql_exec(path, "UPDATE sasrec_checkpoint SET config = "
+                                   "'{\"head\":\"rating\"}' WHERE version = 1") == 0);
     CHECK_ERR(us_sasrec_checkpoint_load(path, 1, NULL, &l, &err), err, US_EFORMAT,
               "expected a decimal string");
     /* a store without the table */
