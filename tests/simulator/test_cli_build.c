@@ -1,0 +1,59 @@
+/* `usersim build` as a user runs it: on a fresh store every stage runs (extract, embed with the
+ * hashed embedder, train-sasrec), after which the full ensemble opens; a second build changes
+ * nothing (extract from its cache, embed writes no vector, the checkpoint is kept); a store
+ * that already has a rating head keeps it; bad arguments are refused. */
+#include <string.h>
+
+#include "simulator/simulator.h"
+#include "tests/cli.h"
+#include "tests/store.h"
+#include "tests/test.h"
+
+TEST(cli_build_runs_missing_stages_then_nothing) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("b.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 90, 60, 1400, 1) == 0);
+    const char *build[] = {"build", store, "--hashed", "--epochs", "2", NULL};
+    CHECK_EQ_INT(us_test_cli(build, "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, "build: extract") && strstr(out, "build: embed") &&
+          strstr(out, "build: train-sasrec") && strstr(out, "is complete"));
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 60);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec"), 120);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec") > 5);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 1);
+    /* every stage is there: the full ensemble opens */
+    us_sim *sim = NULL;
+    us_err e;
+    CHECK_OK(us_sim_open(&sim, store, NULL, &e), e);
+    us_sim_close(sim);
+
+    /* again: nothing new is computed or written */
+    CHECK_EQ_INT(us_test_sql_exec(store,
+                                  "CREATE TABLE writes(n INTEGER); INSERT INTO writes VALUES(0);"
+                                  "CREATE TRIGGER kv AFTER INSERT ON keyword_vec BEGIN"
+                                  " UPDATE writes SET n = n + 1; END;"
+                                  "CREATE TRIGGER iv AFTER INSERT ON item_vec BEGIN"
+                                  " UPDATE writes SET n = n + 1; END;"
+                                  "CREATE TRIGGER ck AFTER INSERT ON sasrec_checkpoint BEGIN"
+                                  " UPDATE writes SET n = n + 1; END;"),
+                 0);
+    CHECK_EQ_INT(us_test_cli(build, "o2"), 0);
+    out = us_test_slurp("o2");
+    CHECK(strstr(out, "60 items, 0 item-passes done now, 120 from the cache") != NULL);
+    CHECK(strstr(out, "has a rating head already (kept)") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT n FROM writes"), 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 1);
+
+    const char *two[] = {"build", store, store, NULL};
+    CHECK_EQ_INT(us_test_cli(two, "o3"), 2);
+    const char *llm[] = {"build", store, "--llm", "http://127.0.0.1:9/v1", NULL};
+    CHECK_EQ_INT(us_test_cli(llm, "o4"), 2);
+    CHECK(strstr(us_test_slurp("o4"), "--llm-model") != NULL);
+    const char *both[] = {"build", store, "--hashed", "--model", dir, NULL};
+    CHECK_EQ_INT(us_test_cli(both, "o5"), 2);
+    const char *none[] = {"build", us_test_path("none.usdb"), "--hashed", NULL};
+    CHECK(us_test_cli(none, "o6") != 0);
+}
