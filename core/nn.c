@@ -24,6 +24,100 @@
  * Linear
  * ---------------------------------------------------------------------------------------- */
 
+/* The few-rows product (serving one user: sgemm's packing costs more than the product). Each
+ * output is a dot product in 8 partial sums (lane j takes c = j mod 8), reduced as
+ * ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)), plus the sum of the C mod 8 leftover
+ * products, in order; out[n,k] = dot, or out[n,k] + dot when add. Four outputs go together so
+ * that each input load serves four weight rows. */
+static void small_rows_linear(float *out, const float *inp, const float *weight, int add, int N,
+                              int C, int OC) {
+    const int C8 = C & ~7;
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * OC;
+        int k = 0;
+        for (; k + 4 <= OC; k += 4) {
+            const float *w0 = weight + (size_t)k * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+            float a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+            for (int c = 0; c < C8; c += 8)
+                for (int j = 0; j < 8; j++) {
+                    float xv = x[c + j];
+                    a0[j] += xv * w0[c + j];
+                    a1[j] += xv * w1[c + j];
+                    a2[j] += xv * w2[c + j];
+                    a3[j] += xv * w3[c + j];
+                }
+            float *acc[4] = {a0, a1, a2, a3};
+            const float *w[4] = {w0, w1, w2, w3};
+            for (int r = 0; r < 4; r++) {
+                const float *a = acc[r];
+                float tail = 0.0f;
+                for (int c = C8; c < C; c++) tail += x[c] * w[r][c];
+                float dot = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail;
+                o[k + r] = add ? o[k + r] + dot : dot;
+            }
+        }
+        for (; k < OC; k++) {
+            const float *w0 = weight + (size_t)k * C;
+            float a[8] = {0}, tail = 0.0f;
+            for (int c = 0; c < C8; c += 8)
+                for (int j = 0; j < 8; j++) a[j] += x[c + j] * w0[c + j];
+            for (int c = C8; c < C; c++) tail += x[c] * w0[c];
+            float dot = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail;
+            o[k] = add ? o[k] + dot : dot;
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_HAVE_AVX2_PATH 1
+
+/* small_rows_linear with AVX2 vectors where the CPU has them: the same multiplications and
+ * additions in the same order, so the same bits (AVX2 without FMA: nothing is fused). The
+ * eight lanes of an accumulator are the eight partial sums; the reduction of four outputs is
+ * low half + high half (s_j + s_{j+4}), then two rounds of pairwise horizontal adds, which is
+ * the portable expression's order. */
+__attribute__((target("avx2"))) static void small_rows_linear_avx2(float *out, const float *inp,
+                                                                   const float *weight, int add,
+                                                                   int N, int C, int OC) {
+    const int C8 = C & ~7;
+    const int OC4 = OC & ~3;
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * OC;
+        for (int k = 0; k < OC4; k += 4) {
+            const float *w0 = weight + (size_t)k * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < C8; c += 8) {
+                __m256 xv = _mm256_loadu_ps(x + c);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(xv, _mm256_loadu_ps(w0 + c)));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(xv, _mm256_loadu_ps(w1 + c)));
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(xv, _mm256_loadu_ps(w2 + c)));
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(xv, _mm256_loadu_ps(w3 + c)));
+            }
+            __m128 u0 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+            __m128 u1 = _mm_add_ps(_mm256_castps256_ps128(a1), _mm256_extractf128_ps(a1, 1));
+            __m128 u2 = _mm_add_ps(_mm256_castps256_ps128(a2), _mm256_extractf128_ps(a2, 1));
+            __m128 u3 = _mm_add_ps(_mm256_castps256_ps128(a3), _mm256_extractf128_ps(a3, 1));
+            __m128 dot = _mm_hadd_ps(_mm_hadd_ps(u0, u1), _mm_hadd_ps(u2, u3));
+            float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int c = C8; c < C; c++) {
+                tail[0] += x[c] * w0[c];
+                tail[1] += x[c] * w1[c];
+                tail[2] += x[c] * w2[c];
+                tail[3] += x[c] * w3[c];
+            }
+            dot = _mm_add_ps(dot, _mm_loadu_ps(tail));
+            if (add) dot = _mm_add_ps(_mm_loadu_ps(o + k), dot);
+            _mm_storeu_ps(o + k, dot);
+        }
+        if (OC4 < OC)
+            small_rows_linear(o + OC4, x, weight + (size_t)OC4 * C, add, 1, C, OC - OC4);
+    }
+}
+#endif
+
 void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int N, int C, int OC) {
     US_ASSERT(out && inp && weight && N >= 0 && C >= 0 && OC >= 0);
@@ -39,23 +133,13 @@ void nn_linear_forward(float *out, const float *inp, const float *weight, const 
         return;
     }
     if (N <= NN_SMALL_ROWS) {
-        /* A few rows (serving one user): sgemm's packing costs more than the product, so
-         * each output is a dot product in 8 partial sums, added in a fixed order. */
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C;
-            float *o = out + (size_t)n * OC;
-            for (int k = 0; k < OC; k++) {
-                const float *w = weight + (size_t)k * C;
-                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0f;
-                int c = 0;
-                for (; c + 8 <= C; c += 8)
-                    for (int j = 0; j < 8; j++) acc[j] += x[c + j] * w[c + j];
-                for (; c < C; c++) tail += x[c] * w[c];
-                float dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-                            ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-                o[k] = bias ? o[k] + dot : dot;
-            }
+#ifdef NN_HAVE_AVX2_PATH
+        if (__builtin_cpu_supports("avx2")) {
+            small_rows_linear_avx2(out, inp, weight, bias != NULL, N, C, OC);
+            return;
         }
+#endif
+        small_rows_linear(out, inp, weight, bias != NULL, N, C, OC);
         return;
     }
     /* out (N,OC) = inp (N,C) · weightᵀ (C,OC) + beta·out. weight is row-major (OC,C), so it is

@@ -72,9 +72,12 @@ extern "C" {
  * Linear: out = inp·Wᵀ + bias, W stored (OC,C) as PyTorch's nn.Linear.weight
  * ---------------------------------------------------------------------------------------- */
 
-/* nn_linear_forward computes products of at most this many rows with plain loops instead of
- * sgemm (whose packing dominates at serving sizes); the result differs from sgemm's only in
- * rounding, and is the same on every run. */
+/* nn_linear_forward computes products of at most this many rows with its own loops instead of
+ * sgemm (whose packing dominates at serving sizes): each output sums 8 partial sums (lane j
+ * takes c = j mod 8) as ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)), then adds the
+ * C mod 8 leftover products summed in order, then bias[o] + that. The result differs from
+ * sgemm's only in rounding and has the same bits on every x86-64 CPU (AVX2 vectors where there
+ * are some, the same operations in the same order). */
 #define NN_SMALL_ROWS 4
 
 /* out[n,o] = Σ_c inp[n,c]·weight[o,c] + bias[o]  (bias NULL: no bias term). Through sgemm

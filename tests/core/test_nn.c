@@ -149,6 +149,42 @@ TEST(nn_linear_sgemm_matches_naive) {
     pool_free(&pl);
 }
 
+/* The few-rows path has a documented summation order (nn.h), so its bits are known: an
+ * independent loop in that order must give exactly them, on whichever path (AVX2 or plain)
+ * this CPU takes, for widths that are and are not multiples of 8 and of 4. */
+TEST(nn_linear_small_rows_exact_order) {
+    pool pl = {0};
+    us_rng rng;
+    us_rng_seed(&rng, 14, 1);
+    static const int Cs[] = {1, 7, 8, 9, 32, 33, 64, 77};
+    static const int OCs[] = {1, 3, 4, 5, 32, 45};
+    float *inp = pool_rand(&pl, 4 * 77, &rng, -1, 1);
+    float *w = pool_rand(&pl, 45 * 77, &rng, -1, 1);
+    float *b = pool_rand(&pl, 45, &rng, -1, 1);
+    float *got = pool_floats(&pl, 4 * 45), *want = pool_floats(&pl, 4 * 45);
+    int mismatches = 0;
+    for (int N = 1; N <= NN_SMALL_ROWS; N++)
+        for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++)
+            for (size_t oi = 0; oi < sizeof OCs / sizeof OCs[0]; oi++)
+                for (int bias = 0; bias < 2; bias++) {
+                    int C = Cs[ci], OC = OCs[oi], C8 = C & ~7;
+                    for (int n = 0; n < N; n++)
+                        for (int o = 0; o < OC; o++) {
+                            const float *x = inp + (size_t)n * C, *wr = w + (size_t)o * C;
+                            float s[8] = {0}, tail = 0.0f;
+                            for (int c = 0; c < C8; c++) s[c % 8] += x[c] * wr[c];
+                            for (int c = C8; c < C; c++) tail += x[c] * wr[c];
+                            float dot = ((s[0] + s[4]) + (s[1] + s[5])) +
+                                        ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+                            want[n * OC + o] = bias ? b[o] + dot : dot;
+                        }
+                    nn_linear_forward(got, inp, w, bias ? b : NULL, N, C, OC);
+                    mismatches += memcmp(got, want, (size_t)N * OC * sizeof(float)) != 0;
+                }
+    CHECK_EQ_INT(mismatches, 0);
+    pool_free(&pl);
+}
+
 TEST(nn_linear_sgemm_thread_count) {
     pool pl = {0};
     us_rng rng;
