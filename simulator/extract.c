@@ -925,13 +925,18 @@ static us_status kw_run_llm(stage *s, us_err *err) {
         us_progress_begin(&s->bar, NULL, "extract", "item-passes", s->total_units, c->quiet);
         llm_pass po = {.s = s, .name = "objective", .ver = pr.version[obj], .model = c->model,
                        .kind = KW_ANSWER_OBJECTIVE, .err = err};
-        llm_pass ps = {.s = s, .name = sub_name, .ver = pr.version[sub], .model = c->model,
+        /* The subjective answers also depend on which reviews the prompt carried: the review
+         * sampling is part of their cache key. */
+        char subver[64];
+        snprintf(subver, sizeof subver, "%s:r%d:c%d", pr.version[sub], c->reviews_per_item,
+                 c->review_chars);
+        llm_pass ps = {.s = s, .name = sub_name, .ver = subver, .model = c->model,
                        .kind = KW_ANSWER_REVIEWS, .err = err};
         st = run_pass(s, llm, &pr, obj, &po, err);
         if (st == US_OK) st = run_pass(s, llm, &pr, sub, &ps, err);
         us_progress_end(&s->bar);
         if (st == US_OK)
-            st = finalize(s, "objective", pr.version[obj], sub_name, pr.version[sub], c->model,
+            st = finalize(s, "objective", pr.version[obj], sub_name, subver, c->model,
                           s->rep->source, err);
     }
     us_llm_close(llm);

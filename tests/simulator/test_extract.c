@@ -416,6 +416,20 @@ TEST(extract_llm_end_to_end_retry_failure_cache) {
     CHECK_EQ_U64(sum.passes[0].requests, 41 + 1);
     CHECK_EQ_U64(sum.passes[0].invalid, 1);
     CHECK_EQ_U64(sum.passes[1].requests, 41 + 1 + 40);
+    /* Other reviews in the prompt (fewer per item, shorter): the subjective pass again. */
+    cfg.reviews_per_item = 5;
+    us_chat_server_reset_stats(srv);
+    CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
+    CHECK_EQ_INT(us_chat_server_requests(srv), 40);
+    CHECK_EQ_U64(rep.cached, 40);
+    cfg.review_chars = 100;
+    us_chat_server_reset_stats(srv);
+    CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
+    CHECK_EQ_INT(us_chat_server_requests(srv), 40);
+    us_chat_server_reset_stats(srv);
+    CHECK_OK(us_extract(store, &cfg, &rep, &e), e); /* and then it is cached */
+    CHECK_EQ_INT(us_chat_server_requests(srv), 0);
+    CHECK_EQ_U64(rep.cached, 80);
     us_chat_server_stop(srv);
 }
 
