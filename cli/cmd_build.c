@@ -22,6 +22,7 @@ static const char build_help[] =
     "                   when set, else the built-in extractor)\n"
     "  --llm-model M    the server's model (required with --llm; else USERSIM_LLM_MODEL)\n"
     "  --concurrency N  LLM requests in flight\n"
+    "  --config FILE    extract's settings file (see usersim extract --help)\n"
     "  --model DIR      the sentence-embedding model (default: models/all-MiniLM-L6-v2)\n"
     "  --hashed         embed with the hashed n-gram embedder instead of a model\n"
     "  --epochs N       SASRec epochs at most (default: the preset's)\n";
@@ -48,12 +49,12 @@ static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, in
 
 int cmd_build(int argc, char **argv) {
     const char *llm = NULL, *llm_model = NULL, *concurrency = NULL, *model = NULL,
-               *epochs = NULL;
+               *epochs = NULL, *config = NULL;
     int hashed = 0;
     static const struct option opts[] = {
         {"llm", 1, 0, 'u'},    {"llm-model", 1, 0, 'm'}, {"concurrency", 1, 0, 'c'},
         {"model", 1, 0, 'M'},  {"hashed", 0, 0, 'x'},    {"epochs", 1, 0, 'e'},
-        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"config", 1, 0, 'F'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -64,6 +65,7 @@ int cmd_build(int argc, char **argv) {
         case 'M': model = optarg; break;
         case 'x': hashed = 1; break;
         case 'e': epochs = optarg; break;
+        case 'F': config = optarg; break;
         case 'h': fputs(build_help, stdout); return 0;
         default: return cli_usage_error("build", "%s", "unknown option");
         }
@@ -74,11 +76,12 @@ int cmd_build(int argc, char **argv) {
         return cli_usage_error("build", "%s", "--model and --hashed exclude each other");
     char *path = argv[optind];
 
-    char *xa[12] = {"extract", path};
+    char *xa[14] = {"extract", path};
     int xn = 2;
     if (llm) xa[xn++] = "--llm", xa[xn++] = (char *)llm, xa[xn++] = "--model",
              xa[xn++] = (char *)llm_model;
     if (concurrency) xa[xn++] = "--concurrency", xa[xn++] = (char *)concurrency;
+    if (config) xa[xn++] = "--config", xa[xn++] = (char *)config;
     xa[xn] = NULL;
     int rc = run_stage("extract", cmd_extract, xa, xn);
     if (rc) return rc;

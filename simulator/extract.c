@@ -36,6 +36,7 @@ us_extract_config us_extract_config_default(void) {
         .timeout_s = 60,
         .max_retries = 4,
         .max_tokens = 512,
+        .temperature = 0.0,
         .limit = 0,
         .reviews_per_item = 20,
         .review_chars = 600,
@@ -915,6 +916,7 @@ static us_status kw_run_llm(stage *s, us_err *err) {
     lc.timeout_s = c->timeout_s;
     lc.max_retries = c->max_retries;
     lc.max_tokens = c->max_tokens;
+    lc.temperature = c->temperature;
     lc.seed = c->seed;
     us_llm *llm = NULL;
     st = us_llm_open(&llm, &lc, err);

@@ -714,6 +714,8 @@ typedef struct us_extract_config {
     double timeout_s;      /* per LLM attempt, default 60 */
     int max_retries;       /* transport retries per request, default 4 */
     int max_tokens;        /* per answer, default 512 */
+    double temperature;    /* sampling temperature in [0, 2], default 0; like max_tokens and
+                            * the timeouts, not part of the cache key */
     uint64_t limit;        /* only the first `limit` items by id; 0: all */
     int reviews_per_item;  /* reviews sampled per item for the LLM subjective pass, default 20 */
     int review_chars;      /* each review truncated to this many bytes, default 600 */

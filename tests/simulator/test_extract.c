@@ -3,6 +3,7 @@
  * an uninterrupted run, the command line, and the LLM path against the scripted test server
  * (a malformed answer retried with the error and accepted, a failure recorded, per-review and
  * per-item batches, JSON answers, the request log). */
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -531,5 +532,78 @@ TEST(extract_llm_kill9_then_rerun_completes) {
     CHECK(strcmp(want, got) == 0);
     free(want);
     free(got);
+    us_chat_server_stop(srv);
+}
+
+/* The LLM settings from a config file, under the environment and the command line. */
+TEST(extract_cli_config_file_and_precedence) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 45, 30, 660, 1) == 0);
+    us_chat_server *srv;
+    us_err e;
+    REQUIRE(us_chat_server_start(&srv, &e) == US_OK);
+    model_ctx m = {0};
+    us_chat_server_set_handler(srv, model_handler, &m);
+    char conf[4096];
+    snprintf(conf, sizeof conf,
+             "# usersim settings\n"
+             "limit = 2\n"
+             "[train]\n"
+             "llm = http://127.0.0.1:1/v1   # another command's section: ignored\n"
+             "[extract]\n"
+             "llm = %s\n"
+             "model = from-file\n"
+             "api-key = k-file\n"
+             "  temperature = 0.7\n"
+             "max-tokens=77\n"
+             "quiet = true\n",
+             us_chat_server_url(srv));
+    us_test_write("usersim.conf", conf, -1);
+    char conf_path[1024];
+    snprintf(conf_path, sizeof conf_path, "%s", us_test_path("usersim.conf"));
+    unsetenv("USERSIM_LLM_URL");
+    unsetenv("OPENAI_API_KEY");
+    setenv("USERSIM_LLM_MODEL", "from-env", 1);
+    const char *run[] = {"extract", store, "--config", conf_path, "--max-tokens", "55", NULL};
+    CHECK_EQ_INT(us_test_cli(run, "o1"), 0);
+    unsetenv("USERSIM_LLM_MODEL");
+    CHECK_EQ_INT(us_chat_server_requests(srv), 4); /* 2 items, 2 passes */
+    for (int i = 0; i < us_chat_server_requests(srv); i++) {
+        us_chat_request rq;
+        REQUIRE(us_chat_server_get(srv, i, &rq));
+        CHECK_STR(rq.model, "from-env");                 /* environment over file */
+        CHECK_EQ_INT(rq.max_tokens, 55);                 /* command line over file */
+        CHECK(fabs(rq.temperature - 0.7) < 1e-9);        /* the file */
+        CHECK_STR(rq.authorization, "Bearer k-file");
+    }
+    /* USERSIM_CONFIG names the file when --config does not; --builtin overrides its LLM. */
+    setenv("USERSIM_CONFIG", conf_path, 1);
+    us_chat_server_reset_stats(srv);
+    const char *builtin[] = {"extract", store, "--builtin", "--json", NULL};
+    CHECK_EQ_INT(us_test_cli(builtin, "o2"), 0);
+    CHECK_EQ_INT(us_chat_server_requests(srv), 0);
+    CHECK(strstr(us_test_slurp("o2"), "\"profiles\":\t2") != NULL);
+    unsetenv("USERSIM_CONFIG");
+    /* Bad files: the file, line and key, and nothing done. */
+    us_test_write("bad.conf", "model = m\n\ntemperature = hot\n", -1);
+    char bad_path[1024];
+    snprintf(bad_path, sizeof bad_path, "%s", us_test_path("bad.conf"));
+    const char *bad[] = {"extract", store, "--config", bad_path, NULL};
+    CHECK_EQ_INT(us_test_cli(bad, "o3"), 1);
+    CHECK(strstr(us_test_slurp("o3"), "bad.conf:3") != NULL);
+    CHECK(strstr(us_test_slurp("o3"), "temperature") != NULL);
+    CHECK(strstr(us_test_slurp("o3"), "'hot'") != NULL);
+    us_test_write("bad.conf", "colour = red\n", -1);
+    CHECK_EQ_INT(us_test_cli(bad, "o4"), 1);
+    CHECK(strstr(us_test_slurp("o4"), "not a setting of usersim extract") != NULL);
+    us_test_write("bad.conf", "json = true\n", -1);
+    CHECK_EQ_INT(us_test_cli(bad, "o5"), 1);
+    const char *none[] = {"extract", store, "--config", us_test_path("none.conf"), NULL};
+    CHECK_EQ_INT(us_test_cli(none, "o6"), 1);
+    CHECK(strstr(us_test_slurp("o6"), "none.conf") != NULL);
+    const char *hot[] = {"extract", store, "--temperature", "3", NULL};
+    CHECK_EQ_INT(us_test_cli(hot, "o7"), 2);
     us_chat_server_stop(srv);
 }
