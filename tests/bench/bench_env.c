@@ -57,7 +57,7 @@ static void build_store(const char *dir, const char *store, int users, int items
     if (us_sasrec_data_load(store, &data, &e) != US_OK) die("sasrec data", &e);
     us_sasrec_config mc = us_sasrec_config_default();
     us_sasrec_config_fit(&mc, data);
-    mc.max_epochs = epochs;
+    if (epochs) mc.max_epochs = epochs;
     us_sasrec *m;
     if (us_sasrec_init(&m, &mc, &e) != US_OK) die("sasrec", &e);
     us_sasrec_report rep;
