@@ -199,6 +199,7 @@ int main(void) {
         t0 = us_now();
         build_store(big_data, big_store, (int)big, (int)items, (int)reviews, 0, 1);
         printf("  built in %.1f s\n", us_now() - t0);
+        fflush(stdout); /* or the child would print the buffered lines again */
         pid_t pid = fork();
         if (pid == 0) {
             us_sim *s = open_with(big_store, 1, 1, 1);
