@@ -28,8 +28,9 @@ static const char train_sasrec_help[] =
     "  --preset        simulator (d 32, 2 blocks, T 2, lr 0.01; default for rating) or\n"
     "                  paper (d 50, 2 blocks, dropout 0.2, lr 0.001, T 50, or 200 with\n"
     "                  --dataset ml-1m; default for next)\n"
-    "  --threads N     OpenBLAS threads (default 1). Results are bit-identical for the same\n"
-    "                  seed and the same thread count.\n"
+    "  --threads N     training threads (data-parallel over each batch; default 1).\n"
+    "                  Results are bit-identical for the same seed and the same thread\n"
+    "                  count.\n"
     "Metrics: rating head AUC, log loss, accuracy; next-item head HR@10 and NDCG@10 against 100\n"
     "sampled negatives and against the full catalogue.\n";
 

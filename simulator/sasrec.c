@@ -536,11 +536,31 @@ void sasrec_rating_head_forward(const us_sasrec_config *c, const us_sasrec_param
     for (int b = 0; b < B; b++) a->prob[b] = 1.0f / (1.0f + expf(-a->logit[b]));
 }
 
-double us_sasrec_rating_forward(us_sasrec *m, const int32_t *hist, const int32_t *users,
-                                const int32_t *items, const float *labels, int B, int training) {
-    us_sasrec_acts *a = m->acts;
-    sasrec_encode_forward(&m->cfg, &m->params, a, hist, B, training, &m->rng);
-    sasrec_rating_head_forward(&m->cfg, &m->params, a, users, items, B);
+/* σ(x) without overflow, the same expression as core/nn.c's (for x < 0, e^x/(1 + e^x)). */
+static float sigmoidf_stable(float x) {
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* nn_sigmoid_bce_backward's loop with the scale given instead of 1/count of these n logits:
+ * a shard of a batch scales by the whole batch's count. dlogit_i += g·w_i·(σ(x_i) - y_i). */
+static void bce_backward_scaled(float *dlogits /* (n) */, float g, const float *logits /* (n) */,
+                                const float *targets /* (n) */, const float *weight /* (n) */,
+                                size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float w = weight ? weight[i] : 1.0f;
+        if (w == 0.0f) continue;
+        dlogits[i] += g * w * (sigmoidf_stable(logits[i]) - targets[i]);
+    }
+}
+
+double sasrec_rating_forward(const us_sasrec_config *c, const us_sasrec_params *p,
+                             us_sasrec_acts *a, const int32_t *hist, const int32_t *users,
+                             const int32_t *items, const float *labels, int B, int training,
+                             us_rng *rng) {
+    sasrec_encode_forward(c, p, a, hist, B, training, rng);
+    sasrec_rating_head_forward(c, p, a, users, items, B);
     a->has_labels = labels != NULL;
     if (!labels) return 0.0;
     memcpy(a->labels, labels, (size_t)B * sizeof(float));
@@ -548,17 +568,22 @@ double us_sasrec_rating_forward(us_sasrec *m, const int32_t *hist, const int32_t
     return nn_sigmoid_bce_forward(NULL, a->logit, a->labels, NULL, (size_t)B);
 }
 
+double us_sasrec_rating_forward(us_sasrec *m, const int32_t *hist, const int32_t *users,
+                                const int32_t *items, const float *labels, int B, int training) {
+    return sasrec_rating_forward(&m->cfg, &m->params, m->acts, hist, users, items, labels, B,
+                                 training, &m->rng);
+}
+
 const float *us_sasrec_probs(const us_sasrec *m) { return m->acts->prob; }
 
-void us_sasrec_rating_backward(us_sasrec *m) {
-    us_sasrec_acts *a = m->acts;
-    const us_sasrec_params *p = &m->params, *g = &m->grads;
+void sasrec_rating_backward(const us_sasrec_config *c, const us_sasrec_params *p,
+                            const us_sasrec_params *g, us_sasrec_acts *a, float gscale) {
     US_ASSERT(a->has_labels);
     int B = a->cur_B, T = a->T, C = a->C;
     size_t BC = (size_t)B * C;
-    /* L = mean BCE:  dlogit = (σ - y)/B */
+    /* L = Σ_b BCE_b / n (n = B, or the whole batch's rows for a shard):  dlogit = (σ - y)/n */
     memset(a->dlogit, 0, (size_t)B * sizeof(float));
-    nn_sigmoid_bce_backward(a->dlogit, 1.0f, a->logit, a->labels, NULL, (size_t)B);
+    bce_backward_scaled(a->dlogit, gscale, a->logit, a->labels, NULL, (size_t)B);
     /* logit = wo·zi + bo:  dzi into gA, dwo, dbo */
     memset(a->gA, 0, BC * sizeof(float));
     nn_linear_backward(a->gA, g->out_w, g->out_b, a->dlogit, a->zi, p->out_w, B, C, 1);
@@ -568,7 +593,7 @@ void us_sasrec_rating_backward(us_sasrec *m) {
         a->gC[k] = a->gA[k] * a->z[k];
     }
     /* ie = item_emb[i+1]:  ditem_emb[i+1] += die */
-    nn_embedding_backward(g->item_emb, a->gC, a->items, B, m->cfg.n_items + 1, C, 0);
+    nn_embedding_backward(g->item_emb, a->gC, a->items, B, c->n_items + 1, C, 0);
     /* z = Wh·cat + bh:  dcat (B,2C) into dqkv, dWh, dbh */
     memset(a->dqkv, 0, 2 * BC * sizeof(float));
     nn_linear_backward(a->dqkv, g->head_w, g->head_b, a->gB, a->cat, p->head_w, B, 2 * C, C);
@@ -580,24 +605,34 @@ void us_sasrec_rating_backward(us_sasrec *m) {
         float *gu = g->user_emb + (size_t)a->users[b] * C;
         for (int i = 0; i < C; i++) gu[i] += dc[C + i];
     }
-    encode_backward(&m->cfg, p, g, a);
+    encode_backward(c, p, g, a);
+}
+
+void us_sasrec_rating_backward(us_sasrec *m) {
+    /* the whole batch: scale 1/B */
+    sasrec_rating_backward(&m->cfg, &m->params, &m->grads, m->acts, 1.0f / (float)m->acts->cur_B);
 }
 
 /* ------------------------------------------------------------------------------------------
  * Next-item head
  * ---------------------------------------------------------------------------------------- */
 
-double us_sasrec_next_forward(us_sasrec *m, const int32_t *hist, const int32_t *pos,
-                              const int32_t *neg, int B, int training) {
-    us_sasrec_acts *a = m->acts;
-    const us_sasrec_params *p = &m->params;
-    sasrec_encode_forward(&m->cfg, p, a, hist, B, training, &m->rng);
+size_t sasrec_next_count(const int32_t *pos, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += pos[i] >= 0;
+    return k;
+}
+
+double sasrec_next_forward(const us_sasrec_config *c, const us_sasrec_params *p,
+                           us_sasrec_acts *a, const int32_t *hist, const int32_t *pos,
+                           const int32_t *neg, int B, int training, us_rng *rng) {
+    sasrec_encode_forward(c, p, a, hist, B, training, rng);
     int N = B * a->T, C = a->C;
     /* logit+_n = h_n·item_emb[pos_n+1],  logit-_n = h_n·item_emb[neg_n+1], weight [pos_n real] */
     for (int n = 0; n < N; n++) {
         int real = pos[n] >= 0;
-        US_ASSERT(pos[n] >= -1 && pos[n] < m->cfg.n_items);
-        US_ASSERT(!real || (neg[n] >= 0 && neg[n] < m->cfg.n_items));
+        US_ASSERT(pos[n] >= -1 && pos[n] < c->n_items);
+        US_ASSERT(!real || (neg[n] >= 0 && neg[n] < c->n_items));
         a->pos[n] = real ? pos[n] + 1 : 0;
         a->neg[n] = real ? neg[n] + 1 : 0;
         a->nweight[n] = real ? 1.0f : 0.0f;
@@ -619,14 +654,20 @@ double us_sasrec_next_forward(us_sasrec *m, const int32_t *hist, const int32_t *
            nn_sigmoid_bce_forward(NULL, a->nlogit + N, a->ntarget + N, a->nweight, (size_t)N);
 }
 
-void us_sasrec_next_backward(us_sasrec *m) {
-    us_sasrec_acts *a = m->acts;
-    const us_sasrec_params *p = &m->params, *g = &m->grads;
+double us_sasrec_next_forward(us_sasrec *m, const int32_t *hist, const int32_t *pos,
+                              const int32_t *neg, int B, int training) {
+    return sasrec_next_forward(&m->cfg, &m->params, m->acts, hist, pos, neg, B, training,
+                               &m->rng);
+}
+
+void sasrec_next_backward(const us_sasrec_config *c, const us_sasrec_params *p,
+                          const us_sasrec_params *g, us_sasrec_acts *a, float gscale) {
     int N = a->cur_B * a->T, C = a->C;
+    /* L = (Σ_n w_n·BCE+_n + Σ_n w_n·BCE-_n) / n_real:  dlogit± = w·(σ - y)·gscale */
     memset(a->dlogit, 0, 2 * (size_t)N * sizeof(float));
-    nn_sigmoid_bce_backward(a->dlogit, 1.0f, a->nlogit, a->ntarget, a->nweight, (size_t)N);
-    nn_sigmoid_bce_backward(a->dlogit + N, 1.0f, a->nlogit + N, a->ntarget + N, a->nweight,
-                            (size_t)N);
+    bce_backward_scaled(a->dlogit, gscale, a->nlogit, a->ntarget, a->nweight, (size_t)N);
+    bce_backward_scaled(a->dlogit + N, gscale, a->nlogit + N, a->ntarget + N, a->nweight,
+                        (size_t)N);
     /* logit± = h·e±:  dh = dl+·e+ + dl-·e-;  de± += dl±·h */
     memset(a->dhf, 0, (size_t)N * C * sizeof(float));
     for (int n = 0; n < N; n++) {
@@ -643,5 +684,13 @@ void us_sasrec_next_backward(us_sasrec *m) {
             gn[i] += dn * h[i];
         }
     }
-    encode_backward(&m->cfg, p, g, a);
+    encode_backward(c, p, g, a);
+}
+
+void us_sasrec_next_backward(us_sasrec *m) {
+    us_sasrec_acts *a = m->acts;
+    /* the whole batch: scale 1/(its real positions); none: no loss, every dlogit stays 0 */
+    size_t real = 0, N = (size_t)a->cur_B * a->T;
+    for (size_t n = 0; n < N; n++) real += a->nweight[n] != 0.0f;
+    sasrec_next_backward(&m->cfg, &m->params, &m->grads, a, real ? 1.0f / (float)real : 0.0f);
 }

@@ -78,4 +78,50 @@ void sasrec_rating_head_forward(const us_sasrec_config *c, const us_sasrec_param
                                 us_sasrec_acts *a, const int32_t *users, const int32_t *items,
                                 int B);
 
+/* Forward and backward of either head on B rows in a, the parameters p and the gradients g
+ * given: what us_sasrec_*_forward / _backward run on the model's own activations, and what one
+ * data-parallel shard runs on its own (sasrec_trainer). The forwards return the mean loss over
+ * these rows (the rating head: 0 with labels NULL). The backwards accumulate (+=) into g the
+ * gradient of Σ (per-row or per-position BCE)·gscale: gscale = 1/B (rating) or 1/(real target
+ * positions) (next) of the WHOLE batch, so that the shards' gradients sum to the batch mean's.
+ * Borrows everything for the call. */
+double sasrec_rating_forward(const us_sasrec_config *c, const us_sasrec_params *p,
+                             us_sasrec_acts *a, const int32_t *hist, const int32_t *users,
+                             const int32_t *items, const float *labels, int B, int training,
+                             us_rng *rng);
+void sasrec_rating_backward(const us_sasrec_config *c, const us_sasrec_params *p,
+                            const us_sasrec_params *g, us_sasrec_acts *a, float gscale);
+double sasrec_next_forward(const us_sasrec_config *c, const us_sasrec_params *p,
+                           us_sasrec_acts *a, const int32_t *hist, const int32_t *pos,
+                           const int32_t *neg, int B, int training, us_rng *rng);
+void sasrec_next_backward(const us_sasrec_config *c, const us_sasrec_params *p,
+                          const us_sasrec_params *g, us_sasrec_acts *a, float gscale);
+/* Real target positions (pos[i] >= 0) of pos (n): the next-item loss's count. */
+size_t sasrec_next_count(const int32_t *pos, size_t n);
+
+/* Data-parallel training steps over P threads (the caller's thread and P - 1 workers, created
+ * once by sasrec_trainer_init). A batch of B rows is cut into P contiguous shards, shard s
+ * holding rows [B·s/P, B·(s+1)/P); each shard runs forward and backward on its own activations
+ * into its own gradient buffer (shard 0 into the model's), with dropout masks from the
+ * generator us_rng_derive(key(seed), step·P + s) (step = the model's Adam steps so far), and
+ * OpenBLAS pinned to one thread while the shards run (when P > 1; restored after). The shard
+ * gradients are then summed in shard order 0, 1, ..., P-1 into the model's gradient, each
+ * thread summing a fixed range of parameters. The result depends only on the inputs, the
+ * seed, the step and P: the same P gives the same bits. */
+typedef struct sasrec_trainer sasrec_trainer;
+
+/* A trainer of m over `threads` shards (clamped to 1..min(m->max_batch, 256)). Borrows m,
+ * which must outlive the trainer. Caller owns *out; release with sasrec_trainer_free(). */
+us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, us_err *err);
+void sasrec_trainer_free(sasrec_trainer *t);
+/* Shards actually used (threads after clamping). */
+int sasrec_trainer_threads(const sasrec_trainer *t);
+/* One training batch (dropout on): replaces the model's gradient with that of the batch's mean
+ * loss, and returns that loss. The caller then steps (us_sasrec_adam_step). Same arguments and
+ * limits as us_sasrec_rating_forward / us_sasrec_next_forward (B <= max_batch). */
+double sasrec_trainer_rating_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *users,
+                                  const int32_t *items, const float *labels, int B);
+double sasrec_trainer_next_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *pos,
+                                const int32_t *neg, int B);
+
 #endif

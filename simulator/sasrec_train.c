@@ -1,12 +1,16 @@
 /* sasrec_train.c — SASRec on a store: loading interactions into flat arrays (per-user CSR
  * histories), history windows, mini-batch Adam training of either head with early stopping on
- * the validation split, and evaluation (rating: AUC, log loss, accuracy; next item: HR@10 and
- * NDCG@10 against sampled negatives and against the full catalogue).
+ * the validation split, data-parallel over the OpenBLAS thread count (sasrec_trainer: one
+ * shard of each batch per thread, the shard gradients summed in a fixed order), and evaluation
+ * (rating: AUC, log loss, accuracy; next item: HR@10 and NDCG@10 against sampled negatives and
+ * against the full catalogue).
  *
- * It deliberately does not write to the store (checkpoints are sasrec_store.c), thread, or
- * time anything that decides a result: the same seed and OpenBLAS thread count give the same
- * bits. */
+ * It deliberately does not write to the store (checkpoints are sasrec_store.c), shard the
+ * evaluation, or time anything that decides a result: the same seed and thread count give the
+ * same bits. */
+#include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,12 +341,280 @@ us_status us_sasrec_evaluate(us_sasrec *m, const us_sasrec_data *d, int split,
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Data-parallel steps (sasrec_internal.h says what they guarantee)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum { JOB_SHARDS, JOB_REDUCE } trainer_job;
+
+struct sasrec_trainer {
+    us_sasrec *m;
+    int P;                   /* shards = threads */
+    uint64_t dropout_key;    /* the shards' dropout generators are children of this */
+    us_sasrec_acts **acts;   /* (P) shard 0 borrows m->acts, the others own ceil(max_batch/P) rows */
+    float **gbuf;            /* (P) gradient sections of nparams floats; shard 0: the model's */
+    us_sasrec_params *grads; /* (P) tensor views into gbuf[s] */
+    double *loss;            /* (P) Σ of the shard's per-row (per-position) losses */
+    /* the batch in flight */
+    int head, B;
+    float gscale; /* 1/B (rating) or 1/(real positions of the batch) (next) */
+    const int32_t *hist, *users, *items, *pos, *neg;
+    const float *labels;
+    trainer_job job;
+    /* the pool: workers 1..P-1 wait on `go` for a new generation (env.c's shape) */
+    pthread_t *threads;
+    int started; /* workers running, for sasrec_trainer_free */
+    int sync_ok; /* mu and the conditions are initialized */
+    pthread_mutex_t mu;
+    pthread_cond_t go, finished;
+    uint64_t generation;
+    int pending, quit;
+};
+
+static void shard_rows(const sasrec_trainer *t, int s, int *lo, int *hi) {
+    *lo = (int)((int64_t)t->B * s / t->P);
+    *hi = (int)((int64_t)t->B * (s + 1) / t->P);
+}
+
+/* Shard s: zero its gradient, then forward and backward of its rows with the whole batch's
+ * scale, dropout from the child (step·P + s) of the dropout key. */
+static void run_shard(sasrec_trainer *t, int s) {
+    us_sasrec *m = t->m;
+    const us_sasrec_config *c = &m->cfg;
+    int lo, hi;
+    shard_rows(t, s, &lo, &hi);
+    int n = hi - lo;
+    size_t o = (size_t)lo * c->max_len;
+    memset(t->gbuf[s], 0, m->block.nparams * sizeof(float));
+    t->loss[s] = 0.0;
+    if (n == 0) return;
+    us_rng rng = us_rng_derive(t->dropout_key, (uint64_t)m->step * (uint64_t)t->P + (uint64_t)s);
+    if (t->head == US_SASREC_RATING) {
+        /* the forward's mean over n rows, times n: the rows' loss sum (for the report only) */
+        double l = sasrec_rating_forward(c, &m->params, t->acts[s], t->hist + o, t->users + lo,
+                                         t->items + lo, t->labels + lo, n, 1, &rng);
+        t->loss[s] = l * (double)n;
+        sasrec_rating_backward(c, &m->params, &t->grads[s], t->acts[s], t->gscale);
+    } else {
+        double l = sasrec_next_forward(c, &m->params, t->acts[s], t->hist + o, t->pos + o,
+                                       t->neg + o, n, 1, &rng);
+        t->loss[s] = l * (double)sasrec_next_count(t->pos + o, (size_t)n * c->max_len);
+        sasrec_next_backward(c, &m->params, &t->grads[s], t->acts[s], t->gscale);
+    }
+}
+
+/* Thread r's range of the parameters: g_0 += g_1, then += g_2, ... (shard order), skipping
+ * empty shards (whose gradients are zero). */
+static void run_reduce(sasrec_trainer *t, int r) {
+    size_t np = t->m->block.nparams;
+    size_t lo = np * (size_t)r / (size_t)t->P, hi = np * (size_t)(r + 1) / (size_t)t->P;
+    float *g = t->gbuf[0];
+    for (int s = 1; s < t->P; s++) {
+        int a, b;
+        shard_rows(t, s, &a, &b);
+        if (a == b) continue;
+        const float *gs = t->gbuf[s];
+        for (size_t i = lo; i < hi; i++) g[i] += gs[i];
+    }
+}
+
+static void run_job(sasrec_trainer *t, int r) {
+    if (t->job == JOB_SHARDS) run_shard(t, r);
+    else run_reduce(t, r);
+}
+
+typedef struct trainer_arg {
+    sasrec_trainer *t;
+    int r;
+} trainer_arg;
+
+static void *trainer_thread(void *p) {
+    trainer_arg *a = p;
+    sasrec_trainer *t = a->t;
+    const int r = a->r;
+    free(a);
+    uint64_t seen = 0;
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        while (!t->quit && t->generation == seen) pthread_cond_wait(&t->go, &t->mu);
+        if (t->quit) break;
+        seen = t->generation;
+        pthread_mutex_unlock(&t->mu);
+        run_job(t, r);
+        pthread_mutex_lock(&t->mu);
+        if (--t->pending == 0) pthread_cond_signal(&t->finished);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* Runs job on every thread (0 on the caller's) and returns when all are done. */
+static void pool_run(sasrec_trainer *t, trainer_job job) {
+    t->job = job;
+    if (t->P > 1) {
+        pthread_mutex_lock(&t->mu);
+        t->pending = t->P - 1;
+        t->generation++;
+        pthread_cond_broadcast(&t->go);
+        pthread_mutex_unlock(&t->mu);
+    }
+    run_job(t, 0);
+    if (t->P > 1) {
+        pthread_mutex_lock(&t->mu);
+        while (t->pending > 0) pthread_cond_wait(&t->finished, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+    }
+}
+
+void sasrec_trainer_free(sasrec_trainer *t) {
+    if (!t) return;
+    if (t->started) {
+        pthread_mutex_lock(&t->mu);
+        t->quit = 1;
+        pthread_cond_broadcast(&t->go);
+        pthread_mutex_unlock(&t->mu);
+        for (int r = 1; r <= t->started; r++) pthread_join(t->threads[r], NULL);
+    }
+    if (t->sync_ok) {
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->go);
+        pthread_cond_destroy(&t->finished);
+    }
+    for (int s = 1; s < t->P && t->acts; s++) sasrec_acts_free(t->acts[s]);
+    if (t->gbuf && t->P > 1) free(t->gbuf[1]); /* shards 1..P-1: one allocation */
+    free(t->acts);
+    free(t->gbuf);
+    free(t->grads);
+    free(t->loss);
+    free(t->threads);
+    free(t);
+}
+
+int sasrec_trainer_threads(const sasrec_trainer *t) { return t->P; }
+
+us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, us_err *err) {
+    *out = NULL;
+    int P = threads < 1 ? 1 : threads;
+    if (P > 256) P = 256;
+    if (P > m->max_batch) P = m->max_batch;
+    sasrec_trainer *t = calloc(1, sizeof *t);
+    if (!t) return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
+    t->m = m;
+    t->P = P;
+    uint64_t key[2] = {m->cfg.seed, 0x64726f706f7574ULL}; /* "dropout" */
+    t->dropout_key = us_hash64(key, sizeof key, 0x73617372u);
+    size_t np = m->block.nparams;
+    t->acts = calloc((size_t)P, sizeof *t->acts);
+    t->gbuf = calloc((size_t)P, sizeof *t->gbuf);
+    t->grads = calloc((size_t)P, sizeof *t->grads);
+    t->loss = calloc((size_t)P, sizeof *t->loss);
+    t->threads = calloc((size_t)P, sizeof *t->threads);
+    if (!t->acts || !t->gbuf || !t->grads || !t->loss || !t->threads) {
+        sasrec_trainer_free(t);
+        return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
+    }
+    t->acts[0] = m->acts;
+    t->gbuf[0] = nn_block_section(&m->block, m->mem, NN_GRADS);
+    if (P > 1) {
+        float *g = malloc((size_t)(P - 1) * np * sizeof(float));
+        if (!g) {
+            sasrec_trainer_free(t);
+            return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
+                              "out of memory: %d gradient copies of %zu parameters", P - 1, np);
+        }
+        for (int s = 1; s < P; s++) t->gbuf[s] = g + (size_t)(s - 1) * np;
+        int rows = (m->max_batch + P - 1) / P;
+        for (int s = 1; s < P; s++) {
+            us_status st = sasrec_acts_init(&t->acts[s], &m->cfg, rows, 1, err);
+            if (st != US_OK) {
+                sasrec_trainer_free(t);
+                return st;
+            }
+        }
+    }
+    /* shard s's tensors at the model's offsets inside gbuf[s] */
+    for (int s = 0; s < P; s++) {
+        float **f = (float **)&t->grads[s];
+        for (size_t i = 0; i < US_SASREC_NTENSORS; i++) f[i] = t->gbuf[s] + m->block.offsets[i];
+    }
+    if (P > 1) {
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->go, NULL);
+        pthread_cond_init(&t->finished, NULL);
+        t->sync_ok = 1;
+        for (int r = 1; r < P; r++) {
+            trainer_arg *a = malloc(sizeof *a);
+            if (a) {
+                a->t = t;
+                a->r = r;
+            }
+            if (!a || pthread_create(&t->threads[r], NULL, trainer_thread, a) != 0) {
+                free(a);
+                sasrec_trainer_free(t);
+                return us_err_set(err, US_ENOMEM, NULL, 0, "threads",
+                                  "could not start thread %d of %d", r, P);
+            }
+            t->started = r;
+        }
+    }
+    *out = t;
+    return US_OK;
+}
+
+/* The shards, then the reduction, with OpenBLAS on one thread meanwhile; returns Σ loss[s]
+ * in shard order. */
+static double trainer_run(sasrec_trainer *t) {
+    int blas = 0;
+    if (t->P > 1) {
+        blas = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pool_run(t, JOB_SHARDS);
+    if (t->P > 1) {
+        pool_run(t, JOB_REDUCE);
+        openblas_set_num_threads(blas);
+    }
+    double sum = 0.0;
+    for (int s = 0; s < t->P; s++) sum += t->loss[s];
+    return sum;
+}
+
+double sasrec_trainer_rating_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *users,
+                                  const int32_t *items, const float *labels, int B) {
+    US_ASSERT(B >= 1 && B <= t->m->max_batch && labels);
+    t->head = US_SASREC_RATING;
+    t->B = B;
+    t->hist = hist;
+    t->users = users;
+    t->items = items;
+    t->labels = labels;
+    /* L = Σ_b BCE_b / B */
+    t->gscale = 1.0f / (float)B;
+    return trainer_run(t) / (double)B;
+}
+
+double sasrec_trainer_next_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *pos,
+                                const int32_t *neg, int B) {
+    US_ASSERT(B >= 1 && B <= t->m->max_batch);
+    size_t real = sasrec_next_count(pos, (size_t)B * t->m->cfg.max_len);
+    t->head = US_SASREC_NEXT;
+    t->B = B;
+    t->hist = hist;
+    t->pos = pos;
+    t->neg = neg;
+    /* L = (Σ BCE+ + Σ BCE-) / (real positions of the whole batch); none: L = 0, no gradient */
+    t->gscale = real ? 1.0f / (float)real : 0.0f;
+    double sum = trainer_run(t);
+    return real ? sum / (double)real : 0.0;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Training
  * ---------------------------------------------------------------------------------------- */
 
 /* One epoch of the rating head over the shuffled example order; returns the mean loss. */
-static double epoch_rating(us_sasrec *m, const us_sasrec_data *d, const uint64_t *order,
-                           int32_t *hist, int32_t *users, int32_t *items, float *labels) {
+static double epoch_rating(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data *d,
+                           const uint64_t *order, int32_t *hist, int32_t *users, int32_t *items,
+                           float *labels) {
     int T = m->cfg.max_len, Bm = m->max_batch;
     size_t n = d->n_ex[0];
     double loss = 0.0;
@@ -355,9 +627,7 @@ static double epoch_rating(us_sasrec *m, const us_sasrec_data *d, const uint64_t
             labels[b] = (float)d->label[e];
             us_sasrec_window(d, users[b], e, T, hist + (size_t)b * T);
         }
-        loss += us_sasrec_rating_forward(m, hist, users, items, labels, B, 1) * B;
-        us_sasrec_zero_grad(m);
-        us_sasrec_rating_backward(m);
+        loss += sasrec_trainer_rating_grad(tr, hist, users, items, labels, B) * B;
         us_sasrec_adam_step(m);
     }
     return loss / (double)n;
@@ -366,9 +636,9 @@ static double epoch_rating(us_sasrec *m, const us_sasrec_data *d, const uint64_t
 /* One epoch of the next-item head: for each user (shuffled) with >= 2 training interactions,
  * the window of the last T+1 of them gives inputs s_0..s_{T-1} and targets s_1..s_T; each
  * target gets one negative the user never interacted with. Returns the mean loss per batch. */
-static double epoch_next(us_sasrec *m, const us_sasrec_data *d, const int32_t *uorder,
-                         int32_t *hist, int32_t *pos, int32_t *neg, int32_t *stamp,
-                         size_t *examples) {
+static double epoch_next(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data *d,
+                         const int32_t *uorder, int32_t *hist, int32_t *pos, int32_t *neg,
+                         int32_t *stamp, size_t *examples) {
     int T = m->cfg.max_len, Bm = m->max_batch, V = d->n_items;
     double loss = 0.0;
     int batches = 0, B = 0;
@@ -396,9 +666,7 @@ static double epoch_next(us_sasrec *m, const us_sasrec_data *d, const int32_t *u
             (*examples)++;
         }
         if (B == Bm || (k == d->n_users && B > 0)) {
-            loss += us_sasrec_next_forward(m, hist, pos, neg, B, 1);
-            us_sasrec_zero_grad(m);
-            us_sasrec_next_backward(m);
+            loss += sasrec_trainer_next_grad(tr, hist, pos, neg, B);
             us_sasrec_adam_step(m);
             batches++;
             B = 0;
@@ -425,11 +693,15 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
     float *labels = malloc((size_t)Bm * sizeof(float));
     int32_t *stamp = malloc((size_t)d->n_items * sizeof(int32_t));
     float *best = malloc(np * sizeof(float));
+    sasrec_trainer *tr = NULL;
     us_status st = US_OK;
     if (!order || !uorder || !hist || !aux1 || !aux2 || !labels || !stamp || !best) {
         st = us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (training)");
         goto done;
     }
+    /* one shard per OpenBLAS thread (the thread count the caller pinned) */
+    st = sasrec_trainer_init(&tr, m, openblas_get_num_threads(), err);
+    if (st != US_OK) goto done;
     memcpy(order, d->ex[0], n * sizeof *order);
     for (int32_t u = 0; u < d->n_users; u++) uorder[u] = u;
     for (int32_t v = 0; v < d->n_items; v++) stamp[v] = -1;
@@ -442,10 +714,10 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
         double t0 = us_now(), loss;
         if (next) {
             us_rng_shuffle(&shuffle, uorder, (size_t)d->n_users, sizeof *uorder);
-            loss = epoch_next(m, d, uorder, hist, aux1, aux2, stamp, &examples);
+            loss = epoch_next(m, tr, d, uorder, hist, aux1, aux2, stamp, &examples);
         } else {
             us_rng_shuffle(&shuffle, order, n, sizeof *order);
-            loss = epoch_rating(m, d, order, hist, aux1, aux2, labels);
+            loss = epoch_rating(m, tr, d, order, hist, aux1, aux2, labels);
             examples += n;
         }
         t_train += us_now() - t0;
@@ -480,6 +752,7 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
     st = us_sasrec_evaluate(m, d, 1, &rep->valid, err);
     if (st == US_OK) st = us_sasrec_evaluate(m, d, 2, &rep->test, err);
 done:
+    sasrec_trainer_free(tr);
     free(order);
     free(uorder);
     free(hist);

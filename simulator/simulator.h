@@ -54,9 +54,16 @@
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's Conv1d / Linear default).
  * Adam with L2 weight decay on every parameter (torch.optim.Adam(weight_decay)).
  *
- * It deliberately does not: thread (pin OpenBLAS with openblas_set_num_threads for the same
- * bits everywhere; the tests pin it to 1), use the interactions' ratings as inputs (only the
- * item sequence), or touch SQLite on the scoring path.
+ * Threads: us_sasrec_train runs data-parallel over as many threads as OpenBLAS is set to
+ * (openblas_set_num_threads, or `--threads N` on the command line): each batch is cut into
+ * that many contiguous shards, each thread runs forward and backward of its shard with
+ * OpenBLAS on one thread, and the shard gradients are summed in a fixed order. Results are
+ * bit-identical for the same seed and the same thread count (not across counts: dropout
+ * masks and summation order depend on it). Everything else here runs on the caller's thread
+ * (pin OpenBLAS for the same bits; the tests pin it to 1).
+ *
+ * It deliberately does not use the interactions' ratings as inputs (only the item sequence),
+ * or touch SQLite on the scoring path.
  */
 #ifndef USERSIM_SIMULATOR_H
 #define USERSIM_SIMULATOR_H
@@ -162,7 +169,7 @@ typedef struct us_sasrec {
     us_sasrec_params grads;   /* the same tensors in the NN_GRADS section */
     int max_batch;            /* rows the activations hold: cfg.batch_size */
     int step;                 /* Adam steps taken */
-    us_rng rng;               /* dropout and negative sampling during training */
+    us_rng rng;               /* dropout of us_sasrec_*_forward; negatives in training */
     us_sasrec_acts *acts;     /* training activations (max_batch rows, backward included) */
 } us_sasrec;
 
@@ -261,8 +268,11 @@ us_status us_sasrec_evaluate(us_sasrec *m, const us_sasrec_data *d, int split,
  * next-item head: one window per user per step, the last T train items), shuffled each epoch,
  * evaluating the validation split after every epoch (rating: AUC; next: NDCG@10 sampled) and
  * stopping after cfg.patience epochs without improvement; the best epoch's parameters are
- * restored at the end and evaluated on valid and test into *rep. Deterministic for cfg.seed
- * and a fixed OpenBLAS thread count. log NULL: quiet. Borrows m, d and log for the call. */
+ * restored at the end and evaluated on valid and test into *rep. The steps run data-parallel
+ * over P = openblas_get_num_threads() threads (a pool made for this call; see the top of this
+ * section), with dropout masks from generators derived from (cfg.seed, step, shard), so the
+ * result is deterministic for cfg.seed and P. log NULL: quiet. Borrows m, d and log for the
+ * call. */
 us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_report *rep,
                           const us_log *log, us_err *err);
 

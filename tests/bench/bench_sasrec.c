@@ -1,8 +1,9 @@
 /* bench_sasrec — SASRec speed and quality on the synthetic data, with references measured in
  * the same run:
  *   1. training speed (examples/s) of the rating head (the "simulator" preset) and of the
- *      next-item head (the "paper" preset, T 50) over the same fixed batches, with OpenBLAS
- *      pinned to 1 and to 2 threads, and the ratio to a PyTorch model of the same architecture
+ *      next-item head (the "paper" preset, T 50) over the same fixed batches, on 1 and on 2
+ *      threads as us_sasrec_train runs them (data-parallel shards, sasrec_trainer, with
+ *      OpenBLAS set to the same count), and the ratio to a PyTorch model of the same architecture
  *      (tests/bench/sasrec_torch_bench.py) trained on the same batches from the same initial
  *      weights with torch.set_num_threads(1 / 2). The ratio is skipped, with the reason, when
  *      no Python with torch is found (USERSIM_REF_PYTHON, else python3);
@@ -38,6 +39,7 @@
 #include "core/core.h"
 #include "datasets/datasets.h"
 #include "simulator/simulator.h"
+#include "simulator/sasrec_internal.h"
 
 #define TORCH_SCRIPT "tests/bench/sasrec_torch_bench.py"
 
@@ -155,19 +157,16 @@ static batches make_batches(const us_sasrec_data *d, int head, int B, int T, int
     return b;
 }
 
-/* One optimizer step on batch s; returns the loss. */
-static double train_step(us_sasrec *m, const batches *b, int s) {
+/* One optimizer step on batch s, as us_sasrec_train takes it; returns the loss. */
+static double train_step(us_sasrec *m, sasrec_trainer *tr, const batches *b, int s) {
     size_t o = (size_t)s * b->B;
     double loss;
     if (b->head == US_SASREC_RATING)
-        loss = us_sasrec_rating_forward(m, b->hist + o * b->T, b->users + o, b->items + o,
-                                        b->labels + o, b->B, 1);
+        loss = sasrec_trainer_rating_grad(tr, b->hist + o * b->T, b->users + o, b->items + o,
+                                          b->labels + o, b->B);
     else
-        loss = us_sasrec_next_forward(m, b->hist + o * b->T, b->pos + o * b->T,
-                                      b->neg + o * b->T, b->B, 1);
-    us_sasrec_zero_grad(m);
-    if (b->head == US_SASREC_RATING) us_sasrec_rating_backward(m);
-    else us_sasrec_next_backward(m);
+        loss = sasrec_trainer_next_grad(tr, b->hist + o * b->T, b->pos + o * b->T,
+                                        b->neg + o * b->T, b->B);
     us_sasrec_adam_step(m);
     return loss;
 }
@@ -182,20 +181,26 @@ static void reset_model(us_sasrec *m, const float *init) {
     m->rng = us_rng_derive(m->cfg.seed, 1);
 }
 
-/* Seconds for all the batches after a warm-up of 2 steps (then reset); *mean_loss receives the
- * mean loss of the last quarter of the steps. */
-static double time_training(us_sasrec *m, const float *init, const batches *b,
+/* Seconds for all the batches on `threads` threads (OpenBLAS set to the same count, the
+ * trainer's pool made once beforehand, as us_sasrec_train does per call) after a warm-up of 2
+ * steps (then reset); *mean_loss receives the mean loss of the last quarter of the steps. */
+static double time_training(us_sasrec *m, const float *init, const batches *b, int threads,
                             double *mean_loss) {
+    us_err err;
+    sasrec_trainer *tr;
+    openblas_set_num_threads(threads);
+    if (sasrec_trainer_init(&tr, m, threads, &err) != US_OK) die("trainer", &err);
     reset_model(m, init);
-    for (int s = 0; s < 2 && s < b->steps; s++) train_step(m, b, s);
+    for (int s = 0; s < 2 && s < b->steps; s++) train_step(m, tr, b, s);
     reset_model(m, init);
     double t0 = us_now(), tail = 0.0;
     int q = b->steps - b->steps / 4;
     for (int s = 0; s < b->steps; s++) {
-        double l = train_step(m, b, s);
+        double l = train_step(m, tr, b, s);
         if (s >= q) tail += l;
     }
     double dt = us_now() - t0;
+    sasrec_trainer_free(tr);
     *mean_loss = tail / (double)(b->steps - q);
     return dt;
 }
@@ -304,10 +309,7 @@ static void bench_training(const char *tmp, const us_sasrec_data *d, const char 
     batches b = make_batches(d, cfg->head, cfg->batch_size, cfg->max_len, steps);
     double ex = (double)steps * cfg->batch_size;
     double c_s[3], c_loss[3];
-    for (int th = 1; th <= 2; th++) {
-        openblas_set_num_threads(th);
-        c_s[th] = time_training(m, init, &b, &c_loss[th]);
-    }
+    for (int th = 1; th <= 2; th++) c_s[th] = time_training(m, init, &b, th, &c_loss[th]);
     openblas_set_num_threads(1);
     char path[1100];
     snprintf(path, sizeof path, "%s/batches-%s.bin", tmp, label);
