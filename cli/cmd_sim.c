@@ -18,7 +18,10 @@ static const char sim_options_help[] =
     "  --no-keyword     leave out the keyword vote (and the need for `usersim extract`)\n"
     "  --no-embed       leave out the embedding vote (and the need for `usersim embed`)\n"
     "  --no-sasrec      leave out the SASRec vote (and the need for `usersim train-sasrec`)\n"
-    "  --no-category    match against the whole history, not the candidate's category first\n";
+    "  --no-category    match against the whole history, not the candidate's category first\n"
+    "  --calibrate      fit each vote's threshold on the validation split so that its like rate\n"
+    "                   there matches the real one (default: the paper's rule, keyword and\n"
+    "                   embedding pros - cons > 0, SASRec P(like) >= 0.5)\n";
 
 /* Applies one simulator option (c is its getopt code); 1 if it was one, 0 if not, -1 bad. */
 static int sim_option(int c, const char *arg, us_sim_config *cfg) {
@@ -38,13 +41,15 @@ static int sim_option(int c, const char *arg, us_sim_config *cfg) {
     case 'E': cfg->use[US_VOTE_EMBED] = 0; return 1;
     case 'S': cfg->use[US_VOTE_SASREC] = 0; return 1;
     case 'C': cfg->category_filter = 0; return 1;
+    case 'B': cfg->calibrate = 1; return 1;
     default: return 0;
     }
 }
 
 #define SIM_LONG_OPTIONS                                                                   \
     {"mode", 1, 0, 'M'}, {"tie", 1, 0, 'X'}, {"no-keyword", 0, 0, 'K'},                    \
-        {"no-embed", 0, 0, 'E'}, {"no-sasrec", 0, 0, 'S'}, {"no-category", 0, 0, 'C'}
+        {"no-embed", 0, 0, 'E'}, {"no-sasrec", 0, 0, 'S'}, {"no-category", 0, 0, 'C'},    \
+        {"calibrate", 0, 0, 'B'}
 
 /* ---- eval-sim ---- */
 
@@ -75,12 +80,56 @@ static cJSON *metrics_json(const us_sim_metrics *m) {
 
 static const char *const VOTE_NAMES[US_SIM_NVOTES] = {"keyword", "embedding", "sasrec"};
 
-static cJSON *report_json(const char *path, const us_sim_eval_report *r) {
+/* The thresholds the enabled votes decide with, and what calibration saw (n = 0: none). */
+typedef struct thresholds_in_use {
+    int use[US_SIM_NVOTES];
+    float t[US_SIM_NVOTES];
+    us_sim_calibration cal;
+} thresholds_in_use;
+
+static thresholds_in_use thresholds_of(const us_sim *sim) {
+    thresholds_in_use th;
+    for (int k = 0; k < US_SIM_NVOTES; k++) th.use[k] = us_sim_config_of(sim)->use[k];
+    us_sim_thresholds(sim, th.t);
+    us_sim_calibration_of(sim, &th.cal);
+    return th;
+}
+
+static void print_thresholds(const thresholds_in_use *th) {
+    char b[32];
+    if (th->cal.n)
+        printf("thresholds calibrated on %s validation interactions (like rate %.3f):",
+               cli_group(th->cal.n, b), th->cal.real_like_rate);
+    else
+        printf("thresholds:");
+    int first = 1;
+    for (int k = 0; k < US_SIM_NVOTES; k++) {
+        if (!th->use[k]) continue;
+        printf("%s %s %.4g", first ? "" : ",", VOTE_NAMES[k], (double)th->t[k]);
+        first = 0;
+        if (th->cal.n) printf(" (like rate %.3f)", th->cal.like_rate[k]);
+    }
+    printf("\n");
+}
+
+static cJSON *report_json(const char *path, const us_sim_eval_report *r,
+                          const thresholds_in_use *th) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "store", path);
     cJSON_AddNumberToObject(o, "n_test", (double)r->n_test);
     cJSON_AddNumberToObject(o, "real_like_rate", r->real_like_rate);
     cJSON_AddNumberToObject(o, "sim_like_rate", r->sim_like_rate);
+    cJSON *tj = cJSON_AddObjectToObject(o, "thresholds");
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (th->use[k]) cJSON_AddNumberToObject(tj, VOTE_NAMES[k], (double)th->t[k]);
+    if (th->cal.n) {
+        cJSON *cj = cJSON_AddObjectToObject(o, "calibration");
+        cJSON_AddNumberToObject(cj, "n_valid", (double)th->cal.n);
+        cJSON_AddNumberToObject(cj, "real_like_rate", th->cal.real_like_rate);
+        cJSON *lr = cJSON_AddObjectToObject(cj, "like_rate");
+        for (int k = 0; k < US_SIM_NVOTES; k++)
+            if (th->use[k]) cJSON_AddNumberToObject(lr, VOTE_NAMES[k], th->cal.like_rate[k]);
+    }
     cJSON *comp = cJSON_AddObjectToObject(o, "components");
     for (int k = 0; k < US_SIM_NVOTES; k++)
         if (r->component[k].n) cJSON_AddItemToObject(comp, VOTE_NAMES[k], metrics_json(&r->component[k]));
@@ -119,10 +168,12 @@ static void print_row(const char *name, const us_sim_metrics *m) {
            m->accuracy, m->precision, m->recall, m->f1);
 }
 
-static void print_report(const char *path, const us_sim_eval_report *r) {
+static void print_report(const char *path, const us_sim_eval_report *r,
+                         const thresholds_in_use *th) {
     char b[32];
     printf("eval-sim %s: %s test interactions; like rate real %.3f, simulated %.3f\n", path,
            cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
+    print_thresholds(th);
     printf("\nheld-out prediction            AUC  logloss  accuracy  precision  recall     F1\n");
     static const char *const rows[US_SIM_NVOTES] = {"keyword (pros - cons)",
                                                    "embedding (pros - cons)", "sasrec P(like)"};
@@ -188,10 +239,11 @@ int cmd_eval_sim(int argc, char **argv) {
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);
     us_sim_eval_report rep;
     us_status st = us_sim_evaluate(sim, path, &ec, &rep, &err);
+    const thresholds_in_use th = thresholds_of(sim);
     us_sim_close(sim);
     if (st != US_OK) return cli_fail(&err);
-    if (json) cli_print_json(report_json(path, &rep));
-    else print_report(path, &rep);
+    if (json) cli_print_json(report_json(path, &rep, &th));
+    else print_report(path, &rep, &th);
     return 0;
 }
 
@@ -282,6 +334,8 @@ int cmd_play(int argc, char **argv) {
     printf("user %s (#%d): %d items in the training history. Recommend an item (its id), "
            "'history' or 'quit'.\n",
            us_sim_user_raw(sim, u), u, nh);
+    const thresholds_in_use th = thresholds_of(sim);
+    print_thresholds(&th);
     char line[512];
     while (steps < MAX_EPISODE && fgets(line, sizeof line, stdin)) {
         line[strcspn(line, "\r\n")] = '\0';

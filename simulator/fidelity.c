@@ -398,13 +398,13 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
             int d = r.pros_matches - r.cons_matches;
             sc_comp[US_VOTE_KEYWORD][t] = (float)d;
             acc_add(&a_comp[US_VOTE_KEYWORD], r.vote[US_VOTE_KEYWORD], lab,
-                    sigmoid(sc->keyword_scale * d));
+                    sigmoid(sc->keyword_scale * (d - sc->threshold[US_VOTE_KEYWORD])));
         }
         if (sc->use[US_VOTE_EMBED]) {
             float d = r.pros_sim - r.cons_sim;
             sc_comp[US_VOTE_EMBED][t] = d;
             acc_add(&a_comp[US_VOTE_EMBED], r.vote[US_VOTE_EMBED], lab,
-                    sigmoid(sc->embed_scale * d));
+                    sigmoid(sc->embed_scale * (d - sc->threshold[US_VOTE_EMBED])));
         }
         if (sc->use[US_VOTE_SASREC]) {
             sc_comp[US_VOTE_SASREC][t] = r.p_sasrec;

@@ -41,6 +41,7 @@ struct us_sim {
     float *vec;
     uint8_t *has_vec;
     us_sasrec *sasrec; /* rating head, NULL when not used */
+    us_sim_calibration calib; /* n = 0 when not calibrated */
 };
 
 struct us_sim_worker {
@@ -65,6 +66,10 @@ us_sim_config us_sim_config_default(void) {
     c.keyword_scale = 1.0f;
     c.embed_scale = 10.0f;
     c.sasrec_version = 0;
+    c.threshold[US_VOTE_KEYWORD] = 0.0f;
+    c.threshold[US_VOTE_EMBED] = 0.0f;
+    c.threshold[US_VOTE_SASREC] = 0.5f;
+    c.calibrate = 0;
     return c;
 }
 
@@ -391,6 +396,119 @@ static us_status load_sasrec(us_sim *sim, sqlite3 *db, const char *path, us_err 
     return US_OK;
 }
 
+/* ---- calibration (simulator.h, "Thresholds") ---- */
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* One vote's threshold from its scores s[0..n) (sorted here; n > 0) on the validation
+ * interactions, n_pos of which are liked. ge: the vote likes a score equal to the threshold
+ * (SASRec); otherwise such a score is a tie, half a like when tie_half. Candidates in
+ * ascending order: min - 1 (not with ge: min already likes everything), then each distinct
+ * score followed by the float midpoint to the next one (when one lies strictly between), and
+ * max + 1. Rates are compared exactly, in half-interactions: |2·likes - 2·n_pos|; a candidate
+ * replaces the best only when strictly closer, so equal distances keep the smallest. The like
+ * rate at the chosen threshold into *rate. */
+static float fit_threshold(float *s, size_t n, uint64_t n_pos, int ge, int tie_half,
+                           double *rate) {
+    qsort(s, n, sizeof *s, cmp_float);
+    const int64_t target = 2 * (int64_t)n_pos;
+    float best = 0.0f;
+    int64_t best_dist = INT64_MAX, best_l2 = 0;
+#define CONSIDER(t_, l2_)                                                                      \
+    do {                                                                                       \
+        int64_t l2 = (l2_), dist = l2 > target ? l2 - target : target - l2;                    \
+        if (dist < best_dist) best = (t_), best_dist = dist, best_l2 = l2;                     \
+    } while (0)
+    if (!ge) CONSIDER(s[0] - 1.0f, 2 * (int64_t)n);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && s[j] == s[i]) j++; /* s[i..j) equal, s[j..n) above */
+        const int64_t above = (int64_t)(n - j), eq = (int64_t)(j - i);
+        CONSIDER(s[i], ge ? 2 * (above + eq) : 2 * above + (tie_half ? eq : 0));
+        if (j < n) {
+            const float mid = s[i] + 0.5f * (s[j] - s[i]);
+            if (mid > s[i] && mid < s[j]) CONSIDER(mid, 2 * above);
+        } else {
+            CONSIDER(s[i] + 1.0f, 0);
+        }
+        i = j;
+    }
+#undef CONSIDER
+    *rate = (double)best_l2 / (2.0 * (double)n);
+    return best;
+}
+
+/* Fits the enabled votes' thresholds on the labeled validation interactions (split 1): each is
+ * decided as eval-sim's held-out prediction decides a test one (training history, empty
+ * episode), and only its scores are kept. Writes sim->cfg.threshold and sim->calib; runs
+ * inside us_sim_open, before sim is shared. */
+static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *err) {
+    static const char where[] = "FROM interactions WHERE split = 1 AND label IN (0, 1)";
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
+    const long long n = count_rows(db, sql);
+    if (n <= 0)
+        return us_err_set(err, US_EEMPTY, path, 0, "interactions",
+                          "calibration needs labeled validation interactions (split 1, label 0 "
+                          "or 1); this store has none");
+    float *score[US_SIM_NVOTES] = {NULL, NULL, NULL};
+    us_sim_worker *w = NULL;
+    sqlite3_stmt *q = NULL;
+    us_status st = US_OK;
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (!(score[k] = malloc((size_t)n * sizeof(float)))) {
+            st = us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
+            goto done;
+        }
+    if ((st = us_sim_worker_init(&w, sim, 0, err)) != US_OK) goto done;
+    snprintf(sql, sizeof sql, "SELECT user, item, label %s ORDER BY user, pos", where);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+        st = db_fail(db, path, "interactions", err);
+        goto done;
+    }
+    /* The scores do not depend on the generator; decide wants one for its ties. */
+    us_rng rng = us_rng_derive(0, 0);
+    us_sim_reaction r;
+    long long m = 0;
+    uint64_t n_pos = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && m < n) {
+        long long u = sqlite3_column_int64(q, 0), it = sqlite3_column_int64(q, 1);
+        if (u < 0 || u >= sim->n_users || it < 0 || it >= sim->n_items) {
+            st = us_err_set(err, US_EFORMAT, path, 0, "interactions",
+                            "validation row %lld: expected user < %d, item < %d; found %lld, "
+                            "%lld",
+                            m + 1, sim->n_users, sim->n_items, u, it);
+            goto done;
+        }
+        n_pos += sqlite3_column_int(q, 2) == 1;
+        us_sim_decide(sim, w, (int32_t)u, NULL, NULL, 0, (int32_t)it, &rng, &r);
+        score[US_VOTE_KEYWORD][m] = (float)(r.pros_matches - r.cons_matches);
+        score[US_VOTE_EMBED][m] = r.pros_sim - r.cons_sim;
+        score[US_VOTE_SASREC][m] = r.p_sasrec;
+        m++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        st = db_fail(db, path, "interactions", err);
+        goto done;
+    }
+    sim->calib.n = (uint64_t)m;
+    sim->calib.real_like_rate = (double)n_pos / (double)m;
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (sim->cfg.use[k])
+            sim->cfg.threshold[k] =
+                fit_threshold(score[k], (size_t)m, n_pos, k == US_VOTE_SASREC,
+                              sim->cfg.tie == US_TIE_RANDOM, &sim->calib.like_rate[k]);
+done:
+    sqlite3_finalize(q);
+    us_sim_worker_free(w);
+    for (int k = 0; k < US_SIM_NVOTES; k++) free(score[k]);
+    return st;
+}
+
 us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, us_err *err) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -412,6 +530,18 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
     }
     if (c->mode > US_SIM_STOCHASTIC || c->tie > US_TIE_DISLIKE) {
         st = us_err_set(err, US_EINVAL, path, 0, "mode", "expected a known mode and tie rule");
+        goto done;
+    }
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (!isfinite(c->threshold[k])) {
+            st = us_err_set(err, US_EINVAL, path, 0, "threshold",
+                            "expected finite thresholds, found %g for vote %d",
+                            (double)c->threshold[k], k);
+            goto done;
+        }
+    if (c->calibrate != 0 && c->calibrate != 1) {
+        st = us_err_set(err, US_EINVAL, path, 0, "calibrate", "expected 0 or 1, found %d",
+                        c->calibrate);
         goto done;
     }
     long long nu = count_rows(db, "SELECT COUNT(*) FROM users");
@@ -466,6 +596,7 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
         }
         if ((st = load_sasrec(sim, db, path, err)) != US_OK) goto done;
     }
+    if (c->calibrate && (st = calibrate(sim, db, path, err)) != US_OK) goto done;
 done:
     sqlite3_close(db);
     if (st != US_OK) {
@@ -500,6 +631,12 @@ void us_sim_close(us_sim *sim) {
 int us_sim_n_users(const us_sim *sim) { return sim->n_users; }
 int us_sim_n_items(const us_sim *sim) { return sim->n_items; }
 const us_sim_config *us_sim_config_of(const us_sim *sim) { return &sim->cfg; }
+
+void us_sim_thresholds(const us_sim *sim, float out[US_SIM_NVOTES]) {
+    for (int k = 0; k < US_SIM_NVOTES; k++) out[k] = sim->cfg.threshold[k];
+}
+
+void us_sim_calibration_of(const us_sim *sim, us_sim_calibration *out) { *out = sim->calib; }
 
 int us_sim_history(const us_sim *sim, int32_t u, const int32_t **items, const int8_t **labels) {
     US_ASSERT(u >= 0 && u < sim->n_users);
@@ -634,6 +771,15 @@ static int tie_break(const us_sim_config *c, us_rng *rng) {
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* σ(logit p - logit t) = p(1-t) / (p(1-t) + (1-p)t): the probability p with its odds divided
+ * by those of t, so that it is 1/2 at p = t and keeps p's order. t is clamped to [0, 1]; the
+ * one 0/0 (p = t = 0 or p = t = 1) is decided as the vote is, p >= t. */
+static float centred_odds(float p, float t) {
+    t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+    const float a = p * (1.0f - t), b = (1.0f - p) * t;
+    return a + b > 0.0f ? a / (a + b) : (float)(p >= t);
+}
+
 void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
                    const int8_t *ep_likes, int ep_len, int32_t item, us_rng *rng,
                    us_sim_reaction *out) {
@@ -678,16 +824,18 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
                                                 &out->n_matched_pros);
             out->cons_matches = keyword_matches(sim, 1, item, D, nD, out->matched_cons,
                                                 &out->n_matched_cons);
-            int diff = out->pros_matches - out->cons_matches;
-            out->vote[US_VOTE_KEYWORD] = diff > 0 ? 1 : diff < 0 ? 0 : tie_break(c, rng);
-            p[US_VOTE_KEYWORD] = sigmoidf(c->keyword_scale * (float)diff);
+            const float diff = (float)(out->pros_matches - out->cons_matches);
+            const float t = c->threshold[US_VOTE_KEYWORD];
+            out->vote[US_VOTE_KEYWORD] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
+            p[US_VOTE_KEYWORD] = sigmoidf(c->keyword_scale * (diff - t));
         }
         if (c->use[US_VOTE_EMBED]) {
             out->pros_sim = best_similarity(sim, 0, item, L, nL, c->empty_sim);
             out->cons_sim = best_similarity(sim, 1, item, D, nD, c->empty_sim);
-            float diff = out->pros_sim - out->cons_sim;
-            out->vote[US_VOTE_EMBED] = diff > 0 ? 1 : diff < 0 ? 0 : tie_break(c, rng);
-            p[US_VOTE_EMBED] = sigmoidf(c->embed_scale * diff);
+            const float diff = out->pros_sim - out->cons_sim;
+            const float t = c->threshold[US_VOTE_EMBED];
+            out->vote[US_VOTE_EMBED] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
+            p[US_VOTE_EMBED] = sigmoidf(c->embed_scale * (diff - t));
         }
     }
     if (c->use[US_VOTE_SASREC]) {
@@ -703,8 +851,9 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
         /* the user half is cached: only a changed window is encoded again */
         us_sasrec_user_encode(sim->sasrec, w->st, u, w->win, n);
         us_sasrec_user_score(sim->sasrec, w->st, &item, 1, &out->p_sasrec);
-        out->vote[US_VOTE_SASREC] = out->p_sasrec >= 0.5f;
-        p[US_VOTE_SASREC] = out->p_sasrec;
+        const float t = c->threshold[US_VOTE_SASREC];
+        out->vote[US_VOTE_SASREC] = out->p_sasrec >= t;
+        p[US_VOTE_SASREC] = t == 0.5f ? out->p_sasrec : centred_odds(out->p_sasrec, t);
     }
 
     double wsum = 0, wlike = 0, soft = 0;

@@ -375,21 +375,38 @@ void us_sasrec_next_score(const us_sasrec *m, us_sasrec_state *st, const int32_t
  *           the liked / disliked items of H when none shares it (cfg.category_filter = 0 skips
  *           the filter). Unlabeled interactions (Anime's -1) belong to neither.
  *   keyword pros_matches = how many of i's pros keywords occur among the pros keywords of the
- *           items of L; cons_matches likewise with cons and D. Vote like when
- *           pros_matches > cons_matches.
+ *           items of L; cons_matches likewise with cons and D. With t = cfg.threshold[KEYWORD]
+ *           vote like when pros_matches - cons_matches > t, dislike when < t.
  *   embed   pros_sim = max over j in L of cos(pros_vec(i), pros_vec(j)), cons_sim likewise with
  *           cons and D (vectors are L2-normalized: a dot product). An empty side (no item, or
- *           no vector) scores cfg.empty_sim. Vote like when pros_sim > cons_sim.
+ *           no vector) scores cfg.empty_sim. Vote like when pros_sim - cons_sim (a float) > t,
+ *           dislike when < t, with t = cfg.threshold[EMBED].
  *   sasrec  p_sasrec = the rating head's P(like | u, last T items of H, i). Vote like when
- *           p_sasrec >= 0.5.
- *   A tie of the keyword or embedding vote (equal sides) goes by cfg.tie: at random (the
- *   paper) or to dislike (the released code).
+ *           p_sasrec >= cfg.threshold[SASREC].
+ *   A keyword or embedding difference equal to its threshold is a tie and goes by cfg.tie: at
+ *   random (the paper) or to dislike (the released code). The default thresholds 0, 0, 1/2
+ *   are the paper's rule.
+ * Thresholds: liked items dominate most histories, so under the paper's rule each vote says
+ * like nearly always. cfg.calibrate = 1 makes us_sim_open choose each enabled vote's threshold
+ * on the store's validation split (split 1, labeled): every such interaction is decided for
+ * its user from the training history with an empty episode (as eval-sim's held-out
+ * prediction), and the threshold is the one whose like rate on them is closest to the real
+ * like rate of their labels. Candidates: every distinct score, every midpoint (float) strictly
+ * between two consecutive ones, min - 1 and max + 1; at a candidate equal to a score that
+ * score is a tie, counted 1/2 like under US_TIE_RANDOM and 0 under US_TIE_DISLIKE (SASRec:
+ * p >= t, so it likes; its min - 1 is left out, it likes exactly as min does). The closest
+ * rate wins, the smallest threshold on equal distance: deterministic, no draw.
  * Ensemble (cfg.mode): MAJORITY like when more than half of the enabled votes say like (the
  * paper's 2 of 3; an even split goes by cfg.tie); WEIGHTED like when sum w_k·vote_k is more
  * than half of sum w_k (equal: cfg.tie); STOCHASTIC like with probability `score`, the soft
- * ensemble sum w_k·p_k / sum w_k with p_keyword = σ(cfg.keyword_scale·(pros - cons matches)),
- * p_embed = σ(cfg.embed_scale·(pros_sim - cons_sim)) and p_sasrec. `score` is reported in
- * every mode (eval-sim ranks by it).
+ * ensemble sum w_k·p_k / sum w_k with, each centred on its vote's threshold t_k so that
+ * p_k > 1/2 exactly when vote k likes (ties: 1/2),
+ *   p_keyword = σ(cfg.keyword_scale·(pros - cons matches - t)),
+ *   p_embed   = σ(cfg.embed_scale·(pros_sim - cons_sim - t)),
+ *   p_soft    = σ(logit p_sasrec - logit t) = p(1-t) / (p(1-t) + (1-p)t), t clamped to [0, 1]
+ *               (p_sasrec itself at the default t = 1/2; the reaction reports p_sasrec, the
+ *               rating head's own probability, whatever t is).
+ * `score` is reported in every mode (eval-sim ranks by it).
  * Unlike the released code, the history is the episode's user's own, and the SASRec vote is
  * the model's (the released code's is always like).
  * ---------------------------------------------------------------------------------------- */
@@ -414,6 +431,10 @@ typedef struct us_sim_config {
     float keyword_scale;    /* p_keyword = σ(keyword_scale · match difference); 1 */
     float embed_scale;      /* p_embed = σ(embed_scale · similarity difference); 10 */
     int64_t sasrec_version; /* rating-head checkpoint to use; 0 = the newest rating head */
+    float threshold[US_SIM_NVOTES]; /* each vote's decision threshold (above); 0, 0, 0.5: the
+                                       paper's rule. Finite. */
+    int calibrate;          /* 1: us_sim_open replaces the enabled votes' thresholds with ones
+                               fitted on the validation split (above); 0 */
 } us_sim_config;
 
 us_sim_config us_sim_config_default(void);
@@ -437,17 +458,34 @@ typedef struct us_sim_reaction {
 
 /* Opens the store read-only and loads the population: users' histories (CSR), item categories,
  * pros/cons keyword ids per item (sorted runs), item pros/cons vectors (one float matrix) and
- * the SASRec rating head, for the components cfg uses; closes the store. A missing stage is
+ * the SASRec rating head, for the components cfg uses; with cfg->calibrate, fits the
+ * thresholds on the validation split (above); closes the store. A missing stage is
  * US_ENOTFOUND naming the store and the command that makes it (usersim extract / embed /
- * train-sasrec). Immutable afterwards: share it between threads. Caller owns *out; release
- * with us_sim_close(). Borrows path and cfg for the call (cfg is copied). */
+ * train-sasrec); calibrating a store without a labeled validation interaction is US_EEMPTY
+ * naming the store; a threshold that is not finite is US_EINVAL. Immutable afterwards: share
+ * it between threads. Caller owns *out; release with us_sim_close(). Borrows path and cfg for
+ * the call (cfg is copied). */
 us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, us_err *err);
 /* NULL is a no-op. Every worker of sim must be freed first. */
 void us_sim_close(us_sim *sim);
 
 int us_sim_n_users(const us_sim *sim);
 int us_sim_n_items(const us_sim *sim);
+/* The configuration in use: cfg as given, with the calibrated thresholds when it asked for
+ * calibration. Borrowed from sim. */
 const us_sim_config *us_sim_config_of(const us_sim *sim);
+/* The thresholds in use (us_sim_config_of(sim)->threshold) into out. */
+void us_sim_thresholds(const us_sim *sim, float out[US_SIM_NVOTES]);
+
+/* What calibration saw: n labeled validation interactions (0 when sim was not calibrated),
+ * their real like rate, and each enabled vote's like rate on them at its chosen threshold
+ * (ties counted as in the fit; 0 for a vote not in use). */
+typedef struct us_sim_calibration {
+    uint64_t n;
+    double real_like_rate;
+    double like_rate[US_SIM_NVOTES];
+} us_sim_calibration;
+void us_sim_calibration_of(const us_sim *sim, us_sim_calibration *out);
 /* User u's training history (items oldest first, and labels 1 like / 0 dislike / -1 none);
  * returns its length. Borrowed from sim. */
 int us_sim_history(const us_sim *sim, int32_t u, const int32_t **items, const int8_t **labels);
@@ -484,9 +522,10 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
  *   from the user's training history with an empty episode. For each component its vote gives
  *   accuracy / precision / recall / F1 (positive class: like) and its score gives AUC and log
  *   loss: keyword pros - cons matches (log loss through p_keyword), embedding pros - cons
- *   similarity (through p_embed), SASRec P(like), and the ensemble (its decisions; its soft
- *   score). Baselines: popularity (an item's training interactions, AUC only) and the item's
- *   training like rate (Laplace-smoothed; every metric).
+ *   similarity (through p_embed), SASRec P(like) (through p_sasrec itself), and the ensemble
+ *   (its decisions; its soft score). The votes are taken at the thresholds in use.
+ *   Baselines: popularity (an item's training interactions, AUC only) and the item's training
+ *   like rate (Laplace-smoothed; every metric).
  * - 1:m discrimination, m in cfg.m: a liked test item against m items the user never touched
  *   (drawn uniformly); the share of cases where its soft score is the highest (a tie with k
  *   others counts 1/(k+1)).

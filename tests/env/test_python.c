@@ -43,6 +43,8 @@ static void struct_layout(char *buf, size_t cap) {
     LAYOUT_FIELD(us_sim_config, keyword_scale);
     LAYOUT_FIELD(us_sim_config, embed_scale);
     LAYOUT_FIELD(us_sim_config, sasrec_version);
+    LAYOUT_FIELD(us_sim_config, threshold);
+    LAYOUT_FIELD(us_sim_config, calibrate);
     LAYOUT_END();
     LAYOUT_BEGIN(us_env_config);
     LAYOUT_FIELD(us_env_config, max_steps);

@@ -108,6 +108,7 @@ class Layout(unittest.TestCase):
         self.assertEqual((s.mode, s.tie, list(s.use), list(s.weight)), (0, 0, [1, 1, 1], [1.0] * 3))
         self.assertEqual((s.category_filter, s.empty_sim, s.keyword_scale, s.embed_scale,
                           s.sasrec_version), (1, 0.0, 1.0, 10.0, 0))
+        self.assertEqual((list(s.threshold), s.calibrate), ([0.0, 0.0, 0.5], 0))
         e = lib.us_env_config_default()
         self.assertEqual((e.max_steps, e.leave_prob, e.obs_len, e.mask_repeats), (50, 0.025, 10, 0))
 
@@ -556,6 +557,51 @@ class Errors(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn(missing, p.stdout)
         self.assertIn("USERSIM_LIB", p.stdout)
+
+
+class Thresholds(unittest.TestCase):
+    def test_calibrate_fits_the_sasrec_threshold(self):
+        base = _sim.shared_count()
+        plain = usersim.make(STORE, **SASREC_ONLY)
+        self.assertEqual(plain.thresholds, (0.0, 0.0, 0.5))
+        env = usersim.make(STORE, calibrate=True, **SASREC_ONLY)
+        self.assertIsNot(env._sim, plain._sim)
+        self.assertEqual(env.thresholds[:2], (0.0, 0.0))  # votes not in use keep theirs
+        # the same threshold as eval-sim --calibrate reports
+        out = json.loads(run_cli("eval-sim", STORE, "--no-keyword", "--no-embed", "--calibrate",
+                                 "--random-steps", "0", "--json"))
+        self.assertAlmostEqual(out["thresholds"]["sasrec"], env.thresholds[2], places=6)
+        self.assertGreater(out["calibration"]["n_valid"], 0)
+        env.reset(seed=0)
+        t = env.thresholds[2]
+        for item in range(N_ITEMS):
+            _, _, te, tr, info = env.step(item)
+            if info["votes"]["sasrec"] >= 0:
+                self.assertEqual(info["votes"]["sasrec"], int(info["p_sasrec"] >= t))
+            if te or tr:
+                env.reset()
+        v = usersim.make_vec(STORE, 2, calibrate=True, **SASREC_ONLY)
+        self.assertIs(v._sim, env._sim)
+        self.assertEqual(v.thresholds, env.thresholds)
+        for e in (plain, env, v):
+            e.close()
+        self.assertEqual(_sim.shared_count(), base)
+
+    def test_thresholds_option(self):
+        env = usersim.make(STORE, thresholds=(1, -0.25, 0.7), **SASREC_ONLY)
+        self.assertEqual(env.thresholds, (1.0, -0.25, np.float32(0.7)))
+        env.reset(seed=3)
+        for item in range(N_ITEMS):
+            _, reward, te, tr, info = env.step(item)
+            if not info["repeat"]:
+                self.assertEqual(reward, float(info["p_sasrec"] >= np.float32(0.7)))
+            if te or tr:
+                env.reset()
+        env.close()
+        for bad in (dict(thresholds=(0, 0)), dict(thresholds=(0, 0, float("nan"))),
+                    dict(thresholds=(0, "a", 0)), dict(calibrate="yes")):
+            with self.assertRaises(ValueError):
+                usersim.make(STORE, **bad, **SASREC_ONLY)
 
 
 class Sharing(unittest.TestCase):

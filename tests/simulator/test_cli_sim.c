@@ -6,6 +6,7 @@
 
 #include "tests/cli.h"
 #include "tests/simulator/sim_fixture.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 TEST(cli_eval_sim_reports_json_and_text) {
@@ -39,6 +40,73 @@ TEST(cli_eval_sim_reports_json_and_text) {
     CHECK(strstr(us_test_slurp("o3"), "usersim extract") != NULL);
     const char *bad[] = {"eval-sim", store, "--mode", "loud", NULL};
     CHECK_EQ_INT(us_test_cli(bad, "o4"), 2);
+    /* the paper's rule is printed with the table */
+    CHECK(strstr(us_test_slurp("o2"), "thresholds: sasrec 0.5\n") != NULL);
+}
+
+TEST(cli_eval_sim_calibrate_shows_the_thresholds) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("c.usdb", store);
+    REQUIRE(sim != NULL);
+    us_sim_close(sim);
+    us_sim_config cfg = us_sim_config_default();
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    cfg.calibrate = 1;
+    us_err err;
+    REQUIRE(us_sim_open(&sim, store, &cfg, &err) == US_OK);
+    float t[US_SIM_NVOTES];
+    us_sim_thresholds(sim, t);
+    us_sim_calibration cal;
+    us_sim_calibration_of(sim, &cal);
+    us_sim_close(sim);
+    const char *json[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--calibrate",
+                          "--random-steps", "200", "--json", NULL};
+    CHECK_EQ_INT(us_test_cli(json, "o1"), 0);
+    cJSON *j = cJSON_Parse(us_test_slurp("o1"));
+    REQUIRE(j != NULL);
+    cJSON *th = cJSON_GetObjectItem(j, "thresholds");
+    REQUIRE(cJSON_IsNumber(cJSON_GetObjectItem(th, "sasrec")));
+    CHECK(cJSON_GetObjectItem(th, "keyword") == NULL);
+    CHECK((float)cJSON_GetNumberValue(cJSON_GetObjectItem(th, "sasrec")) == t[US_VOTE_SASREC]);
+    CHECK(t[US_VOTE_SASREC] != 0.5f); /* an untrained head's P(like) is not fitted by 1/2 */
+    cJSON *c = cJSON_GetObjectItem(j, "calibration");
+    REQUIRE(c != NULL);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "n_valid")), cal.n);
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "real_like_rate")),
+               cal.real_like_rate, 1e-9);
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "like_rate"),
+                                                        "sasrec")),
+               cal.like_rate[US_VOTE_SASREC], 1e-9);
+    cJSON_Delete(j);
+    const char *text[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--calibrate",
+                          "--random-steps", "0", NULL};
+    CHECK_EQ_INT(us_test_cli(text, "o2"), 0);
+    CHECK(strstr(us_test_slurp("o2"), "thresholds calibrated on ") != NULL);
+    /* without the calibration the JSON has the paper's thresholds and no calibration */
+    const char *plain[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--random-steps", "0",
+                           "--json", NULL};
+    CHECK_EQ_INT(us_test_cli(plain, "o3"), 0);
+    j = cJSON_Parse(us_test_slurp("o3"));
+    REQUIRE(j != NULL);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "thresholds"),
+                                                   "sasrec")) == 0.5);
+    CHECK(cJSON_GetObjectItem(j, "calibration") == NULL);
+    cJSON_Delete(j);
+    /* play takes --calibrate too and says which thresholds it decides with */
+    FILE *f = fopen(us_test_path("in.txt"), "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "#1\nquit\n");
+    fclose(f);
+    const char *play[] = {"play", store, "--user", "#0", "--no-keyword", "--no-embed",
+                          "--calibrate", NULL};
+    CHECK_EQ_INT(us_test_cli_input(play, "in.txt", "o4"), 0);
+    CHECK(strstr(us_test_slurp("o4"), "thresholds calibrated on ") != NULL);
+    /* a store without labeled validation interactions cannot be calibrated, and says so */
+    REQUIRE(us_test_sql_exec(store, "UPDATE interactions SET label = NULL WHERE split = 1") == 0);
+    CHECK_EQ_INT(us_test_cli(json, "o5"), 1);
+    CHECK(strstr(us_test_slurp("o5"), "validation") != NULL);
+    CHECK(strstr(us_test_slurp("o5"), store) != NULL);
 }
 
 TEST(cli_play_shows_each_reaction) {

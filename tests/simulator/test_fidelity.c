@@ -1,12 +1,15 @@
 /* us_sim_evaluate (simulator.h, "Fidelity"): the statistics on known values, and the report on
- * a real synthetic store recomputed independently from the store's test split. */
+ * a real synthetic store recomputed independently from the store's test split; the thresholds
+ * us_sim_open calibrates on the validation split, checked against every candidate. */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "simulator/simulator.h"
 #include "tests/simulator/sim_fixture.h"
+#include "tests/store.h"
 #include "tests/test.h"
 
 TEST(fidelity_spearman_and_jsd_known_values) {
@@ -112,4 +115,186 @@ TEST(fidelity_bad_truth_file_names_the_line) {
     CHECK_EQ_INT(err.line, 3);
     CHECK_STR(err.field, "p_like");
     us_sim_close(sim);
+}
+
+/* ---- calibrated thresholds (simulator.h, "Thresholds") ---- */
+
+/* Twice the likes of one vote at threshold t over scores s[0..n): above t like; equal to t a
+ * tie (half a like when tie_half), or a like for SASRec (ge). */
+static int64_t likes2(const float *s, size_t n, float t, int ge, int tie_half) {
+    int64_t l2 = 0;
+    for (size_t i = 0; i < n; i++)
+        l2 += s[i] > t ? 2 : s[i] == t ? (ge ? 2 : tie_half) : 0;
+    return l2;
+}
+
+/* Checks that t is the best candidate for scores s[0..n) against n_pos likes: every score,
+ * every float strictly between two consecutive distinct scores (the midpoint), min - 1 and
+ * max + 1 are tried independently of the library; none is strictly closer, and none as close
+ * is smaller. Returns t's distance, in half-interactions (-1 on a failed check). */
+static int64_t check_best(const float *s, size_t n, uint64_t n_pos, float t, int ge,
+                          int tie_half) {
+    float lo = s[0], hi = s[0];
+    for (size_t i = 1; i < n; i++) lo = s[i] < lo ? s[i] : lo, hi = s[i] > hi ? s[i] : hi;
+    const int64_t target = 2 * (int64_t)n_pos;
+    const int64_t mine = llabs(likes2(s, n, t, ge, tie_half) - target);
+    float cand[3];
+    for (size_t i = 0; i < n + 2; i++) {
+        int nc = 0;
+        if (i == n) cand[nc++] = lo - 1.0f, cand[nc++] = hi + 1.0f;
+        if (i < n) {
+            cand[nc++] = s[i];
+            float next = INFINITY; /* the next distinct score above s[i] */
+            for (size_t j = 0; j < n; j++)
+                if (s[j] > s[i] && s[j] < next) next = s[j];
+            const float mid = s[i] + 0.5f * (next - s[i]);
+            if (next < INFINITY && mid > s[i] && mid < next) cand[nc++] = mid;
+        }
+        if (i == n + 1) break;
+        for (int c = 0; c < nc; c++) {
+            const int64_t d = llabs(likes2(s, n, cand[c], ge, tie_half) - target);
+            if (d < mine || (d == mine && cand[c] < t && !(ge && cand[c] < lo))) {
+                fprintf(stderr, "    candidate %.9g (distance %lld) beats %.9g (%lld)\n",
+                        (double)cand[c], (long long)d, (double)t, (long long)mine);
+                return -1;
+            }
+        }
+    }
+    return mine;
+}
+
+/* The fixture store with the keyword and embedding stages added (built-in extractor, hashed
+ * embedder): every vote has scores. */
+static int full_store(const char *name, char *store) {
+    us_sim *sim = us_test_sasrec_sim(name, store);
+    if (!sim) return -1;
+    us_sim_close(sim);
+    us_err err;
+    us_extract_config xc = us_extract_config_default();
+    xc.quiet = 1;
+    if (us_extract(store, &xc, NULL, &err) != US_OK) return -1;
+    us_embedder *e;
+    if (us_embedder_open(&e, NULL, 64, 1, NULL, &err) != US_OK) return -1;
+    us_embed_config ec = us_embed_config_default();
+    ec.quiet = 1;
+    us_status st = us_embed_store(store, e, &ec, NULL, &err);
+    us_embedder_close(e);
+    return st == US_OK ? 0 : -1;
+}
+
+TEST(fidelity_calibration_picks_the_closest_like_rate) {
+    char store[1024];
+    REQUIRE(full_store("cal.usdb", store) == 0);
+    us_err err;
+    char buf[1200];
+    /* Each vote's scores on the labeled validation interactions, from the paper's rule sim. */
+    us_sim *plain;
+    REQUIRE(us_sim_open(&plain, store, NULL, &err) == US_OK);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *q;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT user, item, label FROM interactions WHERE split = 1 "
+                                   "AND label IS NOT NULL ORDER BY user, pos",
+                               -1, &q, NULL) == SQLITE_OK);
+    us_sim_worker *w;
+    REQUIRE(us_sim_worker_init(&w, plain, 0, &err) == US_OK);
+    static float s[US_SIM_NVOTES][4096];
+    static int32_t vu[4096], vi[4096];
+    size_t n = 0;
+    uint64_t n_pos = 0;
+    us_rng rng = us_rng_derive(3, 0);
+    while (sqlite3_step(q) == SQLITE_ROW && n < 4096) {
+        us_sim_reaction r;
+        vu[n] = sqlite3_column_int(q, 0);
+        vi[n] = sqlite3_column_int(q, 1);
+        n_pos += sqlite3_column_int(q, 2) == 1;
+        us_sim_decide(plain, w, vu[n], NULL, NULL, 0, vi[n], &rng, &r);
+        s[US_VOTE_KEYWORD][n] = (float)(r.pros_matches - r.cons_matches);
+        s[US_VOTE_EMBED][n] = r.pros_sim - r.cons_sim;
+        s[US_VOTE_SASREC][n] = r.p_sasrec;
+        n++;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    us_sim_worker_free(w);
+    us_sim_close(plain);
+    REQUIRE(n >= 50 && n < 4096);
+    const double real = (double)n_pos / (double)n;
+    CHECK(real > 0.5 && real < 1.0);
+
+    for (int tie = 0; tie < 2; tie++) {
+        us_sim_config cfg = us_sim_config_default();
+        cfg.tie = tie ? US_TIE_DISLIKE : US_TIE_RANDOM;
+        cfg.calibrate = 1;
+        us_sim *sim;
+        if (us_sim_open(&sim, store, &cfg, &err) != US_OK) {
+            us_test_fail(t_, __FILE__, __LINE__, "%s", us_err_str(&err, buf, sizeof buf));
+            return;
+        }
+        float t[US_SIM_NVOTES];
+        us_sim_thresholds(sim, t);
+        us_sim_calibration cal;
+        us_sim_calibration_of(sim, &cal);
+        CHECK_EQ_INT(cal.n, n);
+        CHECK_NEAR(cal.real_like_rate, real, 1e-12);
+        CHECK(memcmp(t, us_sim_config_of(sim)->threshold, sizeof t) == 0);
+        for (int k = 0; k < US_SIM_NVOTES; k++) {
+            const int ge = k == US_VOTE_SASREC, half = !tie;
+            const int64_t dist = check_best(s[k], n, n_pos, t[k], ge, half);
+            CHECK(dist >= 0);
+            const double rate = (double)likes2(s[k], n, t[k], ge, half) / (2.0 * (double)n);
+            CHECK_NEAR(cal.like_rate[k], rate, 1e-12);
+            /* never further from the real rate than the paper's rule (counted the same way) */
+            const double paper =
+                (double)likes2(s[k], n, us_sim_config_default().threshold[k], ge, half) /
+                (2.0 * (double)n);
+            CHECK(fabs(rate - real) <= fabs(paper - real) + 1e-12);
+        }
+        /* the votes of the calibrated sim on the same interactions come to that rate (ties to
+         * dislike: exactly) */
+        REQUIRE(us_sim_worker_init(&w, sim, 0, &err) == US_OK);
+        uint64_t likes[US_SIM_NVOTES] = {0};
+        for (size_t i = 0; i < n; i++) {
+            us_sim_reaction r;
+            us_sim_decide(sim, w, vu[i], NULL, NULL, 0, vi[i], &rng, &r);
+            for (int k = 0; k < US_SIM_NVOTES; k++) likes[k] += (uint64_t)r.vote[k];
+        }
+        us_sim_worker_free(w);
+        for (int k = 0; k < US_SIM_NVOTES; k++) {
+            if (tie) CHECK_NEAR((double)likes[k] / (double)n, cal.like_rate[k], 1e-12);
+            else CHECK(fabs((double)likes[k] / (double)n - cal.like_rate[k]) < 0.15);
+        }
+        /* deterministic: a second open fits the same thresholds */
+        us_sim *again;
+        REQUIRE(us_sim_open(&again, store, &cfg, &err) == US_OK);
+        float t2[US_SIM_NVOTES];
+        us_sim_thresholds(again, t2);
+        CHECK(memcmp(t, t2, sizeof t) == 0);
+        us_sim_close(again);
+        us_sim_close(sim);
+    }
+}
+
+TEST(fidelity_calibration_needs_validation_labels) {
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("nv.usdb", store);
+    REQUIRE(sim != NULL);
+    us_sim_close(sim);
+    REQUIRE(us_test_sql_exec(store, "UPDATE interactions SET label = NULL WHERE split = 1") == 0);
+    us_sim_config cfg = us_sim_config_default();
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    us_err err;
+    char buf[1200];
+    REQUIRE(us_sim_open(&sim, store, &cfg, &err) == US_OK); /* the paper's rule needs none */
+    us_sim_calibration cal;
+    us_sim_calibration_of(sim, &cal);
+    CHECK_EQ_INT(cal.n, 0);
+    us_sim_close(sim);
+    cfg.calibrate = 1;
+    sim = NULL;
+    CHECK(us_sim_open(&sim, store, &cfg, &err) == US_EEMPTY);
+    CHECK(sim == NULL);
+    us_err_str(&err, buf, sizeof buf);
+    CHECK(strstr(buf, store) != NULL);
+    CHECK(strstr(buf, "validation") != NULL);
 }

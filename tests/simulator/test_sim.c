@@ -417,3 +417,108 @@ TEST(sim_refuses_a_vector_of_the_wrong_size) {
     CHECK(strstr(buf, "item_vec") != NULL && strstr(buf, "16 bytes") != NULL);
     CHECK(sim == NULL);
 }
+
+/* One decision of user 1 about item 5 with thresholds t and the given votes in use. Item 5:
+ * keyword 2 - 1 = 1, embedding 0.8 - 1 = -0.2, SASRec P(like) = σ(bias) (out_w is zero). */
+static us_sim_reaction item5(const fixture *f, const int use[3], const float t[3],
+                             us_sim_tie tie, us_rng *rng) {
+    us_sim_config cfg = us_sim_config_default();
+    cfg.tie = tie;
+    for (int k = 0; k < US_SIM_NVOTES; k++) cfg.use[k] = use[k], cfg.threshold[k] = t[k];
+    us_sim_reaction r;
+    memset(&r, 0, sizeof r);
+    r.like = -1;
+    us_sim *sim = open_sim(f, &cfg);
+    us_sim_worker *w = NULL;
+    us_err err;
+    if (sim && us_sim_worker_init(&w, sim, 4, &err) == US_OK) {
+        float got[US_SIM_NVOTES];
+        us_sim_thresholds(sim, got);
+        for (int k = 0; k < US_SIM_NVOTES; k++)
+            if (got[k] != t[k]) r.like = -2; /* not calibrated: the thresholds as given */
+        if (r.like != -2) us_sim_decide(sim, w, f->user[1], NULL, NULL, 0, f->item[5], rng, &r);
+    }
+    us_sim_worker_free(w);
+    us_sim_close(sim);
+    return r;
+}
+
+TEST(sim_thresholds_move_the_votes) {
+    fixture f;
+    /* σ(log 1.5) = 0.6: the SASRec vote's P(like) */
+    REQUIRE(build(&f, "th.usdb", 1, (float)log(1.5)) == 0);
+    us_rng rng = us_rng_derive(8, 0);
+    const int kw[3] = {1, 0, 0}, em[3] = {0, 1, 0}, sa[3] = {0, 0, 1};
+    us_sim_reaction r;
+    /* keyword difference 1: threshold 0.5 likes, 1 ties, 1.5 dislikes */
+    r = item5(&f, kw, (float[3]){0.5f, 0, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.pros_matches - r.cons_matches, 1);
+    CHECK_EQ_INT(r.vote[US_VOTE_KEYWORD], 1);
+    CHECK_NEAR(r.score, 1.0 / (1.0 + exp(-0.5)), 1e-6); /* σ(1 · (1 - 0.5)) */
+    r = item5(&f, kw, (float[3]){1.0f, 0, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_KEYWORD], 0); /* a tie, to dislike */
+    CHECK_NEAR(r.score, 0.5, 1e-6);
+    int likes = 0;
+    for (int k = 0; k < 64; k++) {
+        r = item5(&f, kw, (float[3]){1.0f, 0, 0.5f}, US_TIE_RANDOM, &rng);
+        likes += r.vote[US_VOTE_KEYWORD];
+    }
+    CHECK(likes > 10 && likes < 54); /* a tie at random: Binomial(64, 1/2) */
+    r = item5(&f, kw, (float[3]){1.5f, 0, 0.5f}, US_TIE_RANDOM, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_KEYWORD], 0);
+    CHECK_NEAR(r.score, 1.0 / (1.0 + exp(0.5)), 1e-6);
+    /* embedding difference -0.2: dislike at 0, like at -0.5, a tie at exactly -0.2 */
+    r = item5(&f, em, (float[3]){0, 0, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_EMBED], 0);
+    const float d = r.pros_sim - r.cons_sim;
+    CHECK_NEAR(d, -0.2, 1e-6);
+    r = item5(&f, em, (float[3]){0, -0.5f, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_EMBED], 1);
+    CHECK_NEAR(r.score, 1.0 / (1.0 + exp(-10.0 * 0.3)), 1e-5); /* σ(10 · (-0.2 + 0.5)) */
+    r = item5(&f, em, (float[3]){0, d, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_EMBED], 0);
+    CHECK_NEAR(r.score, 0.5, 1e-6);
+    /* SASRec P(like) 0.6: like at the default 0.5, dislike at 0.7, like at exactly 0.6 (>=);
+     * the soft score is p with its odds divided by the threshold's, 0.18 / (0.18 + 0.28) at
+     * 0.7, while the reaction keeps the model's 0.6 */
+    r = item5(&f, sa, (float[3]){0, 0, 0.5f}, US_TIE_DISLIKE, &rng);
+    CHECK_NEAR(r.p_sasrec, 0.6, 1e-6);
+    CHECK_EQ_INT(r.vote[US_VOTE_SASREC], 1);
+    CHECK(r.score == r.p_sasrec); /* the paper's rule: p itself, bit for bit */
+    r = item5(&f, sa, (float[3]){0, 0, 0.7f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_SASREC], 0);
+    CHECK_EQ_INT(r.like, 0);
+    CHECK_NEAR(r.p_sasrec, 0.6, 1e-6);
+    CHECK_NEAR(r.score, 0.18 / (0.18 + 0.28), 1e-5);
+    const float p = r.p_sasrec;
+    r = item5(&f, sa, (float[3]){0, 0, p}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_SASREC], 1);
+    CHECK_NEAR(r.score, 0.5, 1e-6);
+    r = item5(&f, sa, (float[3]){0, 0, -1.0f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_SASREC], 1);
+    CHECK_NEAR(r.score, 1.0, 1e-6); /* t clamped to 0: every p likes */
+    r = item5(&f, sa, (float[3]){0, 0, 2.0f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.vote[US_VOTE_SASREC], 0);
+    CHECK_NEAR(r.score, 0.0, 1e-6);
+    /* all three: keyword like (t 0.5), embedding like (t -0.5), SASRec dislike (t 0.7): 2 of 3 */
+    r = item5(&f, (int[3]){1, 1, 1}, (float[3]){0.5f, -0.5f, 0.7f}, US_TIE_DISLIKE, &rng);
+    CHECK_EQ_INT(r.like, 1);
+}
+
+TEST(sim_thresholds_must_be_finite) {
+    fixture f;
+    REQUIRE(build(&f, "nan.usdb", 1, 0.0f) == 0);
+    us_sim_config cfg = us_sim_config_default();
+    CHECK(cfg.threshold[0] == 0.0f && cfg.threshold[1] == 0.0f && cfg.threshold[2] == 0.5f);
+    CHECK_EQ_INT(cfg.calibrate, 0);
+    cfg.threshold[US_VOTE_EMBED] = NAN;
+    us_sim *sim = NULL;
+    us_err err;
+    CHECK(us_sim_open(&sim, f.store, &cfg, &err) == US_EINVAL);
+    CHECK_STR(err.field, "threshold");
+    CHECK(sim == NULL);
+    cfg.threshold[US_VOTE_EMBED] = 0.0f;
+    cfg.calibrate = 2;
+    CHECK(us_sim_open(&sim, f.store, &cfg, &err) == US_EINVAL);
+    CHECK_STR(err.field, "calibrate");
+}

@@ -46,6 +46,8 @@ class us_sim_config(ctypes.Structure):
         ("keyword_scale", ctypes.c_float),
         ("embed_scale", ctypes.c_float),
         ("sasrec_version", ctypes.c_int64),
+        ("threshold", ctypes.c_float * US_SIM_NVOTES),
+        ("calibrate", ctypes.c_int),
     ]
 
 
@@ -98,11 +100,12 @@ def layout():
 
 # What the mirrors must come to on an LP64 platform (x86-64, aarch64 Linux), worked out by hand
 # from the headers: us_err is 4 + 4 padding + 8 + 256 + 64 + 512; us_sim_config's int64 sits at
-# 48 after twelve 4-byte fields; us_env_config pads its int before the double; the reaction is
-# 28 four-byte values and two arrays of 8; the step result adds 4 four-byte values.
+# 48 after twelve 4-byte fields and four more follow it (thresholds, calibrate); us_env_config
+# pads its int before the double; the reaction is 28 four-byte values and two arrays of 8; the
+# step result adds 4 four-byte values.
 LP64_SIZES = {
     "us_err": 848,
-    "us_sim_config": 56,
+    "us_sim_config": 72,
     "us_env_config": 24,
     "us_sim_reaction": 112,
     "us_env_step_result": 128,
@@ -202,6 +205,7 @@ def _declare(lib):
     _fn(lib, "us_sim_close", None, vp)
     _fn(lib, "us_sim_n_users", cint, vp)
     _fn(lib, "us_sim_n_items", cint, vp)
+    _fn(lib, "us_sim_thresholds", None, vp, P(ctypes.c_float))
     _fn(lib, "us_sim_keyword", cstr, vp, u32)
     _fn(lib, "us_sim_category", cstr, vp, i32)
     _fn(lib, "us_sim_item_raw", cstr, vp, i32)

@@ -26,6 +26,8 @@ SIM_OPTIONS = (
     "keyword_scale",    # p_keyword = sigmoid(keyword_scale * match difference); 1.0
     "embed_scale",      # p_embed = sigmoid(embed_scale * similarity difference); 10.0
     "sasrec_version",   # SASRec checkpoint; 0 = the newest rating head
+    "thresholds",       # (keyword, embed, sasrec) decision thresholds; (0, 0, 0.5), the paper's
+    "calibrate",        # fit the used votes' thresholds on the validation split; False
 )
 ENV_OPTIONS = (
     "max_steps",        # steps before truncation; 50
@@ -68,12 +70,15 @@ def sim_config(lib, options):
             c.tie = _choice(name, v, _lib.TIES)
         elif name.startswith("use_"):
             c.use[_lib.VOTE_NAMES.index(name[4:])] = _flag(name, v)
-        elif name == "weights":
+        elif name in ("weights", "thresholds"):
             w = list(v)
             if len(w) != _lib.US_SIM_NVOTES:
-                raise ValueError(f"usersim: weights must be (keyword, embed, sasrec), found {v!r}")
+                raise ValueError(f"usersim: {name} must be (keyword, embed, sasrec), found {v!r}")
+            field = c.weight if name == "weights" else c.threshold
             for k in range(_lib.US_SIM_NVOTES):
-                c.weight[k] = _number("weights", w[k])
+                field[k] = _number(name, w[k])
+        elif name == "calibrate":
+            c.calibrate = _flag(name, v)
         elif name == "category_filter":
             c.category_filter = _flag(name, v)
         elif name in ("empty_sim", "keyword_scale", "embed_scale"):
@@ -118,7 +123,7 @@ def split_options(options):
 
 def _config_key(c):
     return (c.mode, c.tie, tuple(c.use), tuple(c.weight), c.category_filter, c.empty_sim,
-            c.keyword_scale, c.embed_scale, c.sasrec_version)
+            c.keyword_scale, c.embed_scale, c.sasrec_version, tuple(c.threshold), c.calibrate)
 
 
 class Sim:
@@ -137,6 +142,10 @@ class Sim:
         _lib.check(lib, st, err)
         self.ptr = ptr.value
         self.config = _lib.us_sim_config.from_buffer_copy(cfg)
+        # The thresholds in use: as given, or fitted on the validation split (calibrate).
+        t = (ctypes.c_float * _lib.US_SIM_NVOTES)()
+        lib.us_sim_thresholds(self.ptr, t)
+        self.thresholds = tuple(float(x) for x in t)
         self.n_users = lib.us_sim_n_users(self.ptr)
         self.n_items = lib.us_sim_n_items(self.ptr)
         # Texts looked up so far, by id (a store may hold millions of users: nothing is

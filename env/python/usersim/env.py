@@ -51,8 +51,10 @@ class UserSimEnv(_gym.Env):
 
     UserSimEnv(store, render_mode=None, eval_order=False, **options); usersim.make() is the
     same. store is a NAME.usdb file; options are listed in usersim.OPTIONS (simulator options
-    such as mode, tie, use_keyword, use_embed, use_sasrec, category_filter; environment options
-    max_steps, leave_prob, obs_len, mask_repeats). eval_order: episodes without a chosen user
+    such as mode, tie, use_keyword, use_embed, use_sasrec, category_filter, thresholds,
+    calibrate; environment options max_steps, leave_prob, obs_len, mask_repeats). The attribute
+    thresholds holds the (keyword, embed, sasrec) thresholds in use (fitted on the validation
+    split with calibrate=True). eval_order: episodes without a chosen user
     take users 0, 1, 2, ... in turn and never end early (the evaluation mode).
 
     Spaces: action_space Discrete(n_items); observation_space Box(int32, (1 + 2*obs_len,)):
@@ -89,6 +91,7 @@ class UserSimEnv(_gym.Env):
         self.config = _sim.env_config(lib, env_options)
         self._sim = _sim.acquire(store, sim_options)
         self.store = self._sim.path
+        self.thresholds = self._sim.thresholds
         ptr = ctypes.c_void_p()
         err = _lib.us_err()
         st = lib.us_env_init(ctypes.byref(ptr), self._sim.ptr, ctypes.byref(self.config),

@@ -72,6 +72,7 @@ class UserSimVectorEnv(_gym.VectorEnv):
         self.render_mode = None
         self._sim = _sim.acquire(store, sim_options)
         self.store = self._sim.path
+        self.thresholds = self._sim.thresholds
         self.n_users = self._sim.n_users
         self.n_items = self._sim.n_items
         self.obs_size = 1 + 2 * self.config.obs_len
