@@ -109,6 +109,7 @@ static void print_thresholds(const thresholds_in_use *th) {
         first = 0;
         if (th->cal.n) printf(" (like rate %.3f)", th->cal.like_rate[k]);
     }
+    if (th->cal.n) printf("; ensemble like rate %.3f", th->cal.ensemble_like_rate);
     printf("\n");
 }
 
@@ -126,6 +127,8 @@ static cJSON *report_json(const char *path, const us_sim_eval_report *r,
         cJSON *cj = cJSON_AddObjectToObject(o, "calibration");
         cJSON_AddNumberToObject(cj, "n_valid", (double)th->cal.n);
         cJSON_AddNumberToObject(cj, "real_like_rate", th->cal.real_like_rate);
+        cJSON_AddNumberToObject(cj, "target_rate", th->cal.target_rate);
+        cJSON_AddNumberToObject(cj, "ensemble_like_rate", th->cal.ensemble_like_rate);
         cJSON *lr = cJSON_AddObjectToObject(cj, "like_rate");
         for (int k = 0; k < US_SIM_NVOTES; k++)
             if (th->use[k]) cJSON_AddNumberToObject(lr, VOTE_NAMES[k], th->cal.like_rate[k]);

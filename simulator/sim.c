@@ -398,22 +398,16 @@ static us_status load_sasrec(us_sim *sim, sqlite3 *db, const char *path, us_err 
 
 /* ---- calibration (simulator.h, "Thresholds") ---- */
 
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* One vote's threshold from its scores s[0..n) (sorted here; n > 0) on the validation
- * interactions, n_pos of which are liked. ge: the vote likes a score equal to the threshold
- * (SASRec); otherwise such a score is a tie, half a like when tie_half. Candidates in
- * ascending order: min - 1 (not with ge: min already likes everything), then each distinct
- * score followed by the float midpoint to the next one (when one lies strictly between), and
- * max + 1. Rates are compared exactly, in half-interactions: |2·likes - 2·n_pos|; a candidate
- * replaces the best only when strictly closer, so equal distances keep the smallest. The like
- * rate at the chosen threshold into *rate. */
-static float fit_threshold(float *s, size_t n, uint64_t n_pos, int ge, int tie_half,
+/* One vote's threshold from its scores s[0..n) (sorted ascending; n > 0) for a target of
+ * n_pos likes. ge: the vote likes a score equal to the threshold (SASRec); otherwise such a
+ * score is a tie, half a like when tie_half. Candidates in ascending order: min - 1 (not with
+ * ge: min already likes everything), then each distinct score followed by the float midpoint
+ * to the next one (when one lies strictly between), and max + 1. Like counts are compared
+ * exactly, in half-interactions: |2·likes - 2·n_pos|; a candidate replaces the best only when
+ * strictly closer, so equal distances keep the smallest. The like rate at the chosen
+ * threshold into *rate. */
+static float fit_threshold(const float *s, size_t n, uint64_t n_pos, int ge, int tie_half,
                            double *rate) {
-    qsort(s, n, sizeof *s, cmp_float);
     const int64_t target = 2 * (int64_t)n_pos;
     float best = 0.0f;
     int64_t best_dist = INT64_MAX, best_l2 = 0;
@@ -441,10 +435,101 @@ static float fit_threshold(float *s, size_t n, uint64_t n_pos, int ge, int tie_h
     return best;
 }
 
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* σ(logit p - logit t) = p(1-t) / (p(1-t) + (1-p)t): the probability p with its odds divided
+ * by those of t, so that it is 1/2 at p = t and keeps p's order. t is clamped to [0, 1]; the
+ * one 0/0 (p = t = 0 or p = t = 1) is decided as the vote is, p >= t. */
+static float centred_odds(float p, float t) {
+    t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+    const float a = p * (1.0f - t), b = (1.0f - p) * t;
+    return a + b > 0.0f ? a / (a + b) : (float)(p >= t);
+}
+
+/* Vote k's soft score p_k for its raw score x (match or similarity difference, or p_sasrec)
+ * at threshold t: the formulas of simulator.h, shared by the decision and the calibration. */
+static float soft_score(const us_sim_config *c, int k, float x, float t) {
+    if (k == US_VOTE_KEYWORD) return sigmoidf(c->keyword_scale * (x - t));
+    if (k == US_VOTE_EMBED) return sigmoidf(c->embed_scale * (x - t));
+    return t == 0.5f ? x : centred_odds(x, t);
+}
+
+/* The probability that the ensemble likes an interaction whose votes like with probabilities
+ * q[k] (0, 1/2 for a random tie, or 1; enabled votes only) and whose soft scores are p[k]:
+ * every combination of the votes is weighed and decided by cfg's mode, an even split (or equal
+ * weights) counted as cfg.tie decides it (1/2 or 0). */
+static double ensemble_like_prob(const us_sim_config *c, const double q[US_SIM_NVOTES],
+                                 const float p[US_SIM_NVOTES]) {
+    double wsum = 0, soft = 0;
+    int n_use = 0;
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (c->use[k]) n_use++, wsum += c->weight[k], soft += c->weight[k] * p[k];
+    if (c->mode == US_SIM_STOCHASTIC) return wsum > 0 ? soft / wsum : 0.5;
+    const double tie = c->tie == US_TIE_RANDOM ? 0.5 : 0.0;
+    double like = 0;
+    for (int mask = 0; mask < 1 << US_SIM_NVOTES; mask++) {
+        double pr = 1, wlike = 0;
+        int n_like = 0, ok = 1;
+        for (int k = 0; k < US_SIM_NVOTES && ok; k++) {
+            int v = mask >> k & 1;
+            if (!c->use[k]) ok = !v;
+            else pr *= v ? q[k] : 1 - q[k], n_like += v, wlike += v * c->weight[k];
+        }
+        if (!ok || pr == 0) continue;
+        if (c->mode == US_SIM_MAJORITY)
+            like += pr * (2 * n_like > n_use ? 1 : 2 * n_like < n_use ? 0 : tie);
+        else
+            like += pr * (2 * wlike > wsum ? 1 : 2 * wlike < wsum ? 0 : tie);
+    }
+    return like;
+}
+
+/* What the calibration works on: the raw scores of the validation interactions in their
+ * order, each vote's sorted copy, and the real likes. */
+typedef struct calib_data {
+    size_t n;
+    uint64_t n_pos;
+    float *raw[US_SIM_NVOTES], *sorted[US_SIM_NVOTES];
+} calib_data;
+
+/* Fits every enabled vote to a target of `target` likes (thresholds into t, their rates into
+ * rate) and returns the ensemble's expected like rate on the interactions with them. */
+static double fit_all(const us_sim_config *c, const calib_data *d, uint64_t target,
+                      float t[US_SIM_NVOTES], double rate[US_SIM_NVOTES]) {
+    const int tie_half = c->tie == US_TIE_RANDOM;
+    for (int k = 0; k < US_SIM_NVOTES; k++) {
+        rate[k] = 0;
+        if (c->use[k])
+            t[k] = fit_threshold(d->sorted[k], d->n, target, k == US_VOTE_SASREC, tie_half,
+                                 &rate[k]);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        double q[US_SIM_NVOTES] = {0, 0, 0};
+        float p[US_SIM_NVOTES] = {0.5f, 0.5f, 0.5f};
+        for (int k = 0; k < US_SIM_NVOTES; k++) {
+            if (!c->use[k]) continue;
+            const float x = d->raw[k][i];
+            q[k] = k == US_VOTE_SASREC ? x >= t[k] : x > t[k] ? 1 : x < t[k] ? 0 : tie_half * 0.5;
+            p[k] = soft_score(c, k, x, t[k]);
+        }
+        sum += ensemble_like_prob(c, q, p);
+    }
+    return sum / (double)d->n;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 /* Fits the enabled votes' thresholds on the labeled validation interactions (split 1): each is
  * decided as eval-sim's held-out prediction decides a test one (training history, empty
- * episode), and only its scores are kept. Writes sim->cfg.threshold and sim->calib; runs
- * inside us_sim_open, before sim is shared. */
+ * episode), and only its scores are kept. Every vote is fitted to one common target count of
+ * likes (fit_threshold), and that target is searched (binary search: the ensemble's like rate
+ * does not decrease as it grows) so that the ensemble's expected like rate is closest to the
+ * real one, the smaller target on equal distance. Writes sim->cfg.threshold and sim->calib;
+ * runs inside us_sim_open, before sim is shared. */
 static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *err) {
     static const char where[] = "FROM interactions WHERE split = 1 AND label IN (0, 1)";
     char sql[160];
@@ -454,12 +539,13 @@ static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *e
         return us_err_set(err, US_EEMPTY, path, 0, "interactions",
                           "calibration needs labeled validation interactions (split 1, label 0 "
                           "or 1); this store has none");
-    float *score[US_SIM_NVOTES] = {NULL, NULL, NULL};
+    calib_data d = {0};
     us_sim_worker *w = NULL;
     sqlite3_stmt *q = NULL;
     us_status st = US_OK;
     for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (!(score[k] = malloc((size_t)n * sizeof(float)))) {
+        if (!(d.raw[k] = malloc((size_t)n * sizeof(float))) ||
+            !(d.sorted[k] = malloc((size_t)n * sizeof(float)))) {
             st = us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
             goto done;
         }
@@ -472,40 +558,58 @@ static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *e
     /* The scores do not depend on the generator; decide wants one for its ties. */
     us_rng rng = us_rng_derive(0, 0);
     us_sim_reaction r;
-    long long m = 0;
-    uint64_t n_pos = 0;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && m < n) {
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && d.n < (size_t)n) {
         long long u = sqlite3_column_int64(q, 0), it = sqlite3_column_int64(q, 1);
         if (u < 0 || u >= sim->n_users || it < 0 || it >= sim->n_items) {
             st = us_err_set(err, US_EFORMAT, path, 0, "interactions",
-                            "validation row %lld: expected user < %d, item < %d; found %lld, "
+                            "validation row %zu: expected user < %d, item < %d; found %lld, "
                             "%lld",
-                            m + 1, sim->n_users, sim->n_items, u, it);
+                            d.n + 1, sim->n_users, sim->n_items, u, it);
             goto done;
         }
-        n_pos += sqlite3_column_int(q, 2) == 1;
+        d.n_pos += sqlite3_column_int(q, 2) == 1;
         us_sim_decide(sim, w, (int32_t)u, NULL, NULL, 0, (int32_t)it, &rng, &r);
-        score[US_VOTE_KEYWORD][m] = (float)(r.pros_matches - r.cons_matches);
-        score[US_VOTE_EMBED][m] = r.pros_sim - r.cons_sim;
-        score[US_VOTE_SASREC][m] = r.p_sasrec;
-        m++;
+        d.raw[US_VOTE_KEYWORD][d.n] = (float)(r.pros_matches - r.cons_matches);
+        d.raw[US_VOTE_EMBED][d.n] = r.pros_sim - r.cons_sim;
+        d.raw[US_VOTE_SASREC][d.n] = r.p_sasrec;
+        d.n++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         st = db_fail(db, path, "interactions", err);
         goto done;
     }
-    sim->calib.n = (uint64_t)m;
-    sim->calib.real_like_rate = (double)n_pos / (double)m;
-    for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (sim->cfg.use[k])
-            sim->cfg.threshold[k] =
-                fit_threshold(score[k], (size_t)m, n_pos, k == US_VOTE_SASREC,
-                              sim->cfg.tie == US_TIE_RANDOM, &sim->calib.like_rate[k]);
+    for (int k = 0; k < US_SIM_NVOTES; k++) {
+        memcpy(d.sorted[k], d.raw[k], d.n * sizeof(float));
+        qsort(d.sorted[k], d.n, sizeof(float), cmp_float);
+    }
+    const us_sim_config *c = &sim->cfg;
+    const double real = (double)d.n_pos / (double)d.n;
+    float t[US_SIM_NVOTES];
+    double rate[US_SIM_NVOTES];
+    /* the smallest target whose ensemble rate reaches the real one, then it or the one below */
+    uint64_t lo = 0, hi = d.n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (fit_all(c, &d, mid, t, rate) >= real) hi = mid;
+        else lo = mid + 1;
+    }
+    uint64_t target = lo;
+    double at = fit_all(c, &d, target, t, rate);
+    if (target > 0 && fabs(fit_all(c, &d, target - 1, t, rate) - real) <= fabs(at - real))
+        target--;
+    sim->calib.ensemble_like_rate = fit_all(c, &d, target, t, rate);
+    sim->calib.n = (uint64_t)d.n;
+    sim->calib.real_like_rate = real;
+    sim->calib.target_rate = (double)target / (double)d.n;
+    for (int k = 0; k < US_SIM_NVOTES; k++) {
+        sim->calib.like_rate[k] = rate[k];
+        if (c->use[k]) sim->cfg.threshold[k] = t[k];
+    }
 done:
     sqlite3_finalize(q);
     us_sim_worker_free(w);
-    for (int k = 0; k < US_SIM_NVOTES; k++) free(score[k]);
+    for (int k = 0; k < US_SIM_NVOTES; k++) free(d.raw[k]), free(d.sorted[k]);
     return st;
 }
 
@@ -769,17 +873,6 @@ static int tie_break(const us_sim_config *c, us_rng *rng) {
     return c->tie == US_TIE_RANDOM ? (int)(us_rng_u32(rng) >> 31) : 0;
 }
 
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* σ(logit p - logit t) = p(1-t) / (p(1-t) + (1-p)t): the probability p with its odds divided
- * by those of t, so that it is 1/2 at p = t and keeps p's order. t is clamped to [0, 1]; the
- * one 0/0 (p = t = 0 or p = t = 1) is decided as the vote is, p >= t. */
-static float centred_odds(float p, float t) {
-    t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
-    const float a = p * (1.0f - t), b = (1.0f - p) * t;
-    return a + b > 0.0f ? a / (a + b) : (float)(p >= t);
-}
-
 void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
                    const int8_t *ep_likes, int ep_len, int32_t item, us_rng *rng,
                    us_sim_reaction *out) {
@@ -827,7 +920,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
             const float diff = (float)(out->pros_matches - out->cons_matches);
             const float t = c->threshold[US_VOTE_KEYWORD];
             out->vote[US_VOTE_KEYWORD] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
-            p[US_VOTE_KEYWORD] = sigmoidf(c->keyword_scale * (diff - t));
+            p[US_VOTE_KEYWORD] = soft_score(c, US_VOTE_KEYWORD, diff, t);
         }
         if (c->use[US_VOTE_EMBED]) {
             out->pros_sim = best_similarity(sim, 0, item, L, nL, c->empty_sim);
@@ -835,7 +928,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
             const float diff = out->pros_sim - out->cons_sim;
             const float t = c->threshold[US_VOTE_EMBED];
             out->vote[US_VOTE_EMBED] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
-            p[US_VOTE_EMBED] = sigmoidf(c->embed_scale * (diff - t));
+            p[US_VOTE_EMBED] = soft_score(c, US_VOTE_EMBED, diff, t);
         }
     }
     if (c->use[US_VOTE_SASREC]) {
@@ -853,7 +946,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
         us_sasrec_user_score(sim->sasrec, w->st, &item, 1, &out->p_sasrec);
         const float t = c->threshold[US_VOTE_SASREC];
         out->vote[US_VOTE_SASREC] = out->p_sasrec >= t;
-        p[US_VOTE_SASREC] = t == 0.5f ? out->p_sasrec : centred_odds(out->p_sasrec, t);
+        p[US_VOTE_SASREC] = soft_score(c, US_VOTE_SASREC, out->p_sasrec, t);
     }
 
     double wsum = 0, wlike = 0, soft = 0;

@@ -387,15 +387,19 @@ void us_sasrec_next_score(const us_sasrec *m, us_sasrec_state *st, const int32_t
  *   random (the paper) or to dislike (the released code). The default thresholds 0, 0, 1/2
  *   are the paper's rule.
  * Thresholds: liked items dominate most histories, so under the paper's rule each vote says
- * like nearly always. cfg.calibrate = 1 makes us_sim_open choose each enabled vote's threshold
- * on the store's validation split (split 1, labeled): every such interaction is decided for
- * its user from the training history with an empty episode (as eval-sim's held-out
- * prediction), and the threshold is the one whose like rate on them is closest to the real
- * like rate of their labels. Candidates: every distinct score, every midpoint (float) strictly
- * between two consecutive ones, min - 1 and max + 1; at a candidate equal to a score that
- * score is a tie, counted 1/2 like under US_TIE_RANDOM and 0 under US_TIE_DISLIKE (SASRec:
- * p >= t, so it likes; its min - 1 is left out, it likes exactly as min does). The closest
- * rate wins, the smallest threshold on equal distance: deterministic, no draw.
+ * like nearly always. cfg.calibrate = 1 makes us_sim_open choose the enabled votes' thresholds
+ * on the store's validation split (split 1, labeled) so that the ENSEMBLE's like rate there is
+ * closest to the real like rate of their labels: every such interaction is decided for its
+ * user from the training history with an empty episode (as eval-sim's held-out prediction);
+ * for a target count of likes, each vote takes the threshold whose like count is closest to
+ * it (candidates: every distinct score, every midpoint (float) strictly between two
+ * consecutive ones, min - 1 and max + 1; at a candidate equal to a score that score is a tie,
+ * counted 1/2 like under US_TIE_RANDOM and 0 under US_TIE_DISLIKE; SASRec: p >= t, so it
+ * likes, and its min - 1 is left out; the smallest threshold on equal distance), and the
+ * common target is searched so that the ensemble's expected like rate with those thresholds
+ * (ties weighed as above, STOCHASTIC by its mean score) comes closest to the real rate (the
+ * smaller target on equal distance). Deterministic, no draw. With one vote enabled, that vote
+ * alone matches the real rate.
  * Ensemble (cfg.mode): MAJORITY like when more than half of the enabled votes say like (the
  * paper's 2 of 3; an even split goes by cfg.tie); WEIGHTED like when sum w_k·vote_k is more
  * than half of sum w_k (equal: cfg.tie); STOCHASTIC like with probability `score`, the soft
@@ -478,12 +482,15 @@ const us_sim_config *us_sim_config_of(const us_sim *sim);
 void us_sim_thresholds(const us_sim *sim, float out[US_SIM_NVOTES]);
 
 /* What calibration saw: n labeled validation interactions (0 when sim was not calibrated),
- * their real like rate, and each enabled vote's like rate on them at its chosen threshold
- * (ties counted as in the fit; 0 for a vote not in use). */
+ * their real like rate, the common target every vote was fitted to, each enabled vote's like
+ * rate on them at its chosen threshold (ties counted as in the fit; 0 for a vote not in use)
+ * and the ensemble's expected like rate. */
 typedef struct us_sim_calibration {
     uint64_t n;
     double real_like_rate;
+    double target_rate;        /* the like rate every vote was fitted to */
     double like_rate[US_SIM_NVOTES];
+    double ensemble_like_rate; /* the ensemble's expected like rate with those thresholds */
 } us_sim_calibration;
 void us_sim_calibration_of(const us_sim *sim, us_sim_calibration *out);
 /* User u's training history (items oldest first, and labels 1 like / 0 dislike / -1 none);

@@ -163,6 +163,58 @@ static int64_t check_best(const float *s, size_t n, uint64_t n_pos, float t, int
     return mine;
 }
 
+/* The best threshold for n_pos likes by brute force over the candidates check_best lists. */
+static float best_threshold(const float *s, size_t n, uint64_t n_pos, int ge, int tie_half) {
+    float lo = s[0], hi = s[0];
+    for (size_t i = 1; i < n; i++) lo = s[i] < lo ? s[i] : lo, hi = s[i] > hi ? s[i] : hi;
+    float best = hi + 1.0f;
+    int64_t best_d = llabs(likes2(s, n, best, ge, tie_half) - 2 * (int64_t)n_pos);
+    for (size_t i = 0; i <= n; i++) {
+        float cand[2];
+        int nc = 0;
+        if (i == n) {
+            if (!ge) cand[nc++] = lo - 1.0f;
+        } else {
+            cand[nc++] = s[i];
+            float next = INFINITY;
+            for (size_t j = 0; j < n; j++)
+                if (s[j] > s[i] && s[j] < next) next = s[j];
+            const float mid = s[i] + 0.5f * (next - s[i]);
+            if (next < INFINITY && mid > s[i] && mid < next) cand[nc++] = mid;
+        }
+        for (int c = 0; c < nc; c++) {
+            int64_t d = llabs(likes2(s, n, cand[c], ge, tie_half) - 2 * (int64_t)n_pos);
+            if (d < best_d || (d == best_d && cand[c] < best)) best = cand[c], best_d = d;
+        }
+    }
+    return best;
+}
+
+/* The 2-of-3 majority's expected like rate over the n interactions at thresholds t (a vote's
+ * tie likes with probability 1/2 or 0; an even split cannot happen with three votes). */
+static double majority_rate(float s[US_SIM_NVOTES][4096], size_t n, const float t[US_SIM_NVOTES],
+                            int tie_half) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double q[US_SIM_NVOTES];
+        for (int k = 0; k < US_SIM_NVOTES; k++) {
+            const float x = s[k][i];
+            q[k] = k == US_VOTE_SASREC ? x >= t[k] : x > t[k] ? 1 : x < t[k] ? 0 : tie_half * 0.5;
+        }
+        sum += q[0] * q[1] + q[0] * q[2] + q[1] * q[2] - 2 * q[0] * q[1] * q[2];
+    }
+    return sum / (double)n;
+}
+
+/* The ensemble rate when every vote is fitted to `target` likes. */
+static double rate_at_target(float s[US_SIM_NVOTES][4096], size_t n, uint64_t target,
+                             int tie_half) {
+    float t[US_SIM_NVOTES];
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        t[k] = best_threshold(s[k], n, target, k == US_VOTE_SASREC, tie_half);
+    return majority_rate(s, n, t, tie_half);
+}
+
 /* The fixture store with the keyword and embedding stages added (built-in extractor, hashed
  * embedder): every vote has scores. */
 static int full_store(const char *name, char *store) {
@@ -182,7 +234,7 @@ static int full_store(const char *name, char *store) {
     return st == US_OK ? 0 : -1;
 }
 
-TEST(fidelity_calibration_picks_the_closest_like_rate) {
+TEST(fidelity_calibration_matches_the_ensemble_like_rate) {
     char store[1024];
     REQUIRE(full_store("cal.usdb", store) == 0);
     us_err err;
@@ -238,32 +290,43 @@ TEST(fidelity_calibration_picks_the_closest_like_rate) {
         CHECK_EQ_INT(cal.n, n);
         CHECK_NEAR(cal.real_like_rate, real, 1e-12);
         CHECK(memcmp(t, us_sim_config_of(sim)->threshold, sizeof t) == 0);
+        /* every vote is fitted to the common target... */
+        const uint64_t target = (uint64_t)llround(cal.target_rate * (double)n);
+        CHECK_NEAR(cal.target_rate * (double)n, (double)target, 1e-6);
+        const int half = !tie;
         for (int k = 0; k < US_SIM_NVOTES; k++) {
-            const int ge = k == US_VOTE_SASREC, half = !tie;
-            const int64_t dist = check_best(s[k], n, n_pos, t[k], ge, half);
-            CHECK(dist >= 0);
+            const int ge = k == US_VOTE_SASREC;
+            CHECK(check_best(s[k], n, target, t[k], ge, half) >= 0);
             const double rate = (double)likes2(s[k], n, t[k], ge, half) / (2.0 * (double)n);
             CHECK_NEAR(cal.like_rate[k], rate, 1e-12);
-            /* never further from the real rate than the paper's rule (counted the same way) */
-            const double paper =
-                (double)likes2(s[k], n, us_sim_config_default().threshold[k], ge, half) /
-                (2.0 * (double)n);
-            CHECK(fabs(rate - real) <= fabs(paper - real) + 1e-12);
         }
-        /* the votes of the calibrated sim on the same interactions come to that rate (ties to
-         * dislike: exactly) */
+        /* ...chosen so that the ensemble's rate is closest to the real one (the smaller target
+         * on equal distance), and no further from it than the paper's rule */
+        const double ens = majority_rate(s, n, t, half);
+        CHECK_NEAR(cal.ensemble_like_rate, ens, 1e-9);
+        if (target > 0)
+            CHECK(fabs(rate_at_target(s, n, target - 1, half) - real) > fabs(ens - real));
+        if (target < n)
+            CHECK(fabs(rate_at_target(s, n, target + 1, half) - real) >= fabs(ens - real));
+        const double paper = majority_rate(s, n, us_sim_config_default().threshold, half);
+        CHECK(fabs(ens - real) <= fabs(paper - real) + 1e-12);
+        CHECK(fabs(ens - real) < 0.05);
+        /* the calibrated sim's decisions on the same interactions come to those rates (ties
+         * to dislike: exactly) */
         REQUIRE(us_sim_worker_init(&w, sim, 0, &err) == US_OK);
-        uint64_t likes[US_SIM_NVOTES] = {0};
+        uint64_t likes[US_SIM_NVOTES] = {0}, ens_likes = 0;
         for (size_t i = 0; i < n; i++) {
             us_sim_reaction r;
             us_sim_decide(sim, w, vu[i], NULL, NULL, 0, vi[i], &rng, &r);
             for (int k = 0; k < US_SIM_NVOTES; k++) likes[k] += (uint64_t)r.vote[k];
+            ens_likes += (uint64_t)r.like;
         }
         us_sim_worker_free(w);
         for (int k = 0; k < US_SIM_NVOTES; k++) {
             if (tie) CHECK_NEAR((double)likes[k] / (double)n, cal.like_rate[k], 1e-12);
             else CHECK(fabs((double)likes[k] / (double)n - cal.like_rate[k]) < 0.15);
         }
+        if (tie) CHECK_NEAR((double)ens_likes / (double)n, ens, 1e-12);
         /* deterministic: a second open fits the same thresholds */
         us_sim *again;
         REQUIRE(us_sim_open(&again, store, &cfg, &err) == US_OK);
