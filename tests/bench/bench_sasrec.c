@@ -194,7 +194,7 @@ static double time_training(us_sasrec *m, const float *init, const batches *b, i
     for (int s = 0; s < 2 && s < b->steps; s++) train_step(m, tr, b, s);
     reset_model(m, init);
     double t0 = us_now(), tail = 0.0;
-    int q = b->steps - b->steps / 4;
+    int q = b->steps - (b->steps + 3) / 4; /* the last quarter, at least one step */
     for (int s = 0; s < b->steps; s++) {
         double l = train_step(m, tr, b, s);
         if (s >= q) tail += l;
