@@ -2,7 +2,6 @@
  * owns its episode (items, reactions, generator) and a simulator worker; the vector env runs
  * contiguous slices of its envs on a small pool of threads that wait on a condition variable
  * between calls. It does not train or choose actions: agents/ does. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,13 +159,7 @@ struct us_vecenv {
     uint64_t seed;
     us_env **envs;
     uint64_t *episode; /* (n) episodes started by each env */
-    /* the pool */
-    pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t go, finished;
-    uint64_t generation;
-    int pending;
-    int quit;
+    us_pool *pool; /* NULL with one thread */
     vec_job job;
 };
 
@@ -207,45 +200,11 @@ static void vec_run_slice(us_vecenv *v, int t) {
     }
 }
 
-typedef struct vec_thread_arg {
-    us_vecenv *v;
-    int t;
-} vec_thread_arg;
-
-static void *vec_thread(void *p) {
-    vec_thread_arg *a = p;
-    us_vecenv *v = a->v;
-    const int t = a->t;
-    free(a);
-    uint64_t seen = 0;
-    pthread_mutex_lock(&v->mu);
-    for (;;) {
-        while (!v->quit && v->generation == seen) pthread_cond_wait(&v->go, &v->mu);
-        if (v->quit) break;
-        seen = v->generation;
-        pthread_mutex_unlock(&v->mu);
-        vec_run_slice(v, t);
-        pthread_mutex_lock(&v->mu);
-        if (--v->pending == 0) pthread_cond_signal(&v->finished);
-    }
-    pthread_mutex_unlock(&v->mu);
-    return NULL;
-}
+static void vec_worker(void *ctx, int t) { vec_run_slice(ctx, t); }
 
 static void vec_run(us_vecenv *v) {
-    if (v->n_threads > 1) {
-        pthread_mutex_lock(&v->mu);
-        v->pending = v->n_threads - 1;
-        v->generation++;
-        pthread_cond_broadcast(&v->go);
-        pthread_mutex_unlock(&v->mu);
-    }
-    vec_run_slice(v, 0);
-    if (v->n_threads > 1) {
-        pthread_mutex_lock(&v->mu);
-        while (v->pending > 0) pthread_cond_wait(&v->finished, &v->mu);
-        pthread_mutex_unlock(&v->mu);
-    }
+    if (v->pool) us_pool_run(v->pool);
+    else vec_run_slice(v, 0);
 }
 
 us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config *cfg, int n,
@@ -277,29 +236,12 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
         }
     }
     v->obs_size = us_env_obs_size(v->envs[0]);
-    pthread_mutex_init(&v->mu, NULL);
-    pthread_cond_init(&v->go, NULL);
-    pthread_cond_init(&v->finished, NULL);
-    v->n_threads = 1; /* counts the threads that exist, for us_vecenv_free */
+    v->n_threads = n_threads;
     if (n_threads > 1) {
-        v->threads = calloc((size_t)n_threads, sizeof *v->threads);
-        if (!v->threads) {
+        us_status st = us_pool_create(&v->pool, n_threads, vec_worker, v, err);
+        if (st != US_OK) {
             us_vecenv_free(v);
-            return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
-        }
-        for (int t = 1; t < n_threads; t++) {
-            vec_thread_arg *a = malloc(sizeof *a);
-            if (a) {
-                a->v = v;
-                a->t = t;
-            }
-            if (!a || pthread_create(&v->threads[t], NULL, vec_thread, a) != 0) {
-                free(a);
-                us_vecenv_free(v);
-                return us_err_set(err, US_ENOMEM, NULL, 0, "n_threads",
-                                  "could not start thread %d of %d", t, n_threads);
-            }
-            v->n_threads = t + 1;
+            return st;
         }
     }
     *out = v;
@@ -308,19 +250,7 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
 
 void us_vecenv_free(us_vecenv *v) {
     if (!v) return;
-    if (v->threads) {
-        pthread_mutex_lock(&v->mu);
-        v->quit = 1;
-        pthread_cond_broadcast(&v->go);
-        pthread_mutex_unlock(&v->mu);
-        for (int t = 1; t < v->n_threads; t++) pthread_join(v->threads[t], NULL);
-        free(v->threads);
-    }
-    if (v->envs && v->obs_size) {
-        pthread_mutex_destroy(&v->mu);
-        pthread_cond_destroy(&v->go);
-        pthread_cond_destroy(&v->finished);
-    }
+    us_pool_free(v->pool);
     if (v->envs)
         for (int i = 0; i < v->n; i++) us_env_free(v->envs[i]);
     free(v->envs);

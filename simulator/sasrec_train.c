@@ -10,7 +10,6 @@
  * same bits. */
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,14 +359,7 @@ struct sasrec_trainer {
     const int32_t *hist, *users, *items, *pos, *neg;
     const float *labels;
     trainer_job job;
-    /* the pool: workers 1..P-1 wait on `go` for a new generation (env.c's shape) */
-    pthread_t *threads;
-    int started; /* workers running, for sasrec_trainer_free */
-    int sync_ok; /* mu and the conditions are initialized */
-    pthread_mutex_t mu;
-    pthread_cond_t go, finished;
-    uint64_t generation;
-    int pending, quit;
+    us_pool *pool; /* NULL with one thread */
 };
 
 static void shard_rows(const sasrec_trainer *t, int s, int *lo, int *hi) {
@@ -422,70 +414,24 @@ static void run_job(sasrec_trainer *t, int r) {
     else run_reduce(t, r);
 }
 
-typedef struct trainer_arg {
-    sasrec_trainer *t;
-    int r;
-} trainer_arg;
-
-static void *trainer_thread(void *p) {
-    trainer_arg *a = p;
-    sasrec_trainer *t = a->t;
-    const int r = a->r;
-    free(a);
-    uint64_t seen = 0;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        while (!t->quit && t->generation == seen) pthread_cond_wait(&t->go, &t->mu);
-        if (t->quit) break;
-        seen = t->generation;
-        pthread_mutex_unlock(&t->mu);
-        run_job(t, r);
-        pthread_mutex_lock(&t->mu);
-        if (--t->pending == 0) pthread_cond_signal(&t->finished);
-    }
-    pthread_mutex_unlock(&t->mu);
-    return NULL;
-}
+static void trainer_worker(void *ctx, int r) { run_job(ctx, r); }
 
 /* Runs job on every thread (0 on the caller's) and returns when all are done. */
 static void pool_run(sasrec_trainer *t, trainer_job job) {
     t->job = job;
-    if (t->P > 1) {
-        pthread_mutex_lock(&t->mu);
-        t->pending = t->P - 1;
-        t->generation++;
-        pthread_cond_broadcast(&t->go);
-        pthread_mutex_unlock(&t->mu);
-    }
-    run_job(t, 0);
-    if (t->P > 1) {
-        pthread_mutex_lock(&t->mu);
-        while (t->pending > 0) pthread_cond_wait(&t->finished, &t->mu);
-        pthread_mutex_unlock(&t->mu);
-    }
+    if (t->pool) us_pool_run(t->pool);
+    else run_job(t, 0);
 }
 
 void sasrec_trainer_free(sasrec_trainer *t) {
     if (!t) return;
-    if (t->started) {
-        pthread_mutex_lock(&t->mu);
-        t->quit = 1;
-        pthread_cond_broadcast(&t->go);
-        pthread_mutex_unlock(&t->mu);
-        for (int r = 1; r <= t->started; r++) pthread_join(t->threads[r], NULL);
-    }
-    if (t->sync_ok) {
-        pthread_mutex_destroy(&t->mu);
-        pthread_cond_destroy(&t->go);
-        pthread_cond_destroy(&t->finished);
-    }
+    us_pool_free(t->pool);
     for (int s = 1; s < t->P && t->acts; s++) sasrec_acts_free(t->acts[s]);
     if (t->gbuf && t->P > 1) free(t->gbuf[1]); /* shards 1..P-1: one allocation */
     free(t->acts);
     free(t->gbuf);
     free(t->grads);
     free(t->loss);
-    free(t->threads);
     free(t);
 }
 
@@ -507,8 +453,7 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
     t->gbuf = calloc((size_t)P, sizeof *t->gbuf);
     t->grads = calloc((size_t)P, sizeof *t->grads);
     t->loss = calloc((size_t)P, sizeof *t->loss);
-    t->threads = calloc((size_t)P, sizeof *t->threads);
-    if (!t->acts || !t->gbuf || !t->grads || !t->loss || !t->threads) {
+    if (!t->acts || !t->gbuf || !t->grads || !t->loss) {
         sasrec_trainer_free(t);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
     }
@@ -537,23 +482,10 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
         for (size_t i = 0; i < US_SASREC_NTENSORS; i++) f[i] = t->gbuf[s] + m->block.offsets[i];
     }
     if (P > 1) {
-        pthread_mutex_init(&t->mu, NULL);
-        pthread_cond_init(&t->go, NULL);
-        pthread_cond_init(&t->finished, NULL);
-        t->sync_ok = 1;
-        for (int r = 1; r < P; r++) {
-            trainer_arg *a = malloc(sizeof *a);
-            if (a) {
-                a->t = t;
-                a->r = r;
-            }
-            if (!a || pthread_create(&t->threads[r], NULL, trainer_thread, a) != 0) {
-                free(a);
-                sasrec_trainer_free(t);
-                return us_err_set(err, US_ENOMEM, NULL, 0, "threads",
-                                  "could not start thread %d of %d", r, P);
-            }
-            t->started = r;
+        us_status st = us_pool_create(&t->pool, P, trainer_worker, t, err);
+        if (st != US_OK) {
+            sasrec_trainer_free(t);
+            return st;
         }
     }
     *out = t;

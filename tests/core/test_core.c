@@ -274,3 +274,40 @@ TEST(vec_grow_and_push) {
     CHECK(d[4] == 4.5);
     free(d);
 }
+
+/* ---- thread pool ---- */
+
+typedef struct pool_ctx {
+    int calls[8]; /* per worker: runs seen */
+    long sum[8];  /* per worker: its slice of 0..999 summed */
+    int n;
+} pool_ctx;
+
+static void pool_work(void *p, int r) {
+    pool_ctx *c = p;
+    c->calls[r]++;
+    for (int i = 1000 * r / c->n; i < 1000 * (r + 1) / c->n; i++) c->sum[r] += i;
+}
+
+TEST(pool_runs_every_worker_once_per_run) {
+    for (int n = 1; n <= 8; n *= 2) {
+        pool_ctx c = {.n = n};
+        us_pool *p;
+        us_err e;
+        CHECK_OK(us_pool_create(&p, n, pool_work, &c, &e), e);
+        CHECK_EQ_INT(us_pool_threads(p), n);
+        for (int run = 0; run < 100; run++) us_pool_run(p);
+        us_pool_free(p);
+        long total = 0;
+        for (int r = 0; r < n; r++) {
+            CHECK_EQ_INT(c.calls[r], 100);
+            total += c.sum[r];
+        }
+        CHECK_EQ_INT(total, 100L * 999 * 1000 / 2);
+    }
+    us_pool *p = NULL;
+    us_err e;
+    CHECK(us_pool_create(&p, 0, pool_work, NULL, &e) == US_EINVAL);
+    CHECK(p == NULL);
+    us_pool_free(NULL);
+}
