@@ -124,7 +124,8 @@ models:
 test-llm: $(TESTS)
 	@sh scripts/test_llm.sh $(TESTS) models
 
-# libFuzzer targets, one per reader, built with clang; FUZZ_SECONDS per target.
+# libFuzzer targets, one per reader and parser, built with clang; FUZZ_SECONDS per target. Seeds
+# come from tests/fuzz/seeds/<target> and, for binary formats, from a script into build-fuzz/.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
@@ -136,10 +137,12 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(DEPS_OK)
 fuzz: | $(DEPS_OK)
 	@sh scripts/deps.sh libclang-rt-14-dev
 	$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@python3 tests/fuzz/make_seeds_safetensors.py $(FUZZ_BUILD)/seeds/fuzz_safetensors
 	@for f in $(FUZZ_BIN); do \
 	    n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	    seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
+	    seeds=; for d in tests/fuzz/seeds/$$n $(FUZZ_BUILD)/seeds/$$n; do \
+	        [ -d $$d ] && seeds="$$seeds $$d"; done; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
 	        -artifact_prefix=$(FUZZ_BUILD)/$$n- \
 	        $(FUZZ_BUILD)/corpus/$$n $$seeds 2>$(FUZZ_BUILD)/$$n.log \

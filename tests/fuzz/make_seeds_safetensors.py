@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_safetensors into seeds/fuzz_safetensors/: a tiny BERT that the
-fuzz target's config accepts (1 layer, C 2, I 2, V 3, P 4, with pooler and position ids, in F32
-and in F16), and a small file with metadata, a scalar and an empty tensor. Standard library only;
-run it from anywhere: python3 tests/fuzz/make_seeds_safetensors.py"""
+"""Writes the seed corpus of fuzz_safetensors into the folder OUT (`make fuzz` passes
+build-fuzz/seeds/fuzz_safetensors; the files are generated, not kept in the repository): a tiny
+BERT that the fuzz target's config accepts (1 layer, C 2, I 2, V 3, P 4, with pooler and position
+ids, in F32 and in F16), and a small file with metadata, a scalar and an empty tensor. Standard
+library only: python3 tests/fuzz/make_seeds_safetensors.py OUT"""
 import json
 import os
 import struct
+import sys
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "fuzz_safetensors")
+if len(sys.argv) != 2:
+    sys.exit("usage: make_seeds_safetensors.py OUT")
+OUT = sys.argv[1]
 
 
 def save(name, tensors, metadata=None):
