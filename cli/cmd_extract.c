@@ -1,7 +1,6 @@
 /* cmd_extract.c — extract: item like/dislike keywords into the store (built-in or an LLM), and
  * --report, the summary of what the stage did and what its requests cost. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -182,30 +181,9 @@ static int set_option(us_extract_config *cfg, flags *fl, int c, const char *arg,
  * the first section apply too). Values are kept in *text (caller frees). 0, or 1 after printing
  * "FILE:LINE: KEY: why". */
 static int load_config(const char *path, us_extract_config *cfg, flags *fl, char **text) {
-    FILE *f = fopen(path, "rb");
     us_err err;
-    if (!f) {
-        us_err_set(&err, US_EIO, path, 0, NULL, "cannot open the config file: %s",
-                   strerror(errno));
-        return cli_fail(&err);
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-        }
-    }
-    fclose(f);
-    if (!buf) {
-        us_err_set(&err, US_ENOMEM, path, 0, NULL, "out of memory reading the config file");
-        return cli_fail(&err);
-    }
-    buf[len] = '\0';
+    char *buf;
+    if (us_read_file(path, 1 << 20, &buf, NULL, &err) != US_OK) return cli_fail(&err);
     *text = buf;
     int in_section = 1, line = 0;
     for (char *p = buf, *next; p; p = next) {

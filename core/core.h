@@ -203,6 +203,15 @@ void us_strtab_free(us_strtab *t);
 uint64_t us_hash64(const void *data, size_t len, uint64_t seed);
 
 /* ------------------------------------------------------------------------------------------
+ * Files (core/file.c)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Reads the whole file at path into *out, NUL-terminated (its length, without the NUL, into
+ * *size when size is not NULL). max > 0 refuses a larger file (US_EFORMAT); a missing file is
+ * US_ENOTFOUND, another open or read failure US_EIO, each naming path. Caller frees *out. */
+us_status us_read_file(const char *path, size_t max, char **out, size_t *size, us_err *err);
+
+/* ------------------------------------------------------------------------------------------
  * Thread pool (core/pool.c)
  * ---------------------------------------------------------------------------------------- */
 

@@ -63,29 +63,10 @@ static long line_of(const char *text, size_t n, size_t at) {
 /* Reads and parses the JSON file at path. Caller owns *out; release with cJSON_Delete(). */
 static us_status json_load(const char *path, cJSON **out, us_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return us_err_set(err, errno == ENOENT ? US_ENOTFOUND : US_EIO, path, 0, NULL,
-                          "cannot open: %s", strerror(errno));
-    char *buf = malloc(MF_MAX_CONFIG + 1);
-    if (!buf) {
-        fclose(f);
-        return us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
-    }
-    size_t n = fread(buf, 1, MF_MAX_CONFIG + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return us_err_set(err, US_EIO, path, 0, NULL, "read error");
-    }
-    if (n > MF_MAX_CONFIG) {
-        free(buf);
-        return us_err_set(err, US_EFORMAT, path, 0, NULL,
-                          "expected a JSON config of at most %u bytes, found a larger file",
-                          MF_MAX_CONFIG);
-    }
-    buf[n] = '\0';
+    char *buf;
+    size_t n;
+    us_status st = us_read_file(path, MF_MAX_CONFIG, &buf, &n, err);
+    if (st != US_OK) return st;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
     if (!root) {

@@ -177,41 +177,14 @@ void kw_prompts_free(kw_prompts *p) {
     }
 }
 
-/* Reads a whole template file (at most 64 KiB). */
-static us_status read_template(const char *path, char **out, us_err *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return us_err_set(err, US_EIO, path, 0, NULL, "cannot open the prompt template");
-    size_t cap = 65536;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        return us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
-    }
-    size_t n = fread(buf, 1, cap + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return us_err_set(err, US_EIO, path, 0, NULL, "read failed");
-    }
-    if (n > cap) {
-        free(buf);
-        return us_err_set(err, US_EFORMAT, path, 0, NULL, "expected a template of at most %zu "
-                          "bytes, found more", cap);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return US_OK;
-}
-
 us_status kw_prompts_load(kw_prompts *p, const char *dir, us_err *err) {
     memset(p, 0, sizeof *p);
     for (int i = 0; i < KW_PROMPT_COUNT; i++) {
         char path[1200];
         if (dir) {
             snprintf(path, sizeof path, "%s/%s", dir, FILES[i]);
-            us_status st = read_template(path, &p->text[i], err);
+            /* a template is text of at most 64 KiB */
+            us_status st = us_read_file(path, 65536, &p->text[i], NULL, err);
             if (st != US_OK) {
                 kw_prompts_free(p);
                 return st;

@@ -28,7 +28,6 @@
  * The Unicode data is Python's (simulator/unicode_tables.c); where it differs from the older or
  * newer data compiled into the reference, see tests/fixtures/tokenizer/make_unicode_tables.py.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,35 +224,6 @@ static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *i) {
  * Opening a vocabulary
  * ---------------------------------------------------------------------------------------- */
 
-static us_status read_file(const char *path, char **data, size_t *size, us_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return us_err_set(err, e == ENOENT ? US_ENOTFOUND : US_EIO, path, 0, NULL,
-                          "cannot open: %s", strerror(e));
-    }
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (us_grow((void **)&buf, &cap, len + 65536, 1) != US_OK) {
-            free(buf);
-            fclose(f);
-            return us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory reading the file");
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return us_err_set(err, US_EIO, path, 0, NULL, "read error");
-    }
-    *data = buf;
-    *size = len;
-    return US_OK;
-}
 
 static us_status add_token(us_tokenizer *t, const char *path, long line, const char *s,
                            size_t len, us_err *err) {
@@ -336,7 +306,7 @@ us_status us_tokenizer_open(us_tokenizer **out, const char *vocab_path,
     }
     char *data = NULL;
     size_t size = 0;
-    us_status st = read_file(vocab_path, &data, &size, err);
+    us_status st = us_read_file(vocab_path, 0, &data, &size, err);
     if (st == US_OK) st = parse_vocab(t, vocab_path, data, size, err);
     free(data);
     if (st != US_OK) {
