@@ -23,7 +23,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -MMD -MP -D_DEFAULT_SOURCE \
-             -D_FILE_OFFSET_BITS=64 -I. $(PKG_CFLAGS)
+             -D_FILE_OFFSET_BITS=64 -I. -I$(GEN) $(PKG_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 ROOMS     := core datasets simulator env agents experiments
@@ -35,6 +35,10 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(r).h)) core/nn.h
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# Sources generated from data files: the prompt templates, compiled in from simulator/prompts/.
+GEN       := $(BUILD)/gen
+PROMPTS   := $(sort $(wildcard simulator/prompts/*.txt))
+PROMPTS_INC := $(GEN)/simulator/prompts.inc
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
@@ -56,6 +60,10 @@ $(DEPS_OK):
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(PROMPTS_INC): $(PROMPTS) scripts/embed_prompts.sh
+	sh scripts/embed_prompts.sh $@ $(PROMPTS)
+$(BUILD)/simulator/prompt.o: $(PROMPTS_INC)
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
@@ -129,10 +137,10 @@ test-llm: $(TESTS)
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(DEPS_OK)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(PROMPTS_INC) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -D_DEFAULT_SOURCE -I. \
+	    -D_DEFAULT_SOURCE -I. -I$(GEN) \
 	    $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 fuzz: | $(DEPS_OK)
 	@sh scripts/deps.sh libclang-rt-14-dev

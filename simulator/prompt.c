@@ -1,6 +1,6 @@
-/* prompt.c — the prompt templates of the extract stage: the built-in copies (identical to the
- * files in simulator/prompts/, which a test checks byte for byte), loading an edited set from a
- * folder, versions (a hash of each text) and rendering.
+/* prompt.c — the prompt templates of the extract stage: the built-in ones (the files in
+ * simulator/prompts/, compiled in through the generated simulator/prompts.inc), loading an
+ * edited set from a folder, versions (a hash of each text) and rendering.
  *
  * Placeholders are {name}; any other brace (the JSON examples) is kept as it is.
  */
@@ -9,152 +9,30 @@
 #include <string.h>
 
 #include "simulator/extract_internal.h"
+#include "simulator/prompts.inc" /* generated into the build folder */
 
-static const char *const FILES[KW_PROMPT_COUNT] = {
-    [KW_PROMPT_OBJECTIVE] = "objective.txt",
-    [KW_PROMPT_OBJECTIVE_JSON] = "objective_json.txt",
-    [KW_PROMPT_REVIEW] = "review.txt",
-    [KW_PROMPT_REVIEW_JSON] = "review_json.txt",
-    [KW_PROMPT_BATCH] = "batch.txt",
-    [KW_PROMPT_BATCH_JSON] = "batch_json.txt",
-};
-
-/* The placeholder each template must contain (the input it exists for). */
-static const char *const REQUIRED[KW_PROMPT_COUNT] = {
-    [KW_PROMPT_OBJECTIVE] = "{title}",
-    [KW_PROMPT_OBJECTIVE_JSON] = "{title}",
-    [KW_PROMPT_REVIEW] = "{review}",
-    [KW_PROMPT_REVIEW_JSON] = "{review}",
-    [KW_PROMPT_BATCH] = "{reviews}",
-    [KW_PROMPT_BATCH_JSON] = "{reviews}",
-};
-
-static const char *const BUILTIN[KW_PROMPT_COUNT] = {
-    [KW_PROMPT_OBJECTIVE] =
-    "You describe products for a recommender system. Below is the catalogue entry of one item"
-    ".\n"
-    "\n"
-    "Title: {title}\n"
-    "Categories: {categories}\n"
-    "Brand: {brand}\n"
-    "Description: {description}\n"
-    "Other fields: {attributes}\n"
-    "\n"
-    "Think step by step about what kind of item this is and what, judging only from this entr"
-    "y, could make a person like it or dislike it. Then give your answer in exactly this form"
-    "at and nothing after it:\n"
-    "\n"
-    "Category: <one short category name>\n"
-    "Pros 1: <a reason someone may like the item>\n"
-    "Evidence: <the words of the entry that support it>\n"
-    "Keywords: <one to three short keywords, comma-separated>\n"
-    "Cons 1: <a reason someone may dislike the item>\n"
-    "Evidence: <the words of the entry that support it>\n"
-    "Keywords: <one to three short keywords, comma-separated>\n"
-    "\n"
-    "Give up to three Pros and up to three Cons, numbered 1 to 3. If the entry gives no reaso"
-    "n of a kind, write \"Pros: none\" or \"Cons: none\". Keywords are short noun or adjectiv"
-    "e-noun phrases such as \"battery life\" or \"sturdy build\".\n",
-    [KW_PROMPT_OBJECTIVE_JSON] =
-    "You describe products for a recommender system. Below is the catalogue entry of one item"
-    ".\n"
-    "\n"
-    "Title: {title}\n"
-    "Categories: {categories}\n"
-    "Brand: {brand}\n"
-    "Description: {description}\n"
-    "Other fields: {attributes}\n"
-    "\n"
-    "Think about what kind of item this is and what, judging only from this entry, could make"
-    " a person like it or dislike it. Answer with one JSON object and nothing else:\n"
-    "\n"
-    "{\"category\": \"<one short category name>\",\n"
-    " \"pros\": [{\"reason\": \"<why someone may like it>\", \"evidence\": \"<supporting word"
-    "s of the entry>\", \"keywords\": [\"<short keyword>\", \"...\"]}],\n"
-    " \"cons\": [{\"reason\": \"<why someone may dislike it>\", \"evidence\": \"<supporting w"
-    "ords of the entry>\", \"keywords\": [\"<short keyword>\", \"...\"]}]}\n"
-    "\n"
-    "Give up to three pros and up to three cons, each with one to three keywords; use an empt"
-    "y list when the entry gives no reason of a kind. Keywords are short noun or adjective-no"
-    "un phrases such as \"battery life\" or \"sturdy build\".\n",
-    [KW_PROMPT_REVIEW] =
-    "You read product reviews for a recommender system. The item is \"{title}\" ({category})."
-    " One reviewer rated it {rating} on a scale of {scale} and wrote:\n"
-    "\n"
-    "{review}\n"
-    "\n"
-    "List the reasons this reviewer gives for {feeling} the item. Answer in exactly this form"
-    "at and nothing after it:\n"
-    "\n"
-    "{side} 1: <a reason the reviewer gives>\n"
-    "Evidence: <the reviewer's words that support it>\n"
-    "Keywords: <one to three short keywords, comma-separated>\n"
-    "\n"
-    "Give up to three reasons, numbered 1 to 3. If the review gives none, write \"{side}: non"
-    "e\". Keywords are short noun or adjective-noun phrases such as \"battery life\" or \"stu"
-    "rdy build\".\n",
-    [KW_PROMPT_REVIEW_JSON] =
-    "You read product reviews for a recommender system. The item is \"{title}\" ({category})."
-    " One reviewer rated it {rating} on a scale of {scale} and wrote:\n"
-    "\n"
-    "{review}\n"
-    "\n"
-    "List the reasons this reviewer gives for {feeling} the item. Answer with one JSON object"
-    " and nothing else:\n"
-    "\n"
-    "{\"{key}\": [{\"reason\": \"<a reason the reviewer gives>\", \"evidence\": \"<the review"
-    "er's words>\", \"keywords\": [\"<short keyword>\", \"...\"]}]}\n"
-    "\n"
-    "Give up to three reasons, each with one to three keywords, or an empty list if the revie"
-    "w gives none. Keywords are short noun or adjective-noun phrases such as \"battery life\""
-    " or \"sturdy build\".\n",
-    [KW_PROMPT_BATCH] =
-    "You read product reviews for a recommender system. The item is \"{title}\" ({category})."
-    " Below are some of its reviews, each with its rating on a scale of {scale}.\n"
-    "\n"
-    "{reviews}\n"
-    "\n"
-    "List the reasons reviewers liked the item (mostly in high ratings) and the reasons they "
-    "disliked it (mostly in low ratings). Answer in exactly this format and nothing after it:"
-    "\n"
-    "\n"
-    "Pros 1: <a reason reviewers liked it>\n"
-    "Evidence: <reviewers' words that support it>\n"
-    "Keywords: <one to three short keywords, comma-separated>\n"
-    "Cons 1: <a reason reviewers disliked it>\n"
-    "Evidence: <reviewers' words that support it>\n"
-    "Keywords: <one to three short keywords, comma-separated>\n"
-    "\n"
-    "Give up to three Pros and up to three Cons, numbered 1 to 3, the most frequent first. If"
-    " there is no reason of a kind, write \"Pros: none\" or \"Cons: none\". Keywords are shor"
-    "t noun or adjective-noun phrases such as \"battery life\" or \"sturdy build\".\n",
-    [KW_PROMPT_BATCH_JSON] =
-    "You read product reviews for a recommender system. The item is \"{title}\" ({category})."
-    " Below are some of its reviews, each with its rating on a scale of {scale}.\n"
-    "\n"
-    "{reviews}\n"
-    "\n"
-    "List the reasons reviewers liked the item (mostly in high ratings) and the reasons they "
-    "disliked it (mostly in low ratings). Answer with one JSON object and nothing else:\n"
-    "\n"
-    "{\"pros\": [{\"reason\": \"<a reason reviewers liked it>\", \"evidence\": \"<reviewers' "
-    "words>\", \"keywords\": [\"<short keyword>\", \"...\"]}],\n"
-    " \"cons\": [{\"reason\": \"<a reason reviewers disliked it>\", \"evidence\": \"<reviewer"
-    "s' words>\", \"keywords\": [\"<short keyword>\", \"...\"]}]}\n"
-    "\n"
-    "Give up to three pros and up to three cons, the most frequent first, each with one to th"
-    "ree keywords; use an empty list when there is no reason of a kind. Keywords are short no"
-    "un or adjective-noun phrases such as \"battery life\" or \"sturdy build\".\n",
+/* Each template: its file in simulator/prompts/ (and in a --prompts folder), the placeholder it
+ * must contain (the input it exists for), and its compiled-in text, generated from that file
+ * at build time (scripts/embed_prompts.sh). */
+static const struct {
+    const char *file, *required, *text;
+} TEMPLATES[KW_PROMPT_COUNT] = {
+    [KW_PROMPT_OBJECTIVE] = {"objective.txt", "{title}", KW_PROMPT_TEXT_objective},
+    [KW_PROMPT_OBJECTIVE_JSON] = {"objective_json.txt", "{title}", KW_PROMPT_TEXT_objective_json},
+    [KW_PROMPT_REVIEW] = {"review.txt", "{review}", KW_PROMPT_TEXT_review},
+    [KW_PROMPT_REVIEW_JSON] = {"review_json.txt", "{review}", KW_PROMPT_TEXT_review_json},
+    [KW_PROMPT_BATCH] = {"batch.txt", "{reviews}", KW_PROMPT_TEXT_batch},
+    [KW_PROMPT_BATCH_JSON] = {"batch_json.txt", "{reviews}", KW_PROMPT_TEXT_batch_json},
 };
 
 const char *kw_prompt_file(kw_prompt_id id) {
     US_ASSERT((unsigned)id < KW_PROMPT_COUNT);
-    return FILES[id];
+    return TEMPLATES[id].file;
 }
 
 const char *kw_prompt_builtin(kw_prompt_id id) {
     US_ASSERT((unsigned)id < KW_PROMPT_COUNT);
-    return BUILTIN[id];
+    return TEMPLATES[id].text;
 }
 
 static void version_of(const char *text, char ver[17]) {
@@ -182,7 +60,7 @@ us_status kw_prompts_load(kw_prompts *p, const char *dir, us_err *err) {
     for (int i = 0; i < KW_PROMPT_COUNT; i++) {
         char path[1200];
         if (dir) {
-            snprintf(path, sizeof path, "%s/%s", dir, FILES[i]);
+            snprintf(path, sizeof path, "%s/%s", dir, TEMPLATES[i].file);
             /* a template is text of at most 64 KiB */
             us_status st = us_read_file(path, 65536, &p->text[i], NULL, err);
             if (st != US_OK) {
@@ -190,8 +68,8 @@ us_status kw_prompts_load(kw_prompts *p, const char *dir, us_err *err) {
                 return st;
             }
         } else {
-            snprintf(path, sizeof path, "(built-in) %s", FILES[i]);
-            p->text[i] = strdup(BUILTIN[i]);
+            snprintf(path, sizeof path, "(built-in) %s", TEMPLATES[i].file);
+            p->text[i] = strdup(TEMPLATES[i].text);
             if (!p->text[i]) {
                 kw_prompts_free(p);
                 return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
@@ -206,9 +84,9 @@ us_status kw_prompts_load(kw_prompts *p, const char *dir, us_err *err) {
         else if (us_utf8_check(t, n) >= 0)
             st = us_err_set(err, US_EFORMAT, path, 0, "template", "expected UTF-8 text, found "
                             "an invalid byte at offset %ld", us_utf8_check(t, n));
-        else if (!strstr(t, REQUIRED[i]))
+        else if (!strstr(t, TEMPLATES[i].required))
             st = us_err_set(err, US_EFORMAT, path, 0, "template", "expected the placeholder %s, "
-                            "found none", REQUIRED[i]);
+                            "found none", TEMPLATES[i].required);
         if (st != US_OK) {
             kw_prompts_free(p);
             return st;
