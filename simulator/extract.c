@@ -742,9 +742,9 @@ static void review_text(const kw_review *r, char *buf, size_t cap, size_t max) {
     free(t);
 }
 
-/* Builds the jobs of items [b, e) of the todo list. */
+/* Builds the jobs of the items missing[b..e) (indexes of items with no cached result). */
 static us_status build_jobs(llm_pass *p, const kw_prompts *pr, kw_prompt_id tid,
-                            const size_t *todo, size_t b, size_t e, review_set *rv,
+                            const size_t *missing, size_t b, size_t e, review_set *rv,
                             us_err *err) {
     stage *s = p->s;
     const us_extract_config *c = s->cfg;
@@ -753,7 +753,7 @@ static us_status build_jobs(llm_pass *p, const kw_prompts *pr, kw_prompt_id tid,
     size_t cap = 0;
     p->njobs = 0;
     for (size_t t = b; t < e; t++) {
-        size_t i = todo[t];
+        size_t i = missing[t];
         const kw_item_meta *m = &s->items[i];
         p->item_first[i] = p->njobs;
         p->item_count[i] = 0;
@@ -844,13 +844,13 @@ static void free_jobs(llm_pass *p) {
 static us_status run_pass(stage *s, us_llm *llm, const kw_prompts *pr, kw_prompt_id tid,
                           llm_pass *p, us_err *err) {
     unsigned char *done = malloc(s->n ? s->n : 1);
-    size_t *todo = malloc((s->n ? s->n : 1) * sizeof *todo);
+    size_t *missing = malloc((s->n ? s->n : 1) * sizeof *missing);
     review_set rv = {0};
     us_status st = US_OK;
     p->item_first = calloc(s->n ? s->n : 1, sizeof *p->item_first);
     p->item_count = calloc(s->n ? s->n : 1, sizeof *p->item_count);
     p->item_left = calloc(s->n ? s->n : 1, sizeof *p->item_left);
-    if (!done || !todo || !p->item_first || !p->item_count || !p->item_left) {
+    if (!done || !missing || !p->item_first || !p->item_count || !p->item_left) {
         st = us_err_set(err, US_ENOMEM, s->path, 0, NULL, "out of memory");
         goto out;
     }
@@ -858,7 +858,7 @@ static us_status run_pass(stage *s, us_llm *llm, const kw_prompts *pr, kw_prompt
     size_t nt = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (done[i]) s->rep->cached++;
-        else todo[nt++] = i;
+        else missing[nt++] = i;
     }
     s->done_units += s->n - nt;
     us_progress_set(&s->bar, s->done_units);
@@ -868,12 +868,12 @@ static us_status run_pass(stage *s, us_llm *llm, const kw_prompts *pr, kw_prompt
     if (chunk < 16) chunk = 16;
     for (size_t b = 0; b < nt && st == US_OK; b += chunk) {
         size_t e = b + chunk < nt ? b + chunk : nt;
-        st = build_jobs(p, pr, tid, todo, b, e, &rv, err);
+        st = build_jobs(p, pr, tid, missing, b, e, &rv, err);
         /* Items with no request (no reviews): an empty result, nothing to ask. */
         for (size_t t = b; st == US_OK && t < e; t++)
-            if (p->item_count[todo[t]] == 0) {
+            if (p->item_count[missing[t]] == 0) {
                 cJSON *empty = cJSON_Parse("{\"category\":null,\"pros\":[],\"cons\":[]}");
-                st = put_result(s, s->items[todo[t]].id, p->name, p->ver, p->model, empty,
+                st = put_result(s, s->items[missing[t]].id, p->name, p->ver, p->model, empty,
                                 NULL, NULL, 0, err);
                 cJSON_Delete(empty);
                 if (st == US_OK) unit_done(s, 0);
@@ -891,7 +891,7 @@ out:
     free(p->item_left);
     review_set_free(&rv);
     free(done);
-    free(todo);
+    free(missing);
     return st;
 }
 
