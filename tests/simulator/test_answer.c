@@ -127,8 +127,8 @@ TEST(prompt_builtin_copies_match_files) {
     for (int i = 0; i < KW_PROMPT_COUNT; i++) {
         if (!files.text[i] || !builtin.text[i]) continue;
         if (strcmp(files.text[i], builtin.text[i]) != 0) {
-            us_test_fail(t_, __FILE__, __LINE__, "simulator/prompts/%s differs from its copy in "
-                         "prompt.c", kw_prompt_file((kw_prompt_id)i));
+            us_test_fail(t_, __FILE__, __LINE__, "simulator/prompts/%s differs from its compiled-in "
+                         "text (scripts/embed_prompts.sh)", kw_prompt_file((kw_prompt_id)i));
         }
         CHECK_STR(files.version[i], builtin.version[i]);
         CHECK_EQ_INT(strlen(builtin.version[i]), 16);
