@@ -26,19 +26,23 @@ ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -MMD -MP -D_DEFAULT_SO
              -D_FILE_OFFSET_BITS=64 -I. -I$(GEN) $(PKG_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-ROOMS     := core datasets simulator env agents experiments
+# Rooms and sub-rooms (simulator/<sub>/), lowest first; each has one public header named after
+# it (simulator/sasrec/sasrec.h), which `make install` copies under the same path.
+SUBROOMS  := $(addprefix simulator/,keywords embed sasrec interests)
+ROOMS     := core datasets $(SUBROOMS) simulator env agents experiments
 LIB_SRC   := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
 CLI_SRC   := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c $(foreach r,$(ROOMS),tests/$(r)/*.c))
 BENCH_SRC := $(wildcard tests/bench/*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
-HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(r).h)) core/nn.h
+HEADERS   := $(foreach r,$(ROOMS),$(wildcard $(r)/$(notdir $(r)).h)) core/nn.h
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-# Sources generated from data files: the prompt templates, compiled in from simulator/prompts/.
+# Sources generated from data files: the prompt templates, compiled in from
+# simulator/keywords/prompts/.
 GEN       := $(BUILD)/gen
-PROMPTS   := $(sort $(wildcard simulator/prompts/*.txt))
-PROMPTS_INC := $(GEN)/simulator/prompts.inc
+PROMPTS   := $(sort $(wildcard simulator/keywords/prompts/*.txt))
+PROMPTS_INC := $(GEN)/simulator/keywords/prompts.inc
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
@@ -63,7 +67,7 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 
 $(PROMPTS_INC): $(PROMPTS) scripts/embed_prompts.sh
 	sh scripts/embed_prompts.sh $@ $(PROMPTS)
-$(BUILD)/simulator/prompt.o: $(PROMPTS_INC)
+$(BUILD)/simulator/keywords/prompt.o: $(PROMPTS_INC)
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@

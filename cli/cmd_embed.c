@@ -8,7 +8,7 @@
 #include <cblas.h>
 
 #include "cli/cli.h"
-#include "simulator/simulator.h"
+#include "simulator/embed/embed.h"
 
 /* The options both commands share. */
 typedef struct embed_opts {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "simulator/simulator.h"
+#include "simulator/keywords/keywords.h"
 
 static const char extract_help[] =
     "usage: usersim extract NAME.usdb [--builtin | --llm URL --model M] [options]\n"
@@ -32,7 +32,8 @@ static const char extract_help[] =
     "                   item with a batch of its reviews\n"
     "  --format F       the answers asked for: lines (Pros 1: / Evidence: / Keywords:) or json\n"
     "  --prompts DIR    prompt templates from DIR (default: USERSIM_PROMPTS, else the built-in\n"
-    "                   copies of simulator/prompts/); each template's hash tags its results\n"
+    "                   copies of simulator/keywords/prompts/); each template's hash tags its\n"
+    "                   results\n"
     "  --limit K        only the first K items\n"
     "  --min-items N    drop keywords on fewer than N items (default 2)\n"
     "  --max-share X    drop keywords on more than this share of the items (default 0.5)\n"

@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "datasets/datasets.h"
-#include "simulator/simulator.h"
+#include "simulator/sasrec/sasrec.h"
 
 /* ---- train-sasrec ---- */
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 
 us_sim_eval_config us_sim_eval_config_default(void) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 
 /* Items' keyword ids of one side as CSR: item i's sorted run is ids[off[i] .. off[i+1]). */

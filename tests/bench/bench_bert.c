@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "simulator/bert.h"
+#include "simulator/embed/bert.h"
 
 static const char *const k_adj[] = {"great", "poor", "excellent", "cheap", "sturdy", "flimsy",
                                     "fast", "slow", "comfortable", "noisy", "bright", "weak"};

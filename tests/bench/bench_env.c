@@ -17,6 +17,9 @@
 
 #include "datasets/datasets.h"
 #include "env/env.h"
+#include "simulator/embed/embed.h"
+#include "simulator/keywords/keywords.h"
+#include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 
 static void die(const char *what, const us_err *e) {

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simulator/llm.h"
-#include "tests/simulator/chat_server.c"
+#include "simulator/keywords/llm.h"
+#include "tests/simulator/keywords/chat_server.c"
 
 static long env_long(const char *name, long dflt) {
     const char *v = getenv(name);

@@ -24,7 +24,7 @@
  *   char magic[8] "USSASB1\0"; int32 head (0 rating, 1 next), V, U, C, NB, H, T, B, steps;
  *   float32 dropout, ln_eps, lr, beta1, beta2, adam_eps, weight_decay;
  *   int64 n_params, float32 params[n_params] (the C model's initial weights, in the block
- *   order of us_sasrec_tensor_names, each tensor row-major in simulator.h's shapes);
+ *   order of us_sasrec_tensor_names, each tensor row-major in sasrec.h's shapes);
  *   then `steps` batches: rating: int32 hist[B·T], users[B], items[B], float32 labels[B];
  *   next: int32 hist[B·T], pos[B·T], neg[B·T] (item ids, -1 = padding / no target). */
 #include <cblas.h>
@@ -38,8 +38,8 @@
 
 #include "core/core.h"
 #include "datasets/datasets.h"
-#include "simulator/simulator.h"
-#include "simulator/sasrec_internal.h"
+#include "simulator/sasrec/sasrec.h"
+#include "simulator/sasrec/sasrec_internal.h"
 
 #define TORCH_SCRIPT "tests/bench/sasrec_torch_bench.py"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch reference for tests/bench/bench_sasrec.c: trains a PyTorch SASRec of the same
-architecture (simulator/simulator.h, section "SASRec"; the same model as
+architecture (simulator/sasrec/sasrec.h; the same model as
 tests/fixtures/sasrec/make_sasrec_fixture.py, with dropout) from the C model's initial weights
 on the same batches, and times it; then times the forward pass without gradients.
 

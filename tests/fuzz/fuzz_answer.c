@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simulator/extract_internal.h"
+#include "simulator/keywords/extract_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

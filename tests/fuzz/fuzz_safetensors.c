@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simulator/model_files.h"
+#include "simulator/embed/model_files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

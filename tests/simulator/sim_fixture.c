@@ -1,6 +1,7 @@
 /* sim_fixture.c — see sim_fixture.h. */
 #include <stdio.h>
 
+#include "simulator/sasrec/sasrec.h"
 #include "tests/simulator/sim_fixture.h"
 #include "tests/store.h"
 #include "tests/test.h"

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simulator/embed/embed.h"
+#include "simulator/keywords/keywords.h"
 #include "simulator/simulator.h"
 #include "tests/simulator/sim_fixture.h"
 #include "tests/store.h"

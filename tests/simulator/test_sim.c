@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "datasets/datasets.h"
+#include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 #include "tests/test.h"
 
