@@ -82,6 +82,7 @@ $(BIN): $(CLI_OBJ) $(LIBA)
 $(TESTS): $(TEST_OBJ) $(LIBA)
 	$(CC) -o $@ $(TEST_OBJ) $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
 
+# First, that every #include points downwards through the rooms (scripts/check_includes.sh).
 # The runner finds the command-line binary (for the child-process tests) through USERSIM_BIN.
 # It first tries to install the reference model, so the tests against it run; without a
 # registry they report themselves skipped, with the reason.
@@ -95,6 +96,7 @@ PYENV_STEP := py=$$(sh scripts/pyenv.sh $(BUILD)/pyenv) || \
 	    { py=; echo "test: no Python environment (see above); the binding's test will skip"; }
 endif
 test: $(TESTS) $(BIN) $(LIBSO)
+	@sh scripts/check_includes.sh
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
 	    echo "test: the model could not be installed (make models says why); its tests will skip"
 	@$(PYENV_STEP); \
