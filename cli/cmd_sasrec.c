@@ -191,12 +191,12 @@ int cmd_train_sasrec(int argc, char **argv) {
     const char *path = argv[optind];
     us_sasrec_data *data;
     us_err err;
-    if (us_sasrec_data_load(path, &data, &err) != US_OK) return cli_fail(&err);
+    if (us_sasrec_data_open(path, &data, &err) != US_OK) return cli_fail(&err);
     cJSON *out = json ? cJSON_CreateArray() : NULL;
     int rc = 0;
     if (strcmp(head, "next")) rc = train_one(path, data, US_SASREC_RATING, &o, json, out);
     if (!rc && strcmp(head, "rating")) rc = train_one(path, data, US_SASREC_NEXT, &o, json, out);
-    us_sasrec_data_free(data);
+    us_sasrec_data_close(data);
     if (json && !rc) cli_print_json(out);
     else cJSON_Delete(out);
     return rc;

@@ -215,14 +215,14 @@ us_status us_read_file(const char *path, size_t max, char **out, size_t *size, u
  * Thread pool (core/pool.c)
  * ---------------------------------------------------------------------------------------- */
 
-/* The work of worker r (0..n-1) in one run; ctx as given to us_pool_create. */
+/* The work of worker r (0..n-1) in one run; ctx as given to us_pool_init. */
 typedef void (*us_pool_fn)(void *ctx, int r);
 typedef struct us_pool us_pool;
 
 /* n_threads workers (1..1024) that run fn(ctx, r) together: worker 0 is the thread calling
  * us_pool_run, workers 1..n-1 are threads started here and asleep between runs. Caller owns
  * *out; release with us_pool_free(). Borrows ctx, which must outlive the pool. */
-us_status us_pool_create(us_pool **out, int n_threads, us_pool_fn fn, void *ctx, us_err *err);
+us_status us_pool_init(us_pool **out, int n_threads, us_pool_fn fn, void *ctx, us_err *err);
 /* Runs fn(ctx, r) for every r at once and returns when all have returned. One caller at a
  * time. */
 void us_pool_run(us_pool *p);

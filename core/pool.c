@@ -48,7 +48,7 @@ static void *pool_thread(void *a_) {
     return NULL;
 }
 
-us_status us_pool_create(us_pool **out, int n_threads, us_pool_fn fn, void *ctx, us_err *err) {
+us_status us_pool_init(us_pool **out, int n_threads, us_pool_fn fn, void *ctx, us_err *err) {
     *out = NULL;
     if (n_threads < 1 || n_threads > 1024 || !fn)
         return us_err_set(err, US_EINVAL, NULL, 0, "n_threads", "expected 1..1024, found %d",

@@ -238,7 +238,7 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
     v->obs_size = us_env_obs_size(v->envs[0]);
     v->n_threads = n_threads;
     if (n_threads > 1) {
-        us_status st = us_pool_create(&v->pool, n_threads, vec_worker, v, err);
+        us_status st = us_pool_init(&v->pool, n_threads, vec_worker, v, err);
         if (st != US_OK) {
             us_vecenv_free(v);
             return st;

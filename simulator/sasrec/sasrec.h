@@ -11,7 +11,7 @@
  *   us_sasrec *m;
  *   us_sasrec_report rep;
  *   us_err err;
- *   if (us_sasrec_data_load("games.usdb", &data, &err) != US_OK) ...;
+ *   if (us_sasrec_data_open("games.usdb", &data, &err) != US_OK) ...;
  *   us_sasrec_config_fit(&cfg, data);                         // n_users, n_items from the store
  *   if (us_sasrec_init(&m, &cfg, &err) != US_OK) ...;
  *   if (us_sasrec_train(m, data, &rep, NULL, &err) != US_OK) ...;  // keeps the best epoch
@@ -227,9 +227,9 @@ typedef struct us_sasrec_data {
 /* Opens the store read-only and loads users, items and interactions (ordered by user, pos).
  * Examples of split s = its labeled interactions; the history of each = every earlier
  * interaction of its user (labeled or not). US_ENOTFOUND / US_EFORMAT / US_EEMPTY with the path
- * in err. Caller owns *out; release with us_sasrec_data_free(). */
-us_status us_sasrec_data_load(const char *path, us_sasrec_data **out, us_err *err);
-void us_sasrec_data_free(us_sasrec_data *d);
+ * in err. Caller owns *out; release with us_sasrec_data_close(). */
+us_status us_sasrec_data_open(const char *path, us_sasrec_data **out, us_err *err);
+void us_sasrec_data_close(us_sasrec_data *d);
 
 /* Sets cfg->n_users and cfg->n_items from the data. */
 void us_sasrec_config_fit(us_sasrec_config *cfg, const us_sasrec_data *d);

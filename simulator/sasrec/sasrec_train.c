@@ -21,7 +21,7 @@
  * Loading a store
  * ---------------------------------------------------------------------------------------- */
 
-void us_sasrec_data_free(us_sasrec_data *d) {
+void us_sasrec_data_close(us_sasrec_data *d) {
     if (!d) return;
     free(d->user_off);
     free(d->item);
@@ -46,7 +46,7 @@ static long long query_int(sqlite3 *db, const char *sql) {
     return v;
 }
 
-us_status us_sasrec_data_load(const char *path, us_sasrec_data **out, us_err *err) {
+us_status us_sasrec_data_open(const char *path, us_sasrec_data **out, us_err *err) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return us_err_set(err, US_ENOTFOUND, path, 0, NULL, "no such store");
@@ -137,7 +137,7 @@ done:
     sqlite3_finalize(q);
     sqlite3_close(db);
     if (st != US_OK) {
-        us_sasrec_data_free(d);
+        us_sasrec_data_close(d);
         return st;
     }
     *out = d;
@@ -482,7 +482,7 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
         for (size_t i = 0; i < US_SASREC_NTENSORS; i++) f[i] = t->gbuf[s] + m->block.offsets[i];
     }
     if (P > 1) {
-        us_status st = us_pool_create(&t->pool, P, trainer_worker, t, err);
+        us_status st = us_pool_init(&t->pool, P, trainer_worker, t, err);
         if (st != US_OK) {
             sasrec_trainer_free(t);
             return st;

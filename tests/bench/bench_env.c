@@ -57,7 +57,7 @@ static void build_store(const char *dir, const char *store, int users, int items
     if (us_embed_store(store, emb, &ec, NULL, &e) != US_OK) die("embed", &e);
     us_embedder_close(emb);
     us_sasrec_data *data;
-    if (us_sasrec_data_load(store, &data, &e) != US_OK) die("sasrec data", &e);
+    if (us_sasrec_data_open(store, &data, &e) != US_OK) die("sasrec data", &e);
     us_sasrec_config mc = us_sasrec_config_default();
     us_sasrec_config_fit(&mc, data);
     if (epochs) mc.max_epochs = epochs;
@@ -67,7 +67,7 @@ static void build_store(const char *dir, const char *store, int users, int items
     if (epochs && us_sasrec_train(m, data, &rep, NULL, &e) != US_OK) die("train", &e);
     if (us_sasrec_checkpoint_save(store, m, NULL, "bench", NULL, &e) != US_OK) die("save", &e);
     us_sasrec_free(m);
-    us_sasrec_data_free(data);
+    us_sasrec_data_close(data);
 }
 
 /* Decisions per second of sim for random users and items after random episodes of up to 20

@@ -518,7 +518,7 @@ static double bias_model(const us_sasrec_data *d, float *score) {
 
 /* The generator's true p_like of every interaction of the store, joined by raw ids from
  * truth.csv (user,item,p_like,rating,label) into truth[e] (interactions in (user, pos) order,
- * as us_sasrec_data_load reads them). Adds a table `truth` to the (temporary) store. Returns 0
+ * as us_sasrec_data_open reads them). Adds a table `truth` to the (temporary) store. Returns 0
  * when every interaction found its truth. */
 static int load_truth(const char *store, const char *truth_csv, const us_sasrec_data *d,
                       float *truth) {
@@ -675,7 +675,7 @@ int main(void) {
     ic.quiet = 1;
     if (us_ingest(&ic, NULL, &err) != US_OK) die("ingest", &err);
     us_sasrec_data *d;
-    if (us_sasrec_data_load(store, &d, &err) != US_OK) die("load", &err);
+    if (us_sasrec_data_open(store, &d, &err) != US_OK) die("load", &err);
     printf("bench_sasrec: synthetic data (seed %llu, %u categories, %u aspects, drift %g), %d "
            "users, %d items, %llu interactions\n",
            (unsigned long long)sc.seed, sc.categories, sc.aspects, sc.drift, d->n_users,
@@ -692,7 +692,7 @@ int main(void) {
     if (nsteps >= 1) bench_training(tmp, d, "next", &ncfg, nsteps);
     bench_serving(d, &rcfg, &ncfg);
     if (env_int("BENCH_QUALITY", 1)) bench_quality(store, sr.truth_path, d);
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
     remove_dir(data_dir);
     remove_dir(tmp);
     return 0;

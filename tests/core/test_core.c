@@ -294,7 +294,7 @@ TEST(pool_runs_every_worker_once_per_run) {
         pool_ctx c = {.n = n};
         us_pool *p;
         us_err e;
-        CHECK_OK(us_pool_create(&p, n, pool_work, &c, &e), e);
+        CHECK_OK(us_pool_init(&p, n, pool_work, &c, &e), e);
         CHECK_EQ_INT(us_pool_threads(p), n);
         for (int run = 0; run < 100; run++) us_pool_run(p);
         us_pool_free(p);
@@ -307,7 +307,7 @@ TEST(pool_runs_every_worker_once_per_run) {
     }
     us_pool *p = NULL;
     us_err e;
-    CHECK(us_pool_create(&p, 0, pool_work, NULL, &e) == US_EINVAL);
+    CHECK(us_pool_init(&p, 0, pool_work, NULL, &e) == US_EINVAL);
     CHECK(p == NULL);
     us_pool_free(NULL);
 }

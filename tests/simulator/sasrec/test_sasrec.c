@@ -306,7 +306,7 @@ TEST(sasrec_data_windows) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     CHECK(d->n_users == 60 && d->n_items == 40);
     CHECK(d->user_off[d->n_users] == d->n_inter);
@@ -326,7 +326,7 @@ TEST(sasrec_data_windows) {
     CHECK(w[0] == -1 && w[1] == -1 && w[2] == -1);
     CHECK(w[3] == d->item[lo] && w[4] == d->item[lo + 1]);
     us_sasrec_data *none;
-    CHECK(us_sasrec_data_load(us_test_path("missing.usdb"), &none, &err) == US_ENOTFOUND);
+    CHECK(us_sasrec_data_open(us_test_path("missing.usdb"), &none, &err) == US_ENOTFOUND);
     CHECK(none == NULL);
     /* a model of another size refuses the data */
     us_sasrec_config c = tiny_config(0.0f);
@@ -337,11 +337,11 @@ TEST(sasrec_data_windows) {
     CHECK(us_sasrec_train(m, d, &rep, NULL, &err) == US_EINVAL);
     CHECK_STR(err.field, "data");
     us_sasrec_free(m);
-    CHECK(us_sasrec_data_load(us_test_write("junk.usdb", "not a database", -1), &none, &err) ==
+    CHECK(us_sasrec_data_open(us_test_write("junk.usdb", "not a database", -1), &none, &err) ==
           US_EFORMAT);
     CHECK(strstr(err.msg, "not a usersim store") != NULL);
     CHECK(none == NULL);
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 /* The simulator preset on a small synthetic store beats 0.65 test AUC and the item-popularity
@@ -352,7 +352,7 @@ TEST(sasrec_train_rating_small_store) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     us_sasrec_config c = us_sasrec_config_default();
     us_sasrec_config_fit(&c, d);
@@ -375,7 +375,7 @@ TEST(sasrec_train_rating_small_store) {
     CHECK_OK(us_sasrec_evaluate(m, d, 1, &v, &err), err);
     CHECK(v.auc == rep.valid.auc);
     us_sasrec_free(m);
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 /* Field by field (the struct has padding). */
@@ -422,7 +422,7 @@ TEST(sasrec_train_same_seed_same_bits) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     for (int head = 0; head < 2; head++) {
         us_sasrec *a = train_two_epochs(t_, d, (us_sasrec_head)head, 7);
@@ -436,7 +436,7 @@ TEST(sasrec_train_same_seed_same_bits) {
         us_sasrec_free(b);
         us_sasrec_free(c);
     }
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -553,7 +553,7 @@ TEST(sasrec_train_two_threads_same_bits) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     openblas_set_num_threads(2);
     int two = openblas_get_num_threads() == 2; /* OpenBLAS may cap the count */
@@ -585,7 +585,7 @@ TEST(sasrec_train_two_threads_same_bits) {
         us_sasrec_free(one);
     }
     if (!two) printf("    OpenBLAS kept one thread: the 1-vs-2 difference check was skipped\n");
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -598,7 +598,7 @@ TEST(sasrec_checkpoint_roundtrip_and_errors) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     us_sasrec *m = train_two_epochs(t_, d, US_SASREC_RATING, 5);
     REQUIRE(m);
@@ -651,7 +651,7 @@ TEST(sasrec_checkpoint_roundtrip_and_errors) {
     CHECK_ERR(us_sasrec_checkpoint_load(other_path, 0, NULL, &l, &err), err, US_ENOTFOUND,
               "no checkpoint table");
     us_sasrec_free(m);
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 TEST(sasrec_config_json_roundtrip) {
@@ -679,7 +679,7 @@ TEST(sasrec_train_next_small_store) {
     REQUIRE(path);
     us_sasrec_data *d;
     us_err err;
-    CHECK_OK(us_sasrec_data_load(path, &d, &err), err);
+    CHECK_OK(us_sasrec_data_open(path, &d, &err), err);
     REQUIRE(d);
     us_sasrec_config c = us_sasrec_config_default();
     us_sasrec_config_fit(&c, d);
@@ -705,7 +705,7 @@ TEST(sasrec_train_next_small_store) {
     CHECK_OK(us_sasrec_evaluate(m, d, 2, &again, &err), err);
     CHECK(again.hr10 == rep.test.hr10 && again.ndcg10_full == rep.test.ndcg10_full);
     us_sasrec_free(m);
-    us_sasrec_data_free(d);
+    us_sasrec_data_close(d);
 }
 
 /* ------------------------------------------------------------------------------------------
