@@ -1,8 +1,8 @@
 /* cmd_build.c — build: every stage a store still needs, in order (extract, embed,
- * train-sasrec), by running those commands. Each stage is resumable on its own: extract skips
- * what its cache holds, embed writes only missing vectors, and train-sasrec runs only when the
- * store has no rating-head checkpoint yet. So an interrupted build is finished by running it
- * again. */
+ * train-sasrec for the rating head, then for the next-item head), by running those commands.
+ * Each stage is resumable on its own: extract skips what its cache holds, embed writes only
+ * missing vectors, and each SASRec head is trained only when the store has no checkpoint of it
+ * yet. So an interrupted build is finished by running it again. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,8 +14,10 @@ static const char build_help[] =
     "usage: usersim build NAME.usdb [options]\n"
     "\n"
     "Runs every stage the store still needs, in order: extract (item keywords), embed (their\n"
-    "sentence vectors), train-sasrec (the rating head, unless the store has one). Running it\n"
-    "again after an interruption finishes the job; on a complete store it changes nothing.\n"
+    "sentence vectors), train-sasrec (the rating head, the judge's SASRec vote, then the\n"
+    "next-item head, which the simulated users choose with; each unless the store has one).\n"
+    "Running it again after an interruption finishes the job; on a complete store it changes\n"
+    "nothing.\n"
     "\n"
     "options:\n"
     "  --llm URL        extract with this OpenAI-compatible server (default: USERSIM_LLM_URL\n"
@@ -27,10 +29,12 @@ static const char build_help[] =
     "  --hashed         embed with the hashed n-gram embedder instead of a model\n"
     "  --epochs N       SASRec epochs at most (default: the preset's)\n";
 
-/* 1 when the store already has a rating-head checkpoint that fits it. */
-static int has_rating_head(const char *path) {
-    us_sim_config cfg = us_sim_config_default();
+/* 1 when the store already has a checkpoint of the rating head (next = 0) or of the next-item
+ * head (next = 1) that fits it. */
+static int has_head(const char *path, int next) {
+    us_sim_config cfg = us_sim_config_paper();
     cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    cfg.choose = next;
     us_sim *sim = NULL;
     us_err err;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return 0;
@@ -93,11 +97,15 @@ int cmd_build(int argc, char **argv) {
     ea[en] = NULL;
     if ((rc = run_stage("embed", cmd_embed, ea, en)) != 0) return rc;
 
-    if (has_rating_head(path)) {
-        printf("build: train-sasrec: the store has a rating head already (kept)\n");
-    } else {
-        char *sa[8] = {"train-sasrec", path, "--head", "rating"};
-        int sn = 4;
+    for (int next = 0; next < 2; next++) {
+        const char *head = next ? "next" : "rating";
+        if (has_head(path, next)) {
+            printf("build: train-sasrec: the store has a %s head already (kept)\n", head);
+            continue;
+        }
+        /* both heads with the simulator preset (T 2): the step scores them every time */
+        char *sa[10] = {"train-sasrec", path, "--head", (char *)head, "--preset", "simulator"};
+        int sn = 6;
         if (epochs) sa[sn++] = "--epochs", sa[sn++] = (char *)epochs;
         sa[sn] = NULL;
         if ((rc = run_stage("train-sasrec", cmd_train_sasrec, sa, sn)) != 0) return rc;

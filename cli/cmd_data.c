@@ -14,7 +14,8 @@
 
 static const char synth_help[] =
     "usage: usersim synth [--out DIR] [--users N] [--items N] [--reviews N] [--seed N]\n"
-    "                     [--categories N] [--aspects N] [--noise X] [--drift X] [--json]\n"
+    "                     [--categories N] [--aspects N] [--noise X] [--drift X]\n"
+    "                     [--choice-taste X] [--json]\n"
     "\n"
     "Writes synthetic data in the Amazon 2018 format, from a generative model with known truth:\n"
     "  DIR/Synthetic_5.json.gz     reviews (reviewerID, asin, overall, reviewText, summary, ...)\n"
@@ -22,6 +23,7 @@ static const char synth_help[] =
     "  DIR/truth.csv               true like probability of every (user, item) pair written\n"
     "Defaults: --out synthetic --users 2000 --items 1000 --reviews 40000 --seed 1\n"
     "          --categories 12 --aspects 40 --noise 0.8 --drift 0.05\n"
+    "          --choice-taste 3 (how much category affinity drives the picks; 0: popularity)\n"
     "Ingest the result with:\n"
     "  usersim ingest --format amazon --reviews DIR/Synthetic_5.json.gz \\\n"
     "                 --meta DIR/meta_Synthetic.json.gz --out synthetic.usdb\n";
@@ -33,7 +35,7 @@ int cmd_synth(int argc, char **argv) {
     static const struct option opts[] = {
         {"out", 1, 0, 'o'},     {"users", 1, 0, 'u'},      {"items", 1, 0, 'i'},
         {"reviews", 1, 0, 'r'}, {"seed", 1, 0, 's'},       {"categories", 1, 0, 'c'},
-        {"aspects", 1, 0, 'a'}, {"noise", 1, 0, 'n'},      {"drift", 1, 0, 'd'},
+        {"aspects", 1, 0, 'a'}, {"noise", 1, 0, 'n'},      {"drift", 1, 0, 'd'}, {"choice-taste", 1, 0, 'T'},
         {"json", 0, 0, 'j'},    {"quiet", 0, 0, 'q'},      {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
@@ -55,12 +57,13 @@ int cmd_synth(int argc, char **argv) {
             if (c != 'r' && c != 's' && v > UINT32_MAX)
                 return cli_usage_error("synth", "value too large: '%s'", optarg);
             break;
-        case 'n': case 'd': {
+        case 'n': case 'd': case 'T': {
             double x = strtod(optarg, &end);
             if (*end || !isfinite(x) || x < 0)
                 return cli_usage_error("synth", "expected a non-negative number, found '%s'", optarg);
             if (c == 'n') cfg.noise = x;
-            else cfg.drift = x;
+            else if (c == 'd') cfg.drift = x;
+            else cfg.choice_taste = x;
             break;
         }
         case 'j': json = 1; break;

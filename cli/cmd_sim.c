@@ -9,19 +9,28 @@
 #include <cblas.h>
 
 #include "cli/cli.h"
+#include "env/env.h"
 #include "simulator/simulator.h"
 
 /* Options shared by the commands that open a us_sim. */
 static const char sim_options_help[] =
-    "  --mode M         majority (default: 2 of 3 votes), weighted, stochastic\n"
+    "  --mode M         the judge: fitted (default: a logistic model stacked on every part,\n"
+    "                   fitted on the validation split), majority (2 of 3 votes, the paper),\n"
+    "                   weighted, stochastic\n"
+    "  --paper          the paper's reaction: majority vote, judge only, repeats judged again,\n"
+    "                   the dislike side on cons keywords only, no collaborative parts\n"
+    "  --no-choose      judge only: every recommended item is engaged with (the paper)\n"
+    "  --judge-known    items the user already met are judged again (default: no like)\n"
+    "  --no-collab      leave the bias and matrix-factorization parts out of the fitted judge\n"
     "  --tie T          random (default, the paper) or dislike (the released code)\n"
-    "  --no-keyword     leave out the keyword vote (and the need for `usersim extract`)\n"
-    "  --no-embed       leave out the embedding vote (and the need for `usersim embed`)\n"
-    "  --no-sasrec      leave out the SASRec vote (and the need for `usersim train-sasrec`)\n"
+    "  --no-keyword     leave out the keyword vote (and the need for its stage)\n"
+    "  --no-embed       leave out the embedding vote (and the need for its stage)\n"
+    "  --no-sasrec      leave out the SASRec vote\n"
     "  --no-category    match against the whole history, not the candidate's category first\n"
-    "  --calibrate      fit each vote's threshold on the validation split so that its like rate\n"
-    "                   there matches the real one (default: the paper's rule, keyword and\n"
-    "                   embedding pros - cons > 0, SASRec P(like) >= 0.5)\n";
+    "  --calibrate      fit each vote's threshold on the validation split so that the majority\n"
+    "                   (weighted, stochastic) like rate there matches the real one (default:\n"
+    "                   the paper's rule, keyword and embedding pros - cons > 0, SASRec P(like)\n"
+    "                   >= 0.5)\n";
 
 /* Applies one simulator option (c is its getopt code); 1 if it was one, 0 if not, -1 bad. */
 static int sim_option(int c, const char *arg, us_sim_config *cfg) {
@@ -30,6 +39,7 @@ static int sim_option(int c, const char *arg, us_sim_config *cfg) {
         if (!strcmp(arg, "majority")) cfg->mode = US_SIM_MAJORITY;
         else if (!strcmp(arg, "weighted")) cfg->mode = US_SIM_WEIGHTED;
         else if (!strcmp(arg, "stochastic")) cfg->mode = US_SIM_STOCHASTIC;
+        else if (!strcmp(arg, "fitted")) cfg->mode = US_SIM_FITTED;
         else return -1;
         return 1;
     case 'X':
@@ -37,6 +47,19 @@ static int sim_option(int c, const char *arg, us_sim_config *cfg) {
         else if (!strcmp(arg, "dislike")) cfg->tie = US_TIE_DISLIKE;
         else return -1;
         return 1;
+    case 'P': {
+        /* the paper's reaction, keeping the options given before it */
+        us_sim_config p = us_sim_config_paper();
+        cfg->mode = p.mode;
+        cfg->choose = p.choose;
+        cfg->judge_known = p.judge_known;
+        cfg->dislike_side = p.dislike_side;
+        cfg->use_collab = p.use_collab;
+        return 1;
+    }
+    case 'N': cfg->choose = 0; return 1;
+    case 'J': cfg->judge_known = 1; return 1;
+    case 'O': cfg->use_collab = 0; return 1;
     case 'K': cfg->use[US_VOTE_KEYWORD] = 0; return 1;
     case 'E': cfg->use[US_VOTE_EMBED] = 0; return 1;
     case 'S': cfg->use[US_VOTE_SASREC] = 0; return 1;
@@ -47,8 +70,9 @@ static int sim_option(int c, const char *arg, us_sim_config *cfg) {
 }
 
 #define SIM_LONG_OPTIONS                                                                   \
-    {"mode", 1, 0, 'M'}, {"tie", 1, 0, 'X'}, {"no-keyword", 0, 0, 'K'},                    \
-        {"no-embed", 0, 0, 'E'}, {"no-sasrec", 0, 0, 'S'}, {"no-category", 0, 0, 'C'},    \
+    {"mode", 1, 0, 'M'}, {"tie", 1, 0, 'X'}, {"paper", 0, 0, 'P'}, {"no-choose", 0, 0, 'N'},  \
+        {"judge-known", 0, 0, 'J'}, {"no-collab", 0, 0, 'O'}, {"no-keyword", 0, 0, 'K'},       \
+        {"no-embed", 0, 0, 'E'}, {"no-sasrec", 0, 0, 'S'}, {"no-category", 0, 0, 'C'},        \
         {"calibrate", 0, 0, 'B'}
 
 /* ---- eval-sim ---- */
@@ -57,13 +81,17 @@ static const char eval_sim_help_head[] =
     "usage: usersim eval-sim NAME.usdb [options]\n"
     "\n"
     "Measures how real the simulated users are on the store's held-out interactions: each\n"
-    "component's and the ensemble's prediction of the test split, 1:m discrimination, like-rate\n"
-    "alignment per item and category, and the like rate a random policy earns.\n"
+    "part's, the paper's majority vote's and the judge's prediction of the test split next to\n"
+    "four baselines, the decisions' AUC, whether users tell what they would choose (1:m\n"
+    "discrimination), like-rate alignment per item and category, the like rate a random policy\n"
+    "earns, and the policy check: random, constant, popular and greedy SASRec policies in the\n"
+    "environment with its defaults, over the same users and random numbers.\n"
     "\n"
     "options:\n"
     "  --truth FILE     the synthetic generator's truth.csv: agreement with true preferences\n"
-    "  --seed N         ties, negatives, random policy (default 1)\n"
+    "  --seed N         ties, negatives, policies (default 1)\n"
     "  --random-steps N steps of the random policy (default 20000; 0 skips)\n"
+    "  --episodes N     episodes of each policy in the policy check (default 500; 0 skips)\n"
     "  --json           print the report as JSON\n";
 
 static cJSON *metrics_json(const us_sim_metrics *m) {
@@ -79,50 +107,78 @@ static cJSON *metrics_json(const us_sim_metrics *m) {
 }
 
 static const char *const VOTE_NAMES[US_SIM_NVOTES] = {"keyword", "embedding", "sasrec"};
+static const char *const MODE_NAMES[] = {"majority", "weighted", "stochastic", "fitted"};
+static const char *const POLICY_NAMES[US_NPOLICIES] = {"random", "constant", "popular",
+                                                        "sasrec-greedy"};
 
-/* The thresholds the enabled votes decide with, and what calibration saw (n = 0: none). */
+/* The thresholds the enabled votes decide with, what calibration saw (n = 0: none) and what
+ * the fits at open found. */
 typedef struct thresholds_in_use {
-    int use[US_SIM_NVOTES];
+    us_sim_config cfg;
     float t[US_SIM_NVOTES];
     us_sim_calibration cal;
+    us_sim_fits fits;
 } thresholds_in_use;
 
 static thresholds_in_use thresholds_of(const us_sim *sim) {
     thresholds_in_use th;
-    for (int k = 0; k < US_SIM_NVOTES; k++) th.use[k] = us_sim_config_of(sim)->use[k];
+    th.cfg = *us_sim_config_of(sim);
     us_sim_thresholds(sim, th.t);
     us_sim_calibration_of(sim, &th.cal);
+    us_sim_fits_of(sim, &th.fits);
     return th;
 }
 
 static void print_thresholds(const thresholds_in_use *th) {
     char b[32];
+    printf("reaction: %s, judge %s%s; ", th->cfg.choose ? "choose then judge" : "judge only",
+           MODE_NAMES[th->cfg.mode], th->cfg.judge_known ? ", repeats judged" : ", repeats earn nothing");
     if (th->cal.n)
-        printf("thresholds calibrated on %s validation interactions (like rate %.3f):",
+        printf("vote thresholds calibrated on %s validation interactions (like rate %.3f):",
                cli_group(th->cal.n, b), th->cal.real_like_rate);
     else
-        printf("thresholds:");
+        printf("vote thresholds:");
     int first = 1;
     for (int k = 0; k < US_SIM_NVOTES; k++) {
-        if (!th->use[k]) continue;
+        if (!th->cfg.use[k]) continue;
         printf("%s %s %.4g", first ? "" : ",", VOTE_NAMES[k], (double)th->t[k]);
         first = 0;
         if (th->cal.n) printf(" (like rate %.3f)", th->cal.like_rate[k]);
     }
     if (th->cal.n) printf("; ensemble like rate %.3f", th->cal.ensemble_like_rate);
     printf("\n");
+    if (th->fits.has_judge) {
+        static const char *const part[US_SIM_NPARTS] = {"keyword", "embedding", "sasrec", "bias",
+                                                         "mf"};
+        printf("fitted judge on %s validation interactions (log loss %.4f): intercept %.3f",
+               cli_group(th->fits.n_valid, b), th->fits.judge_logloss, th->fits.judge_intercept);
+        for (int j = 0; j < US_SIM_NPARTS; j++)
+            if (th->fits.judge_coef[j] != 0) printf(", %s %.3f", part[j], th->fits.judge_coef[j]);
+        printf("\n");
+    }
+    if (th->fits.has_engage) {
+        static const char *const part[US_SIM_NENGAGE] = {"next-item logit", "log popularity",
+                                                          "category share", "similarity"};
+        printf("choosing on %s rows (log loss %.4f): intercept %.3f", cli_group(th->fits.engage_rows, b),
+               th->fits.engage_logloss, th->fits.engage_intercept);
+        for (int j = 0; j < US_SIM_NENGAGE; j++)
+            if (th->fits.engage_coef[j] != 0) printf(", %s %.3f", part[j], th->fits.engage_coef[j]);
+        printf("\n");
+    }
 }
 
 static cJSON *report_json(const char *path, const us_sim_eval_report *r,
-                          const thresholds_in_use *th) {
+                          const thresholds_in_use *th, const us_policy_report *pol) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "store", path);
+    cJSON_AddStringToObject(o, "judge", MODE_NAMES[th->cfg.mode]);
+    cJSON_AddBoolToObject(o, "choose", th->cfg.choose);
     cJSON_AddNumberToObject(o, "n_test", (double)r->n_test);
     cJSON_AddNumberToObject(o, "real_like_rate", r->real_like_rate);
     cJSON_AddNumberToObject(o, "sim_like_rate", r->sim_like_rate);
     cJSON *tj = cJSON_AddObjectToObject(o, "thresholds");
     for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (th->use[k]) cJSON_AddNumberToObject(tj, VOTE_NAMES[k], (double)th->t[k]);
+        if (th->cfg.use[k]) cJSON_AddNumberToObject(tj, VOTE_NAMES[k], (double)th->t[k]);
     if (th->cal.n) {
         cJSON *cj = cJSON_AddObjectToObject(o, "calibration");
         cJSON_AddNumberToObject(cj, "n_valid", (double)th->cal.n);
@@ -131,20 +187,40 @@ static cJSON *report_json(const char *path, const us_sim_eval_report *r,
         cJSON_AddNumberToObject(cj, "ensemble_like_rate", th->cal.ensemble_like_rate);
         cJSON *lr = cJSON_AddObjectToObject(cj, "like_rate");
         for (int k = 0; k < US_SIM_NVOTES; k++)
-            if (th->use[k]) cJSON_AddNumberToObject(lr, VOTE_NAMES[k], th->cal.like_rate[k]);
+            if (th->cfg.use[k]) cJSON_AddNumberToObject(lr, VOTE_NAMES[k], th->cal.like_rate[k]);
     }
     cJSON *comp = cJSON_AddObjectToObject(o, "components");
     for (int k = 0; k < US_SIM_NVOTES; k++)
         if (r->component[k].n) cJSON_AddItemToObject(comp, VOTE_NAMES[k], metrics_json(&r->component[k]));
+    cJSON_AddItemToObject(o, "majority_vote", metrics_json(&r->majority));
     cJSON_AddItemToObject(o, "ensemble", metrics_json(&r->ensemble));
-    cJSON_AddItemToObject(o, "item_like_rate_baseline", metrics_json(&r->item_rate));
-    cJSON_AddNumberToObject(o, "popularity_auc", r->popularity_auc);
+    cJSON *base = cJSON_AddObjectToObject(o, "baselines");
+    cJSON_AddItemToObject(base, "user_item_bias", metrics_json(&r->bias));
+    cJSON_AddItemToObject(base, "matrix_factorization", metrics_json(&r->mf));
+    cJSON_AddItemToObject(base, "item_like_rate", metrics_json(&r->item_rate));
+    cJSON_AddNumberToObject(base, "popularity_auc", r->popularity_auc);
+    cJSON_AddBoolToObject(o, "collab_in_judge", r->collab_in_judge);
+    cJSON *v = cJSON_AddObjectToObject(o, "verdict");
+    cJSON_AddBoolToObject(v, "beats_every_part_and_baseline", r->beats_all);
+    cJSON_AddStringToObject(v, "best_other", r->best_other);
+    cJSON_AddNumberToObject(v, "best_other_auc", r->best_other_auc);
+    cJSON *d = cJSON_AddObjectToObject(o, "decisions");
+    cJSON_AddNumberToObject(d, "auc_single_draw", r->decision_auc);
+    cJSON_AddNumberToObject(d, "auc_like_frequency", r->decision_freq_auc);
+    cJSON_AddNumberToObject(d, "draws", r->decision_draws);
+    if (r->has_choose) {
+        cJSON *c = cJSON_AddObjectToObject(o, "choosing");
+        cJSON_AddNumberToObject(c, "engage_auc", r->engage_auc);
+        cJSON_AddNumberToObject(c, "mean_p_engage_test", r->engage_rate_test);
+    }
     cJSON *disc = cJSON_AddObjectToObject(o, "discrimination");
+    cJSON *pdisc = cJSON_AddObjectToObject(o, "popularity_discrimination");
     cJSON_AddNumberToObject(disc, "n", (double)r->n_discrimination);
     for (int j = 0; j < US_SIM_EVAL_NM; j++) {
         char key[16];
         snprintf(key, sizeof key, "1:%d", r->m[j]);
         cJSON_AddNumberToObject(disc, key, r->discrimination[j]);
+        cJSON_AddNumberToObject(pdisc, key, r->popularity_discrimination[j]);
     }
     cJSON *al = cJSON_AddObjectToObject(o, "alignment");
     cJSON_AddNumberToObject(al, "items", r->n_items_aligned);
@@ -156,6 +232,7 @@ static cJSON *report_json(const char *path, const us_sim_eval_report *r,
     cJSON *rp = cJSON_AddObjectToObject(o, "random_policy");
     cJSON_AddNumberToObject(rp, "steps", (double)r->random_steps);
     cJSON_AddNumberToObject(rp, "like_rate", r->random_like_rate);
+    cJSON_AddNumberToObject(rp, "engage_rate", r->random_engage_rate);
     if (r->has_truth) {
         cJSON *t = cJSON_AddObjectToObject(o, "truth");
         cJSON_AddNumberToObject(t, "n", (double)r->n_truth);
@@ -163,50 +240,101 @@ static cJSON *report_json(const char *path, const us_sim_eval_report *r,
         cJSON_AddNumberToObject(t, "auc_p_like", r->truth_auc);
         cJSON_AddNumberToObject(t, "auc_score", r->truth_score_auc);
     }
+    if (pol && pol->episodes) {
+        cJSON *pj = cJSON_AddObjectToObject(o, "policies");
+        cJSON_AddNumberToObject(pj, "episodes", (double)pol->episodes);
+        for (int p = 0; p < US_NPOLICIES; p++) {
+            if (p == US_POLICY_SASREC && !pol->has_sasrec) continue;
+            cJSON *q = cJSON_AddObjectToObject(pj, POLICY_NAMES[p]);
+            cJSON_AddNumberToObject(q, "mean_return", pol->mean_return[p]);
+            cJSON_AddNumberToObject(q, "return_ci95", pol->return_ci[p]);
+            cJSON_AddNumberToObject(q, "like_rate", pol->like_rate[p]);
+            cJSON_AddNumberToObject(q, "mean_length", pol->mean_length[p]);
+        }
+        cJSON_AddBoolToObject(pj, "ordered", pol->ordered);
+        cJSON_AddBoolToObject(pj, "constant_no_better_than_random", pol->constant_ok);
+    }
     return o;
 }
 
 static void print_row(const char *name, const us_sim_metrics *m) {
-    printf("  %-26s %6.3f %8.3f %9.3f %10.3f %7.3f %6.3f\n", name, m->auc, m->logloss,
+    printf("  %-30s %6.3f %8.3f %9.3f %10.3f %7.3f %6.3f\n", name, m->auc, m->logloss,
            m->accuracy, m->precision, m->recall, m->f1);
 }
 
 static void print_report(const char *path, const us_sim_eval_report *r,
-                         const thresholds_in_use *th) {
+                         const thresholds_in_use *th, const us_policy_report *pol) {
     char b[32];
-    printf("eval-sim %s: %s test interactions; like rate real %.3f, simulated %.3f\n", path,
-           cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
+    printf("eval-sim %s: %s test interactions; like rate real %.3f, simulated (the judge) %.3f\n",
+           path, cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
     print_thresholds(th);
-    printf("\nheld-out prediction            AUC  logloss  accuracy  precision  recall     F1\n");
+    printf("\nheld-out prediction                AUC  logloss  accuracy  precision  recall     F1\n");
     static const char *const rows[US_SIM_NVOTES] = {"keyword (pros - cons)",
                                                    "embedding (pros - cons)", "sasrec P(like)"};
     for (int k = 0; k < US_SIM_NVOTES; k++)
         if (r->component[k].n) print_row(rows[k], &r->component[k]);
-    print_row("ensemble", &r->ensemble);
+    print_row(r->collab_in_judge ? "user+item bias (part)" : "baseline: user+item bias", &r->bias);
+    print_row(r->collab_in_judge ? "matrix factorization (part)" : "baseline: matrix factorization",
+              &r->mf);
+    print_row("majority vote (the paper)", &r->majority);
+    char name[64];
+    snprintf(name, sizeof name, "judge in use: %s", MODE_NAMES[th->cfg.mode]);
+    print_row(name, &r->ensemble);
     print_row("baseline: item like rate", &r->item_rate);
-    printf("  %-26s %6.3f\n", "baseline: popularity", r->popularity_auc);
-    printf("\n1:m discrimination (%s liked test items):", cli_group(r->n_discrimination, b));
+    printf("  %-30s %6.3f\n", "baseline: popularity", r->popularity_auc);
+    printf("%s: the %s judge (AUC %.3f) %s every part and baseline (best of them: %s, %.3f)\n",
+           r->beats_all ? "verdict" : "VERDICT", MODE_NAMES[th->cfg.mode], r->ensemble.auc,
+           r->beats_all ? "beats" : "does NOT beat", r->best_other, r->best_other_auc);
+    printf("decisions: AUC %.3f for one draw, %.3f for the like frequency over %d draws (score "
+           "%.3f)\n",
+           r->decision_auc, r->decision_freq_auc, r->decision_draws, r->ensemble.auc);
+    if (r->has_choose)
+        printf("choosing: AUC %.3f of p_engage, a test item against an unseen one; mean p_engage "
+               "of test items %.3f\n",
+               r->engage_auc, r->engage_rate_test);
+    printf("\n1:m discrimination (%s liked test items, by %s):",
+           cli_group(r->n_discrimination, b), r->has_choose ? "P(choose and like)" : "the judge's score");
     for (int j = 0; j < US_SIM_EVAL_NM; j++) printf("  1:%d %.3f", r->m[j], r->discrimination[j]);
+    printf("\n  popularity:");
+    for (int j = 0; j < US_SIM_EVAL_NM; j++)
+        printf("  1:%d %.3f", r->m[j], r->popularity_discrimination[j]);
     printf("\nlike-rate alignment: items (%d) JSD %.4f bits, Spearman %.3f; categories (%d) JSD "
            "%.4f bits, Spearman %.3f\n",
            r->n_items_aligned, r->item_jsd, r->item_spearman, r->n_cats_aligned, r->cat_jsd,
            r->cat_spearman);
-    printf("random policy: like rate %.3f over %s steps\n", r->random_like_rate,
-           cli_group(r->random_steps, b));
+    printf("random policy: like rate %.3f (engaged %.3f) over %s steps; real like rate of logged "
+           "interactions %.3f\n",
+           r->random_like_rate, r->random_engage_rate, cli_group(r->random_steps, b),
+           r->real_like_rate);
     if (r->has_truth)
         printf("truth (%s pairs): Spearman(score, p_like) %.3f; AUC of p_like %.3f, of the "
                "score %.3f\n",
                cli_group(r->n_truth, b), r->truth_spearman, r->truth_auc, r->truth_score_auc);
+    if (pol && pol->episodes) {
+        printf("\npolicy check (%s episodes each, same users and random numbers)\n",
+               cli_group(pol->episodes, b));
+        printf("  %-16s %14s %10s %11s\n", "policy", "return (95%)", "like/step", "length");
+        for (int p = 0; p < US_NPOLICIES; p++) {
+            if (p == US_POLICY_SASREC && !pol->has_sasrec) continue;
+            printf("  %-16s %7.3f ±%5.3f %10.3f %11.2f\n", POLICY_NAMES[p], pol->mean_return[p],
+                   pol->return_ci[p], pol->like_rate[p], pol->mean_length[p]);
+        }
+        printf("  random < popular%s in return: %s; constant no better than random: %s\n",
+               pol->has_sasrec ? " < sasrec-greedy" : "", pol->ordered ? "yes" : "NO",
+               pol->constant_ok ? "yes" : "NO");
+    }
 }
 
 int cmd_eval_sim(int argc, char **argv) {
     us_sim_config cfg = us_sim_config_default();
     us_sim_eval_config ec = us_sim_eval_config_default();
     int json = 0;
+    uint64_t episodes = 500;
     static const struct option opts[] = {SIM_LONG_OPTIONS,
                                          {"truth", 1, 0, 't'},
                                          {"seed", 1, 0, 's'},
                                          {"random-steps", 1, 0, 'r'},
+                                         {"episodes", 1, 0, 'e'},
                                          {"json", 0, 0, 'j'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -219,12 +347,15 @@ int cmd_eval_sim(int argc, char **argv) {
         uint64_t v;
         switch (c) {
         case 't': ec.truth_path = optarg; break;
-        case 's': case 'r':
-            if (cli_parse_u64(optarg, &v) != 0)
-                return cli_usage_error("eval-sim", "expected a non-negative integer, found '%s'",
+        case 's': case 'r': case 'e':
+            if (cli_parse_u64(optarg, &v) != 0 || (c == 'e' && v > 10000000))
+                return cli_usage_error("eval-sim",
+                                       "expected a non-negative integer (--episodes: at most "
+                                       "10000000), found '%s'",
                                        optarg);
             if (c == 's') ec.seed = v;
-            else ec.random_steps = v;
+            else if (c == 'r') ec.random_steps = v;
+            else episodes = v;
             break;
         case 'j': json = 1; break;
         case 'h':
@@ -241,12 +372,18 @@ int cmd_eval_sim(int argc, char **argv) {
     us_sim *sim;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);
     us_sim_eval_report rep;
+    us_policy_report pol;
+    memset(&pol, 0, sizeof pol);
     us_status st = us_sim_evaluate(sim, path, &ec, &rep, &err);
+    if (st == US_OK && episodes) {
+        us_env_config envc = us_env_config_default();
+        st = us_policy_check(sim, &envc, (int)episodes, ec.seed, &pol, &err);
+    }
     const thresholds_in_use th = thresholds_of(sim);
     us_sim_close(sim);
     if (st != US_OK) return cli_fail(&err);
-    if (json) cli_print_json(report_json(path, &rep, &th));
-    else print_report(path, &rep, &th);
+    if (json) cli_print_json(report_json(path, &rep, &th, &pol));
+    else print_report(path, &rep, &th, &pol);
     return 0;
 }
 
@@ -363,9 +500,26 @@ int cmd_play(int argc, char **argv) {
         ep_items[steps] = it;
         ep_likes[steps] = (int8_t)r.like;
         steps++;
-        printf("%s %s (%s): %s  [score %.3f]\n", r.like ? "+" : "-", us_sim_item_raw(sim, it),
-               *us_sim_category(sim, it) ? us_sim_category(sim, it) : "no category",
-               r.like ? "LIKE" : "DISLIKE", r.score);
+        const char *cat = *us_sim_category(sim, it) ? us_sim_category(sim, it) : "no category";
+        if (r.repeat && r.vote[US_VOTE_KEYWORD] < 0 && r.vote[US_VOTE_EMBED] < 0 &&
+            r.vote[US_VOTE_SASREC] < 0) {
+            printf("- %s (%s): REPEAT, no like: %s\n", us_sim_item_raw(sim, it), cat,
+                   r.logged == 1   ? "the user rated it before: liked"
+                   : r.logged == 0 ? "the user rated it before: disliked"
+                                   : "already met (history or this session)");
+            fflush(stdout);
+            continue;
+        }
+        printf("%s %s (%s): %s  [P(choose) %.3f, judge P(like) %.3f, P(like) %.3f]\n",
+               r.like ? "+" : "-", us_sim_item_raw(sim, it), cat,
+               r.like ? "LIKE" : !r.engage ? "NOT CHOSEN" : "DISLIKE", (double)r.p_engage,
+               (double)r.score, (double)r.p_reward);
+        if (!r.engage)
+            printf("    the user would not pick it; had they, the judge says %s\n",
+                   r.judged ? "like" : "dislike");
+        if (r.repeat)
+            printf("    a repeat, judged again (the user rated it before: %s)\n",
+                   r.logged == 1 ? "liked" : r.logged == 0 ? "disliked" : "no rating");
         if (r.vote[US_VOTE_KEYWORD] >= 0) {
             printf("    keywords  %-7s pros matched %d (", r.vote[US_VOTE_KEYWORD] ? "like" : "dislike",
                    r.pros_matches);
@@ -380,6 +534,9 @@ int cmd_play(int argc, char **argv) {
         if (r.vote[US_VOTE_SASREC] >= 0)
             printf("    sasrec    %-7s P(like) %.3f\n", r.vote[US_VOTE_SASREC] ? "like" : "dislike",
                    r.p_sasrec);
+        if (!isnan(r.p_bias))
+            printf("    collaborative    bias P(like) %.3f, matrix factorization P(like) %.3f\n",
+                   (double)r.p_bias, (double)r.p_mf);
         fflush(stdout);
     }
     us_sim_worker_free(w);

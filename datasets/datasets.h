@@ -145,6 +145,8 @@ typedef struct us_synth_config {
     uint32_t aspects;     /* default 40 */
     double noise;         /* std of the rating noise, default 0.8 */
     double drift;         /* std of the per-review taste random walk, default 0.05 */
+    double choice_taste;  /* how much category affinity drives which items a user picks
+                             (0..20; 0: popularity only), default 3 */
     uint64_t seed;        /* default 1 */
     int quiet;
 } us_synth_config;

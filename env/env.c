@@ -2,24 +2,13 @@
  * owns its episode (items, reactions, generator) and a simulator worker; the vector env runs
  * contiguous slices of its envs on a small pool of threads that wait on a condition variable
  * between calls. It does not train or choose actions: agents/ does. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env/env.h"
+#include "env/internal.h"
 
-struct us_env {
-    const us_sim *sim;
-    us_env_config cfg;
-    us_sim_worker *worker;
-    us_rng rng;
-    int32_t user;
-    int steps;
-    int done;
-    int eval;           /* this episode walks evaluation order: no early leaving */
-    int32_t next_user;  /* evaluation order of this env */
-    int32_t *ep_items;  /* (max_steps) */
-    int8_t *ep_likes;   /* (max_steps) */
-};
 
 us_env_config us_env_config_default(void) {
     us_env_config c;
@@ -28,6 +17,8 @@ us_env_config us_env_config_default(void) {
     c.leave_prob = 0.025;
     c.obs_len = 10;
     c.mask_repeats = 0;
+    c.leave_gain = 0.35;
+    c.leave_decay = 0.8;
     return c;
 }
 
@@ -44,6 +35,12 @@ us_status us_env_config_validate(const us_env_config *c, us_err *err) {
     if (c->mask_repeats != 0 && c->mask_repeats != 1)
         return us_err_set(err, US_EINVAL, NULL, 0, "mask_repeats", "expected 0 or 1, found %d",
                           c->mask_repeats);
+    if (!(c->leave_gain >= 0.0 && c->leave_gain <= 10.0))
+        return us_err_set(err, US_EINVAL, NULL, 0, "leave_gain", "expected 0..10, found %g",
+                          c->leave_gain);
+    if (!(c->leave_decay >= 0.0 && c->leave_decay < 1.0))
+        return us_err_set(err, US_EINVAL, NULL, 0, "leave_decay",
+                          "expected 0 <= leave_decay < 1, found %g", c->leave_decay);
     return US_OK;
 }
 
@@ -97,12 +94,24 @@ static void write_obs(const us_env *env, int32_t *obs) {
     }
 }
 
+/* The purposes' stream keys (env.h, "Randomness"). */
+enum { STREAM_USER = 0, STREAM_REACT = 1, STREAM_LEAVE = 2 };
+
+static uint64_t purpose_seed(uint64_t seed, uint64_t purpose) {
+    const uint64_t key[2] = {seed, purpose};
+    return us_hash64(key, sizeof key, 0x656e76u); /* "env" */
+}
+
 int32_t us_env_reset(us_env *env, uint64_t seed, int32_t user, int32_t *obs) {
     const int n_users = us_sim_n_users(env->sim);
-    env->rng = us_rng_derive(seed, 0);
+    us_rng pick = us_rng_derive(seed, STREAM_USER);
+    env->react_seed = purpose_seed(seed, STREAM_REACT);
+    env->leave_seed = purpose_seed(seed, STREAM_LEAVE);
+    env->satisfaction = 0.0;
+    env->p_leave = 0.0;
     env->eval = 0;
     if (user == US_ENV_RANDOM_USER) {
-        user = (int32_t)us_rng_bounded(&env->rng, (uint32_t)n_users);
+        user = (int32_t)us_rng_bounded(&pick, (uint32_t)n_users);
     } else if (user == US_ENV_NEXT_USER) {
         user = env->next_user;
         env->next_user = (env->next_user + 1) % n_users;
@@ -120,24 +129,36 @@ void us_env_step(us_env *env, int32_t item, int32_t *obs, us_env_step_result *ou
     US_ASSERT(!env->done);
     US_ASSERT(item >= 0 && item < us_sim_n_items(env->sim));
     memset(out, 0, sizeof *out);
+    const uint64_t t = (uint64_t)env->steps;
     if (env->cfg.mask_repeats)
-        for (int t = 0; t < env->steps && !out->repeat; t++) out->repeat = env->ep_items[t] == item;
+        for (int k = 0; k < env->steps && !out->repeat; k++) out->repeat = env->ep_items[k] == item;
     if (out->repeat) {
         for (int k = 0; k < US_SIM_NVOTES; k++) out->reaction.vote[k] = -1;
+        out->reaction.repeat = 1;
+        out->reaction.logged = -1;
     } else {
+        us_rng react = us_rng_derive(env->react_seed, t);
         us_sim_decide(env->sim, env->worker, env->user, env->ep_items, env->ep_likes, env->steps,
-                      item, &env->rng, &out->reaction);
+                      item, &react, &out->reaction);
+        out->repeat = out->reaction.repeat;
     }
-    const int like = out->repeat ? 0 : out->reaction.like;
+    const int like = out->repeat && env->cfg.mask_repeats ? 0 : out->reaction.like;
     env->ep_items[env->steps] = item;
     env->ep_likes[env->steps] = (int8_t)like;
     env->steps++;
     out->reward = (float)like;
-    out->terminated = !env->eval && us_rng_bernoulli(&env->rng, env->cfg.leave_prob);
+    /* s_t = decay·s_{t-1} + (no like ? 1 : -1);  p_leave = min(1, leave_prob·e^(gain·s_t)) */
+    env->satisfaction = env->cfg.leave_decay * env->satisfaction + (like ? -1.0 : 1.0);
+    double p = env->cfg.leave_prob * exp(env->cfg.leave_gain * env->satisfaction);
+    env->p_leave = env->eval ? 0.0 : p > 1.0 ? 1.0 : p;
+    us_rng leave = us_rng_derive(env->leave_seed, t);
+    out->terminated = !env->eval && us_rng_bernoulli(&leave, env->p_leave);
     out->truncated = !out->terminated && env->steps >= env->cfg.max_steps;
     env->done = out->terminated || out->truncated;
     write_obs(env, obs);
 }
+
+double us_env_leave_prob(const us_env *env) { return env->p_leave; }
 
 void us_env_action_mask(const us_env *env, uint8_t *mask) {
     memset(mask, 1, (size_t)us_sim_n_items(env->sim));

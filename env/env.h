@@ -11,18 +11,31 @@
  *   us_env_step(env, item, obs, &r);                      // r.reward, r.terminated, ...
  *
  * Semantics (Gymnasium's): an episode is one simulated user receiving one recommended item per
- * step. The reward is 1 when the user likes the item, else 0. After each step the user leaves
- * with probability cfg.leave_prob (the paper's 0.025): `terminated`. Reaching cfg.max_steps
- * steps without leaving ends it as `truncated`. In evaluation order (reset with
- * US_ENV_NEXT_USER) users come 0, 1, 2, ... and never leave early, so every user gets exactly
- * max_steps steps.
+ * step. The reward is 1 when the user likes the item (simulator.h: chooses it and judges it
+ * liked), else 0. After each step the user leaves (`terminated`) with a probability that
+ * follows their satisfaction:
+ *   s_t      = cfg.leave_decay · s_{t-1} + (1 if step t earned no like, else -1),  s_0 = 0
+ *   p_leave  = min(1, cfg.leave_prob · exp(cfg.leave_gain · s_t))
+ * so dislikes (and ignored or repeated items) make leaving likelier and likes make it rarer.
+ * leave_gain = 0 is the paper's constant leave_prob (0.025). The defaults (leave_gain 0.35,
+ * leave_decay 0.8) are not fitted to data (no public dataset here logs sessions): they keep
+ * the paper's 0.025 for a user whose recent likes and dislikes balance, and move it between
+ * 0.025·e^-1.75 = 0.004 after a long run of likes (an expected session of ~230 steps) and
+ * 0.025·e^1.75 = 0.14 after a long run of misses (~7 steps), so a policy that pleases keeps its
+ * users longer. Reaching cfg.max_steps steps without leaving
+ * ends it as `truncated`. In evaluation order (reset with US_ENV_NEXT_USER) users come 0, 1,
+ * 2, ... and never leave early, so every user gets exactly max_steps steps.
  *
  * Observation: int32 [user, then the last cfg.obs_len (item, reaction) pairs of the episode,
- * oldest first, padded at the front with (-1, -1)]; reaction 1 like, 0 dislike.
+ * oldest first, padded at the front with (-1, -1)]; reaction 1 like, 0 not.
  *
- * Randomness: reset(seed) seeds the episode's generator (PCG32, core) from seed alone, so the
- * same seed, user and actions give the same trajectory, bit for bit, whatever else runs.
- * Nothing here allocates after init or touches a file: a step is the simulator's decision.
+ * Randomness: reset(seed) draws the user (US_ENV_RANDOM_USER) from a stream of seed, and step t
+ * of the episode draws its reaction (simulator.h: engagement, judge, ties) from the stream
+ * derived from (seed, "react", t) and its leaving from the stream derived from (seed, "leave",
+ * t): one stream per purpose, so two policies run with the same seed meet the same world: their
+ * episodes end at the same step whenever their reactions agree (paired randomness, common
+ * random numbers). Nothing here allocates after init or touches a file: a step is the
+ * simulator's reaction.
  */
 #ifndef USERSIM_ENV_H
 #define USERSIM_ENV_H
@@ -44,10 +57,13 @@ extern "C" {
 
 typedef struct us_env_config {
     int max_steps;         /* steps before truncation; 50 */
-    double leave_prob;     /* per-step probability that the user leaves; 0.025 */
+    double leave_prob;     /* the leave probability of a balanced user (above); 0.025 */
     int obs_len;           /* (item, reaction) pairs in the observation; 10 */
     int mask_repeats;      /* 1: an item already recommended in the episode earns 0 without
-                              asking the user (reaction "repeat"); 0: the user judges it again */
+                              asking the user (reaction "repeat"); 0: the simulator's rule
+                              (simulator.h, "Known items") decides */
+    double leave_gain;     /* how strongly satisfaction moves leaving (above), 0..10; 0.35 */
+    double leave_decay;    /* memory of the satisfaction state, 0..1 (exclusive); 0.8 */
 } us_env_config;
 
 us_env_config us_env_config_default(void);
@@ -91,6 +107,42 @@ int us_env_done(const us_env *env);
 /* mask[i] = 1 for every item not yet recommended in this episode, 0 for those that were
  * (n_items entries). */
 void us_env_action_mask(const us_env *env, uint8_t *mask);
+
+/* The probability that the user leaves after the last step (p_leave above; 0 before the first
+ * step and in evaluation order). */
+double us_env_leave_prob(const us_env *env);
+
+/* ------------------------------------------------------------------------------------------
+ * Policy sanity check: what a good environment must show (`usersim eval-sim` prints it)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum us_policy {
+    US_POLICY_RANDOM = 0,   /* a uniformly random item each step */
+    US_POLICY_CONSTANT = 1, /* the most popular item (training interactions), every step */
+    US_POLICY_POPULAR = 2,  /* the most popular item the user has not met (training history or
+                               this episode) */
+    US_POLICY_SASREC = 3,   /* the next-item head's best item the user has not met: greedy */
+} us_policy;
+#define US_NPOLICIES 4
+
+typedef struct us_policy_report {
+    uint64_t episodes;
+    double mean_return[US_NPOLICIES];  /* likes per episode */
+    double return_ci[US_NPOLICIES];    /* 95% half-width over episodes */
+    double like_rate[US_NPOLICIES];    /* likes per step */
+    double mean_length[US_NPOLICIES];  /* steps per episode */
+    int has_sasrec;                    /* the sim has a next-item head (choose) */
+    /* the checks: random < popular < sasrec-greedy in return, constant <= random */
+    int ordered, constant_ok;
+} us_policy_report;
+
+/* Runs `episodes` episodes of each policy with env config cfg: episode k of every policy is
+ * reset with the same seed (derived from seed and k) and a random user, so the policies meet
+ * the same users and random numbers. The SASRec policy needs the sim's next-item head (choose);
+ * without it, its figures stay 0 and has_sasrec 0. US_EINVAL for episodes outside 1..10^7 or a
+ * bad cfg. Borrows sim for the call. */
+us_status us_policy_check(const us_sim *sim, const us_env_config *cfg, int episodes,
+                          uint64_t seed, us_policy_report *out, us_err *err);
 
 /* ------------------------------------------------------------------------------------------
  * Vector environment: n envs stepped in one call over n_threads threads (the caller's

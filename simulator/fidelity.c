@@ -1,6 +1,7 @@
 /* fidelity.c — us_sim_evaluate (simulator.h, "Fidelity"): how closely the simulated users
  * react like the real ones on the store's held-out interactions. It reads the store once
- * (every interaction, ordered by user) and then asks us_sim_decide, as a step would.
+ * (every interaction, ordered by user), fits the collaborative baselines (collab.c) and then
+ * asks us_sim_decide, as a step would.
  *
  * It does not train anything and does not change the store. */
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simulator/internal.h"
 #include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 
@@ -22,11 +24,9 @@ us_sim_eval_config us_sim_eval_config_default(void) {
     c.min_count = 3;
     c.random_steps = 20000;
     c.truth_path = NULL;
+    c.decision_draws = 16;
     return c;
 }
-
-/* Index of the ensemble's soft score, then the two baselines, among the score columns. */
-#define ENS US_SIM_NVOTES
 
 /* ---- statistics ---- */
 
@@ -289,18 +289,35 @@ static void align(const uint32_t *n_eval, const uint32_t *n_real, const uint32_t
     *rho = us_stat_spearman(real, sim, k, work);
 }
 
+/* Score columns of the held-out prediction, each (n_test) floats. */
+enum {
+    COL_KEYWORD, COL_EMBED, COL_SASREC, COL_MAJORITY, COL_JUDGE, COL_BIAS, COL_MF, COL_RATE,
+    COL_POP, COL_DECISION, COL_FREQ, NCOL
+};
+
+/* 1:m of a positive score against m negative scores: 1/(1 + ties) when none is above. */
+static double one_of(double pos, const double *neg, int m) {
+    int above = 0, ties = 0;
+    for (int q = 0; q < m; q++) above += neg[q] > pos, ties += neg[q] == pos;
+    return above ? 0.0 : 1.0 / (1.0 + ties);
+}
+
 us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval_config *cfg_in,
                           us_sim_eval_report *out, us_err *err) {
     memset(out, 0, sizeof *out);
     const us_sim_eval_config cfg = cfg_in ? *cfg_in : us_sim_eval_config_default();
     const us_sim_config *sc = us_sim_config_of(sim);
     const int U = us_sim_n_users(sim), V = us_sim_n_items(sim);
+    const int M = cfg.m[US_SIM_EVAL_NM - 1];
     for (int k = 0; k < US_SIM_EVAL_NM; k++) {
-        if (cfg.m[k] < 1 || cfg.m[k] > 1000)
-            return us_err_set(err, US_EINVAL, NULL, 0, "m", "expected 1..1000, found %d",
-                              cfg.m[k]);
+        if (cfg.m[k] < 1 || cfg.m[k] > 1000 || cfg.m[k] > M)
+            return us_err_set(err, US_EINVAL, NULL, 0, "m",
+                              "expected 1..1000, ascending, found %d", cfg.m[k]);
         out->m[k] = cfg.m[k];
     }
+    if (cfg.decision_draws < 1 || cfg.decision_draws > 10000)
+        return us_err_set(err, US_EINVAL, NULL, 0, "decision_draws", "expected 1..10000, found %d",
+                          cfg.decision_draws);
     inter *x = NULL;
     size_t nx = 0;
     truth_row *truth = NULL;
@@ -314,13 +331,22 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     /* per user: the sorted set of every item touched; per item: training counts */
     size_t *uoff = calloc((size_t)U + 1, sizeof *uoff);
     int32_t *touched = malloc((nx + 1) * sizeof *touched);
-    uint32_t *pop = calloc((size_t)V, sizeof *pop), *pop_like = calloc((size_t)V, sizeof *pop_like);
-    size_t nt = 0;
-    for (size_t k = 0; k < nx; k++) nt += x[k].split == 2 && x[k].label >= 0;
-    float *sc_comp[US_SIM_NVOTES + 3];
+    uint32_t *pop = calloc((size_t)V, sizeof *pop), *pop_lab = calloc((size_t)V, sizeof *pop_lab),
+             *pop_like = calloc((size_t)V, sizeof *pop_like);
+    size_t nt = 0, ntrain = 0, nvalid = 0;
+    for (size_t k = 0; k < nx; k++) {
+        nt += x[k].split == 2 && x[k].label >= 0;
+        ntrain += x[k].split == 0 && x[k].label >= 0;
+        nvalid += x[k].split == 1 && x[k].label >= 0;
+    }
+    float *col[NCOL];
     int8_t *labels = malloc(nt + 1);
-    uint32_t *aidx = malloc((nt + 1) * sizeof *aidx);
-    for (int c = 0; c < US_SIM_NVOTES + 3; c++) sc_comp[c] = malloc((nt + 1) * sizeof(float));
+    uint32_t *aidx = malloc(2 * (nt + 1) * sizeof *aidx);
+    for (int c = 0; c < NCOL; c++) col[c] = malloc((nt + 1) * sizeof(float));
+    float *eng = malloc(2 * (nt + 1) * sizeof *eng);
+    int8_t *eng_lab = malloc(2 * (nt + 1));
+    us_lab *train = malloc((ntrain + 1) * sizeof *train), *valid = malloc((nvalid + 1) * sizeof *valid);
+    us_collab bias = {0}, mf = {0};
     /* alignment counts: items then categories (category index through the sim's strings) */
     uint32_t *ie = calloc((size_t)V, 4), *ir = calloc((size_t)V, 4), *is = calloc((size_t)V, 4);
     us_strtab *cats = NULL;
@@ -330,16 +356,19 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     double *tp = malloc((nt + 1) * sizeof(double)), *ts = malloc((nt + 1) * sizeof(double));
     int8_t *tl = malloc(nt + 1);
     float *tpf = malloc((nt + 1) * sizeof(float)), *tsf = malloc((nt + 1) * sizeof(float));
+    double *neg_r = malloc((size_t)M * sizeof *neg_r), *neg_p = malloc((size_t)M * sizeof *neg_p);
     us_sim_worker *w = NULL;
-    int ok = uoff && touched && pop && pop_like && labels && aidx && ie && ir && is && ce && cr &&
-             cs && scratch && tp && ts && tl && tpf && tsf && us_strtab_init(&cats) == US_OK;
-    for (int c = 0; c < US_SIM_NVOTES + 3; c++) ok = ok && sc_comp[c];
+    int ok = uoff && touched && pop && pop_lab && pop_like && labels && aidx && ie && ir && is &&
+             ce && cr && cs && scratch && tp && ts && tl && tpf && tsf && eng && eng_lab &&
+             train && valid && neg_r && neg_p && us_strtab_init(&cats) == US_OK;
+    for (int c = 0; c < NCOL; c++) ok = ok && col[c];
     if (!ok) {
         st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
         goto done;
     }
-    int max_ep = 50;
+    const int max_ep = 50;
     if ((st = us_sim_worker_init(&w, sim, max_ep, err)) != US_OK) goto done;
+    size_t mt = 0, mv = 0;
     for (size_t k = 0; k < nx; k++) {
         if (x[k].user < 0 || x[k].user >= U || x[k].item < 0 || x[k].item >= V) {
             st = us_err_set(err, US_EFORMAT, path, 0, "interactions",
@@ -352,31 +381,46 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
         touched[k] = x[k].item; /* rows come grouped by user: the CSR is the row order */
         if (x[k].split == 0) {
             pop[x[k].item]++;
+            /* the item like rate counts labeled interactions only (Anime's -1 are not) */
+            pop_lab[x[k].item] += x[k].label >= 0;
             pop_like[x[k].item] += x[k].label == 1;
+            if (x[k].label >= 0) train[mt++] = (us_lab){x[k].user, x[k].item, x[k].label};
+        } else if (x[k].split == 1 && x[k].label >= 0) {
+            valid[mv++] = (us_lab){x[k].user, x[k].item, x[k].label};
         }
     }
     for (int u = 0; u < U; u++) {
         uoff[u + 1] += uoff[u];
         qsort(touched + uoff[u], uoff[u + 1] - uoff[u], sizeof *touched, cmp_i32);
     }
+    /* the collaborative baselines, fitted as us_sim_open fits the judge's parts */
+    if (us_collab_fit_bias(&bias, U, V, train, mt, valid, mv) != US_OK ||
+        us_collab_fit_mf(&mf, U, V, sc->mf_factors, train, mt, valid, mv, sc->seed) != US_OK) {
+        st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
+        goto done;
+    }
+    out->collab_in_judge = sc->mode == US_SIM_FITTED && sc->use_collab;
 
     us_rng rng = us_rng_derive(cfg.seed, 0), neg = us_rng_derive(cfg.seed, 1);
-    acc a_comp[US_SIM_NVOTES], a_ens, a_rate;
+    acc a_comp[US_SIM_NVOTES], a_maj, a_ens, a_rate, a_bias, a_mf;
     memset(a_comp, 0, sizeof a_comp);
+    memset(&a_maj, 0, sizeof a_maj);
     memset(&a_ens, 0, sizeof a_ens);
     memset(&a_rate, 0, sizeof a_rate);
-    double disc[US_SIM_EVAL_NM] = {0};
+    memset(&a_bias, 0, sizeof a_bias);
+    memset(&a_mf, 0, sizeof a_mf);
+    double disc[US_SIM_EVAL_NM] = {0}, pdisc[US_SIM_EVAL_NM] = {0}, eng_sum = 0;
     uint64_t ndisc = 0, sim_likes = 0, real_likes = 0;
-    size_t t = 0, ntr = 0;
+    size_t t = 0, ntr = 0, ne = 0;
     us_sim_reaction r, rn;
     for (size_t k = 0; k < nx; k++) {
         const inter *e = &x[k];
         if (e->split == 0 || e->label < 0) continue;
         us_sim_decide(sim, w, e->user, NULL, NULL, 0, e->item, &rng, &r);
-        /* alignment over valid and test */
+        /* alignment over valid and test: the judge's decisions (these items were chosen) */
         ie[e->item]++;
         ir[e->item] += e->label == 1;
-        is[e->item] += r.like;
+        is[e->item] += r.judged;
         const char *cat = us_sim_category(sim, e->item);
         if (*cat) {
             uint32_t ci;
@@ -387,36 +431,60 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
             }
             ce[ci]++;
             cr[ci] += e->label == 1;
-            cs[ci] += r.like;
+            cs[ci] += r.judged;
         }
         if (e->split != 2) continue;
         /* held-out prediction */
         const int lab = e->label == 1;
         labels[t] = (int8_t)lab;
         real_likes += (uint64_t)lab;
-        sim_likes += (uint64_t)r.like;
+        sim_likes += (uint64_t)r.judged;
+        float pk[US_SIM_NVOTES] = {0.5f, 0.5f, 0.5f};
+        double soft = 0, wsum = 0;
+        int n_use = 0, n_like = 0;
         if (sc->use[US_VOTE_KEYWORD]) {
             int d = r.pros_matches - r.cons_matches;
-            sc_comp[US_VOTE_KEYWORD][t] = (float)d;
-            acc_add(&a_comp[US_VOTE_KEYWORD], r.vote[US_VOTE_KEYWORD], lab,
-                    sigmoid(sc->keyword_scale * (d - sc->threshold[US_VOTE_KEYWORD])));
+            col[COL_KEYWORD][t] = (float)d;
+            pk[US_VOTE_KEYWORD] =
+                (float)sigmoid(sc->keyword_scale * (d - sc->threshold[US_VOTE_KEYWORD]));
+            acc_add(&a_comp[US_VOTE_KEYWORD], r.vote[US_VOTE_KEYWORD], lab, pk[US_VOTE_KEYWORD]);
         }
         if (sc->use[US_VOTE_EMBED]) {
             float d = r.pros_sim - r.cons_sim;
-            sc_comp[US_VOTE_EMBED][t] = d;
-            acc_add(&a_comp[US_VOTE_EMBED], r.vote[US_VOTE_EMBED], lab,
-                    sigmoid(sc->embed_scale * (d - sc->threshold[US_VOTE_EMBED])));
+            col[COL_EMBED][t] = d;
+            pk[US_VOTE_EMBED] = (float)sigmoid(sc->embed_scale * (d - sc->threshold[US_VOTE_EMBED]));
+            acc_add(&a_comp[US_VOTE_EMBED], r.vote[US_VOTE_EMBED], lab, pk[US_VOTE_EMBED]);
         }
         if (sc->use[US_VOTE_SASREC]) {
-            sc_comp[US_VOTE_SASREC][t] = r.p_sasrec;
+            col[COL_SASREC][t] = r.p_sasrec;
+            pk[US_VOTE_SASREC] = r.p_sasrec;
             acc_add(&a_comp[US_VOTE_SASREC], r.vote[US_VOTE_SASREC], lab, r.p_sasrec);
         }
-        sc_comp[ENS][t] = r.score;
-        acc_add(&a_ens, r.like, lab, r.score);
-        double rate = (pop_like[e->item] + 1.0) / (pop[e->item] + 2.0);
-        sc_comp[ENS + 1][t] = (float)rate;
-        sc_comp[ENS + 2][t] = (float)pop[e->item];
+        /* the paper's majority vote, whatever mode is in use: a tie (even split) counts 1/2 */
+        for (int v = 0; v < US_SIM_NVOTES; v++)
+            if (sc->use[v]) n_use++, n_like += r.vote[v], soft += pk[v], wsum += 1;
+        col[COL_MAJORITY][t] = (float)(soft / wsum);
+        acc_add(&a_maj, 2 * n_like > n_use, lab, soft / wsum);
+        col[COL_JUDGE][t] = r.score;
+        acc_add(&a_ens, r.judged, lab, r.score);
+        const double pb = sigmoid(us_collab_logit(&bias, e->user, e->item));
+        const double pm = sigmoid(us_collab_logit(&mf, e->user, e->item));
+        col[COL_BIAS][t] = (float)pb;
+        col[COL_MF][t] = (float)pm;
+        acc_add(&a_bias, pb >= 0.5, lab, pb);
+        acc_add(&a_mf, pm >= 0.5, lab, pm);
+        double rate = (pop_like[e->item] + 1.0) / (pop_lab[e->item] + 2.0);
+        col[COL_RATE][t] = (float)rate;
+        col[COL_POP][t] = (float)pop[e->item];
         acc_add(&a_rate, rate >= 0.5, lab, rate);
+        /* decisions: the one above, and the like frequency over more draws */
+        col[COL_DECISION][t] = (float)r.judged;
+        int likes = r.judged;
+        for (int d = 1; d < cfg.decision_draws; d++) {
+            us_sim_decide(sim, w, e->user, NULL, NULL, 0, e->item, &rng, &rn);
+            likes += rn.judged;
+        }
+        col[COL_FREQ][t] = (float)likes / (float)cfg.decision_draws;
         if (truth) {
             const truth_row *tr = find_truth(truth, ntruth,
                                              pair_key(us_sim_user_raw(sim, e->user),
@@ -431,38 +499,84 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
             }
         }
         t++;
-        /* 1:m discrimination for a liked test item */
-        if (!lab) continue;
         const size_t nu = uoff[e->user + 1] - uoff[e->user];
-        if (nu + (size_t)cfg.m[US_SIM_EVAL_NM - 1] > (size_t)V) continue; /* too few unseen */
+        if (nu + (size_t)M > (size_t)V) continue; /* too few unseen items */
+        /* choosing: the test item against one unseen item, by p_engage */
+        if (sc->choose) {
+            int32_t cand;
+            do cand = (int32_t)us_rng_bounded(&neg, (uint32_t)V);
+            while (has_i32(touched + uoff[e->user], nu, cand));
+            us_sim_decide(sim, w, e->user, NULL, NULL, 0, cand, &rng, &rn);
+            eng[ne] = r.p_engage;
+            eng_lab[ne++] = 1;
+            eng[ne] = rn.p_engage;
+            eng_lab[ne++] = 0;
+            eng_sum += r.p_engage;
+        }
+        /* 1:m discrimination for a liked test item: the same M negatives serve every m */
+        if (!lab) continue;
         ndisc++;
+        for (int q = 0; q < M; q++) {
+            int32_t cand;
+            do cand = (int32_t)us_rng_bounded(&neg, (uint32_t)V);
+            while (has_i32(touched + uoff[e->user], nu, cand));
+            us_sim_decide(sim, w, e->user, NULL, NULL, 0, cand, &rng, &rn);
+            neg_r[q] = rn.p_reward;
+            neg_p[q] = pop[cand];
+        }
         for (int j = 0; j < US_SIM_EVAL_NM; j++) {
-            int above = 0, ties = 0;
-            for (int q = 0; q < cfg.m[j]; q++) {
-                int32_t cand;
-                do cand = (int32_t)us_rng_bounded(&neg, (uint32_t)V);
-                while (has_i32(touched + uoff[e->user], nu, cand));
-                us_sim_decide(sim, w, e->user, NULL, NULL, 0, cand, &rng, &rn);
-                above += rn.score > r.score;
-                ties += rn.score == r.score;
-            }
-            if (!above) disc[j] += 1.0 / (1.0 + ties);
+            disc[j] += one_of(r.p_reward, neg_r, cfg.m[j]);
+            pdisc[j] += one_of(pop[e->item], neg_p, cfg.m[j]);
         }
     }
     out->n_test = t;
     out->real_like_rate = t ? (double)real_likes / (double)t : 0;
     out->sim_like_rate = t ? (double)sim_likes / (double)t : 0;
     for (int c = 0; c < US_SIM_NVOTES; c++)
-        if (sc->use[c])
-            acc_finish(&a_comp[c], us_sasrec_auc(sc_comp[c], labels, t, aidx), &out->component[c]);
-    acc_finish(&a_ens, us_sasrec_auc(sc_comp[ENS], labels, t, aidx),
-               &out->ensemble);
-    acc_finish(&a_rate, us_sasrec_auc(sc_comp[ENS + 1], labels, t, aidx),
-               &out->item_rate);
-    out->popularity_auc = us_sasrec_auc(sc_comp[ENS + 2], labels, t, aidx);
+        if (sc->use[c]) acc_finish(&a_comp[c], us_sasrec_auc(col[c], labels, t, aidx), &out->component[c]);
+    acc_finish(&a_maj, us_sasrec_auc(col[COL_MAJORITY], labels, t, aidx), &out->majority);
+    acc_finish(&a_ens, us_sasrec_auc(col[COL_JUDGE], labels, t, aidx), &out->ensemble);
+    acc_finish(&a_bias, us_sasrec_auc(col[COL_BIAS], labels, t, aidx), &out->bias);
+    acc_finish(&a_mf, us_sasrec_auc(col[COL_MF], labels, t, aidx), &out->mf);
+    acc_finish(&a_rate, us_sasrec_auc(col[COL_RATE], labels, t, aidx), &out->item_rate);
+    out->popularity_auc = us_sasrec_auc(col[COL_POP], labels, t, aidx);
+    out->decision_auc = us_sasrec_auc(col[COL_DECISION], labels, t, aidx);
+    out->decision_freq_auc = us_sasrec_auc(col[COL_FREQ], labels, t, aidx);
+    out->decision_draws = cfg.decision_draws;
+    /* the verdict: the judge against every part in use and every baseline */
+    {
+        const struct {
+            const char *name;
+            double auc;
+            int in;
+        } other[] = {
+            {"keyword", out->component[US_VOTE_KEYWORD].auc, sc->use[US_VOTE_KEYWORD]},
+            {"embedding", out->component[US_VOTE_EMBED].auc, sc->use[US_VOTE_EMBED]},
+            {"sasrec", out->component[US_VOTE_SASREC].auc, sc->use[US_VOTE_SASREC]},
+            {"majority vote", out->majority.auc, sc->mode != US_SIM_MAJORITY},
+            {"user+item bias", out->bias.auc, 1},
+            {"matrix factorization", out->mf.auc, 1},
+            {"item like rate", out->item_rate.auc, 1},
+            {"popularity", out->popularity_auc, 1},
+        };
+        out->best_other_auc = -1;
+        for (size_t k = 0; k < sizeof other / sizeof *other; k++)
+            if (other[k].in && other[k].auc > out->best_other_auc) {
+                out->best_other_auc = other[k].auc;
+                snprintf(out->best_other, sizeof out->best_other, "%s", other[k].name);
+            }
+        out->beats_all = out->ensemble.auc > out->best_other_auc;
+    }
+    out->has_choose = sc->choose;
+    if (ne) {
+        out->engage_auc = us_sasrec_auc(eng, eng_lab, ne, aidx);
+        out->engage_rate_test = eng_sum / (double)(ne / 2);
+    }
     out->n_discrimination = ndisc;
-    for (int j = 0; j < US_SIM_EVAL_NM; j++)
+    for (int j = 0; j < US_SIM_EVAL_NM; j++) {
         out->discrimination[j] = ndisc ? disc[j] / (double)ndisc : 0;
+        out->popularity_discrimination[j] = ndisc ? pdisc[j] / (double)ndisc : 0;
+    }
     align(ie, ir, is, (size_t)V, cfg.min_count, scratch, &out->n_items_aligned, &out->item_jsd,
           &out->item_spearman);
     align(ce, cr, cs, us_strtab_count(cats), cfg.min_count, scratch, &out->n_cats_aligned,
@@ -479,7 +593,7 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
         us_rng pol = us_rng_derive(cfg.seed, 2);
         int32_t ep_items[50];
         int8_t ep_likes[50];
-        uint64_t likes = 0, steps = 0;
+        uint64_t likes = 0, engaged = 0, steps = 0;
         while (steps < cfg.random_steps) {
             int32_t u = (int32_t)us_rng_bounded(&pol, (uint32_t)U);
             for (int s = 0; s < max_ep && steps < cfg.random_steps; s++, steps++) {
@@ -487,22 +601,31 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
                 us_sim_decide(sim, w, u, ep_items, ep_likes, s, ep_items[s], &pol, &r);
                 ep_likes[s] = (int8_t)r.like;
                 likes += (uint64_t)r.like;
+                engaged += (uint64_t)r.engage;
             }
         }
         out->random_steps = steps;
         out->random_like_rate = (double)likes / (double)steps;
+        out->random_engage_rate = (double)engaged / (double)steps;
     }
 done:
     us_sim_worker_free(w);
+    us_collab_free(&bias);
+    us_collab_free(&mf);
     free(x);
     free(truth);
     free(uoff);
     free(touched);
     free(pop);
+    free(pop_lab);
     free(pop_like);
     free(labels);
     free(aidx);
-    for (int c = 0; c < US_SIM_NVOTES + 3; c++) free(sc_comp[c]);
+    for (int c = 0; c < NCOL; c++) free(col[c]);
+    free(eng);
+    free(eng_lab);
+    free(train);
+    free(valid);
     free(ie);
     free(ir);
     free(is);
@@ -516,5 +639,7 @@ done:
     free(tl);
     free(tpf);
     free(tsf);
+    free(neg_r);
+    free(neg_p);
     return st;
 }

@@ -1,15 +1,18 @@
 /* sim.c — the simulated user population (simulator.h, "Simulated users"): us_sim_open loads a
- * store's users, histories, item keywords, item vectors and the SASRec rating head into flat
- * arrays once; us_sim_decide is the step-time decision of one user about one item, which reads
- * those arrays and the worker's scratch only: no SQLite, no allocation, no locks.
+ * store's users, histories, item keywords, item vectors and the SASRec heads into flat arrays
+ * once and fits what is fitted at open (the collaborative parts, the stacked judge, the
+ * engagement, calibrated thresholds); us_sim_decide is the step-time reaction of one user to
+ * one item, which reads those arrays and the worker's scratch only: no SQLite, no allocation,
+ * no locks.
  *
  * It does not run any stage (extract, embed, train-sasrec): a store missing one is refused
- * with the command that makes it. */
+ * with the command that makes them all, `usersim build`. */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "simulator/internal.h"
 #include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
 
@@ -19,6 +22,14 @@ typedef struct kw_runs {
     uint32_t *ids;
 } kw_runs;
 
+/* A logistic model over standardized parts (the stacked judge, the engagement):
+ * P = σ(coef[0] + Σ_k coef[1+k]·(z[part[k]] - mean[k]) / sd[k]). */
+typedef struct std_logit {
+    int n;
+    int part[US_SIM_NPARTS];
+    double mean[US_SIM_NPARTS], sd[US_SIM_NPARTS], coef[US_SIM_NPARTS + 1];
+} std_logit;
+
 struct us_sim {
     us_sim_config cfg;
     int n_users, n_items;
@@ -27,6 +38,10 @@ struct us_sim {
     int32_t *hist_item;
     int8_t *hist_label;
     int max_hist;
+    /* the same interactions sorted by item within each user: known-item look-ups */
+    int32_t *known_item;
+    int8_t *known_label;
+    uint32_t *pop;      /* (n_items) training interactions per item */
     /* strings: raw ids, categories, keywords; each a table of offsets into one blob */
     char *blob;
     size_t blob_len, blob_cap;
@@ -42,21 +57,29 @@ struct us_sim {
     float *vec;
     uint8_t *has_vec;
     us_sasrec *sasrec; /* rating head, NULL when not used */
-    us_sim_calibration calib; /* n = 0 when not calibrated */
+    us_sasrec *next;   /* next-item head (choose), NULL when not used */
+    us_collab bias, mf; /* FITTED with use_collab; zeroed otherwise */
+    std_logit judge;   /* FITTED: over the parts z (simulator.h) */
+    std_logit engage;  /* choose: over the engagement parts e */
+    us_sim_calibration calib;  /* n = 0 when not calibrated */
+    us_sim_fits fits;
 };
 
 struct us_sim_worker {
     const us_sim *sim;
     int max_episode;
-    us_sasrec_state *st;
-    int32_t *win;          /* (T) the SASRec window */
+    us_sasrec_state *st;   /* rating head */
+    us_sasrec_state *nst;  /* next-item head */
+    int32_t *win;          /* (T) the rating head's window */
+    int32_t *nwin;         /* (T) the next-item head's window */
     int32_t *buf[4];       /* liked-in-category, liked, disliked-in-category, disliked */
+    double share;          /* the last judge_parts' category share of the history */
 };
 
 us_sim_config us_sim_config_default(void) {
     us_sim_config c;
     memset(&c, 0, sizeof c);
-    c.mode = US_SIM_MAJORITY;
+    c.mode = US_SIM_FITTED;
     c.tie = US_TIE_RANDOM;
     for (int k = 0; k < US_SIM_NVOTES; k++) {
         c.use[k] = 1;
@@ -71,6 +94,24 @@ us_sim_config us_sim_config_default(void) {
     c.threshold[US_VOTE_EMBED] = 0.0f;
     c.threshold[US_VOTE_SASREC] = 0.5f;
     c.calibrate = 0;
+    c.use_collab = 1;
+    c.mf_factors = 16;
+    c.dislike_side = 1;
+    c.choose = 1;
+    c.next_version = 0;
+    c.engage_negatives = 1;
+    c.judge_known = 0;
+    c.seed = 1;
+    return c;
+}
+
+us_sim_config us_sim_config_paper(void) {
+    us_sim_config c = us_sim_config_default();
+    c.mode = US_SIM_MAJORITY;
+    c.use_collab = 0;
+    c.dislike_side = 0;
+    c.choose = 0;
+    c.judge_known = 1;
     return c;
 }
 
@@ -116,11 +157,11 @@ static us_status db_fail(sqlite3 *db, const char *path, const char *table, us_er
     return us_err_set(err, US_EDB, path, 0, table, "%s", sqlite3_errmsg(db));
 }
 
-static us_status missing_stage(const char *path, const char *table, const char *command,
+static us_status missing_stage(const char *path, const char *table, const char *stage,
                                us_err *err) {
     return us_err_set(err, US_ENOTFOUND, path, 0, table,
-                      "the store has no %s table: run `usersim %s %s` first", table, command,
-                      path);
+                      "the store has no %s yet (stage %s): run `usersim build %s` first", table,
+                      stage, path);
 }
 
 /* Raw ids of users or items into offsets (n) in the blob. */
@@ -374,21 +415,27 @@ static us_status load_vectors(us_sim *sim, sqlite3 *db, const char *path, us_err
     return st;
 }
 
-static us_status load_sasrec(us_sim *sim, sqlite3 *db, const char *path, us_err *err) {
-    int64_t version = sim->cfg.sasrec_version;
-    if (version == 0)
-        version = count_rows(db, "SELECT COALESCE(MAX(version), 0) FROM sasrec_checkpoint "
-                                 "WHERE head = 'rating'");
+/* The rating head (next = 0) or the next-item head (next = 1) of the given version (0: the
+ * newest of that head) into *out. */
+static us_status load_head(us_sim *sim, sqlite3 *db, const char *path, int next,
+                           int64_t version, us_sasrec **out, us_err *err) {
+    const char *head = next ? "next" : "rating";
+    if (version == 0) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "SELECT COALESCE(MAX(version), 0) FROM sasrec_checkpoint WHERE head = '%s'", head);
+        version = count_rows(db, sql);
+    }
     if (version <= 0)
         return us_err_set(err, US_ENOTFOUND, path, 0, "sasrec_checkpoint",
-                          "no rating-head checkpoint: run `usersim train-sasrec %s` first", path);
-    us_status st = us_sasrec_checkpoint_load(path, version, NULL, &sim->sasrec, err);
+                          "no %s-head checkpoint: run `usersim build %s` first", head, path);
+    us_status st = us_sasrec_checkpoint_load(path, version, NULL, out, err);
     if (st != US_OK) return st;
-    const us_sasrec_config *c = &sim->sasrec->cfg;
-    if (c->head != US_SASREC_RATING)
+    const us_sasrec_config *c = &(*out)->cfg;
+    if (c->head != (next ? US_SASREC_NEXT : US_SASREC_RATING))
         return us_err_set(err, US_EINVAL, path, 0, "sasrec_checkpoint",
-                          "checkpoint %lld is a next-item head; the simulator needs a rating head",
-                          (long long)version);
+                          "checkpoint %lld is a %s head; this use needs a %s head",
+                          (long long)version, next ? "rating" : "next-item", head);
     if (c->n_users != sim->n_users || c->n_items != sim->n_items)
         return us_err_set(err, US_EFORMAT, path, 0, "sasrec_checkpoint",
                           "checkpoint %lld was trained for %d users and %d items; the store has "
@@ -524,67 +571,99 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Fits the enabled votes' thresholds on the labeled validation interactions (split 1): each is
- * decided as eval-sim's held-out prediction decides a test one (training history, empty
- * episode), and only its scores are kept. Every vote is fitted to one common target count of
- * likes (fit_threshold), and that target is searched (binary search: the ensemble's like rate
- * does not decrease as it grows) so that the ensemble's expected like rate is closest to the
- * real one, the smaller target on equal distance. Writes sim->cfg.threshold and sim->calib;
- * runs inside us_sim_open, before sim is shared. */
-static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *err) {
+/* The labeled validation interactions (split 1) and each one's judge parts, scored as eval-sim
+ * scores a held-out one (training history, empty episode): what every fit at open works on. */
+typedef struct valid_set {
+    size_t n;
+    uint64_t n_pos;
+    us_lab *rows;
+    float *raw[US_SIM_NVOTES]; /* the votes' raw scores (keyword x, embedding x, p_sasrec) */
+    float *sorted[US_SIM_NVOTES];
+} valid_set;
+
+static void valid_free(valid_set *v) {
+    free(v->rows);
+    for (int k = 0; k < US_SIM_NVOTES; k++) free(v->raw[k]), free(v->sorted[k]);
+    memset(v, 0, sizeof *v);
+}
+
+static us_status load_valid(us_sim *sim, sqlite3 *db, const char *path, valid_set *v,
+                            us_err *err) {
     static const char where[] = "FROM interactions WHERE split = 1 AND label IN (0, 1)";
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
     const long long n = count_rows(db, sql);
     if (n <= 0)
         return us_err_set(err, US_EEMPTY, path, 0, "interactions",
-                          "calibration needs labeled validation interactions (split 1, label 0 "
-                          "or 1); this store has none");
-    calib_data d = {0};
-    us_sim_worker *w = NULL;
+                          "the fitted judge, choosing and calibration need labeled validation "
+                          "interactions (split 1, label 0 or 1); this store has none (open it "
+                          "with the paper's reaction, us_sim_config_paper / --paper)");
+    v->rows = malloc((size_t)n * sizeof *v->rows);
+    if (!v->rows) return us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
     sqlite3_stmt *q = NULL;
-    us_status st = US_OK;
-    for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (!(d.raw[k] = malloc((size_t)n * sizeof(float))) ||
-            !(d.sorted[k] = malloc((size_t)n * sizeof(float)))) {
-            st = us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
-            goto done;
-        }
-    if ((st = us_sim_worker_init(&w, sim, 0, err)) != US_OK) goto done;
     snprintf(sql, sizeof sql, "SELECT user, item, label %s ORDER BY user, pos", where);
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
-        st = db_fail(db, path, "interactions", err);
-        goto done;
-    }
-    /* The scores do not depend on the generator; decide wants one for its ties. */
-    us_rng rng = us_rng_derive(0, 0);
-    us_sim_reaction r;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_fail(db, path, "interactions", err);
+    us_status st = US_OK;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && d.n < (size_t)n) {
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && v->n < (size_t)n) {
         long long u = sqlite3_column_int64(q, 0), it = sqlite3_column_int64(q, 1);
         if (u < 0 || u >= sim->n_users || it < 0 || it >= sim->n_items) {
             st = us_err_set(err, US_EFORMAT, path, 0, "interactions",
                             "validation row %zu: expected user < %d, item < %d; found %lld, "
                             "%lld",
-                            d.n + 1, sim->n_users, sim->n_items, u, it);
-            goto done;
+                            v->n + 1, sim->n_users, sim->n_items, u, it);
+            break;
         }
-        d.n_pos += sqlite3_column_int(q, 2) == 1;
-        us_sim_decide(sim, w, (int32_t)u, NULL, NULL, 0, (int32_t)it, &rng, &r);
-        d.raw[US_VOTE_KEYWORD][d.n] = (float)(r.pros_matches - r.cons_matches);
-        d.raw[US_VOTE_EMBED][d.n] = r.pros_sim - r.cons_sim;
-        d.raw[US_VOTE_SASREC][d.n] = r.p_sasrec;
-        d.n++;
+        us_lab *r = &v->rows[v->n++];
+        r->user = (int32_t)u;
+        r->item = (int32_t)it;
+        r->label = (int8_t)(sqlite3_column_int(q, 2) == 1);
+        v->n_pos += (uint64_t)r->label;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (st == US_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         st = db_fail(db, path, "interactions", err);
-        goto done;
-    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* The judge's parts of one reaction as the stacked model's inputs z (simulator.h). */
+static double logit_clamped(double p) {
+    const double e = 1e-6;
+    p = p < e ? e : p > 1 - e ? 1 - e : p;
+    return log(p / (1 - p));
+}
+
+static void parts_of(const us_sim_reaction *r, const us_sim *sim, double z[US_SIM_NPARTS]) {
+    z[US_PART_KEYWORD] = (double)(r->pros_matches - r->cons_matches);
+    z[US_PART_EMBED] = (double)r->pros_sim - (double)r->cons_sim;
+    z[US_PART_SASREC] = isnan(r->p_sasrec) ? 0.0 : logit_clamped(r->p_sasrec);
+    z[US_PART_BIAS] = sim->bias.bu ? logit_clamped(r->p_bias) : 0.0;
+    z[US_PART_MF] = sim->mf.bu ? logit_clamped(r->p_mf) : 0.0;
+}
+
+static void judge_parts(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
+                        const int8_t *ep_likes, int ep_len, int32_t item, uint32_t ties,
+                        us_sim_reaction *out, float p[US_SIM_NVOTES]);
+static int window(const us_sim *sim, int32_t u, const int32_t *ep_items, int ep_len, int T,
+                  int32_t *win);
+
+/* Fits the enabled votes' thresholds on the labeled validation interactions (split 1). Every
+ * vote is fitted to one common target count of likes (fit_threshold), and that target is
+ * searched (binary search: the ensemble's like rate does not decrease as it grows) so that the
+ * ensemble's expected like rate is closest to the real one, the smaller target on equal
+ * distance. Writes sim->cfg.threshold and sim->calib; runs inside us_sim_open, before sim is
+ * shared. FITTED is calibrated as MAJORITY would be (its votes are reported, not used). */
+static void calibrate(us_sim *sim, valid_set *v) {
+    calib_data d = {.n = v->n, .n_pos = v->n_pos};
     for (int k = 0; k < US_SIM_NVOTES; k++) {
-        memcpy(d.sorted[k], d.raw[k], d.n * sizeof(float));
-        qsort(d.sorted[k], d.n, sizeof(float), cmp_float);
+        memcpy(v->sorted[k], v->raw[k], v->n * sizeof(float));
+        qsort(v->sorted[k], v->n, sizeof(float), cmp_float);
+        d.raw[k] = v->raw[k];
+        d.sorted[k] = v->sorted[k];
     }
-    const us_sim_config *c = &sim->cfg;
+    us_sim_config c = sim->cfg;
+    if (c.mode == US_SIM_FITTED) c.mode = US_SIM_MAJORITY;
     const double real = (double)d.n_pos / (double)d.n;
     float t[US_SIM_NVOTES];
     double rate[US_SIM_NVOTES];
@@ -592,26 +671,256 @@ static us_status calibrate(us_sim *sim, sqlite3 *db, const char *path, us_err *e
     uint64_t lo = 0, hi = d.n;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (fit_all(c, &d, mid, t, rate) >= real) hi = mid;
+        if (fit_all(&c, &d, mid, t, rate) >= real) hi = mid;
         else lo = mid + 1;
     }
     uint64_t target = lo;
-    double at = fit_all(c, &d, target, t, rate);
-    if (target > 0 && fabs(fit_all(c, &d, target - 1, t, rate) - real) <= fabs(at - real))
+    double at = fit_all(&c, &d, target, t, rate);
+    if (target > 0 && fabs(fit_all(&c, &d, target - 1, t, rate) - real) <= fabs(at - real))
         target--;
-    sim->calib.ensemble_like_rate = fit_all(c, &d, target, t, rate);
+    sim->calib.ensemble_like_rate = fit_all(&c, &d, target, t, rate);
     sim->calib.n = (uint64_t)d.n;
     sim->calib.real_like_rate = real;
     sim->calib.target_rate = (double)target / (double)d.n;
     for (int k = 0; k < US_SIM_NVOTES; k++) {
         sim->calib.like_rate[k] = rate[k];
-        if (c->use[k]) sim->cfg.threshold[k] = t[k];
+        if (c.use[k]) sim->cfg.threshold[k] = t[k];
     }
-done:
-    sqlite3_finalize(q);
+}
+
+/* Scores every validation interaction's parts (votes' raw scores into v->raw, the stacked
+ * model's inputs into z (n, NPARTS) when z is not NULL). */
+static us_status score_valid(us_sim *sim, valid_set *v, double *z, us_err *err) {
+    us_sim_worker *w = NULL;
+    us_status st = us_sim_worker_init(&w, sim, 0, err);
+    if (st != US_OK) return st;
+    us_sim_reaction r;
+    float p[US_SIM_NVOTES];
+    for (size_t i = 0; i < v->n; i++) {
+        judge_parts(sim, w, v->rows[i].user, NULL, NULL, 0, v->rows[i].item, 0, &r, p);
+        v->raw[US_VOTE_KEYWORD][i] = (float)(r.pros_matches - r.cons_matches);
+        v->raw[US_VOTE_EMBED][i] = r.pros_sim - r.cons_sim;
+        v->raw[US_VOTE_SASREC][i] = r.p_sasrec;
+        if (z) parts_of(&r, sim, z + i * US_SIM_NPARTS);
+    }
     us_sim_worker_free(w);
-    for (int k = 0; k < US_SIM_NVOTES; k++) free(d.raw[k]), free(d.sorted[k]);
+    return US_OK;
+}
+
+/* Fits a std_logit: of the parts j < n_parts with use[j], those not constant on the rows z
+ * (n, stride) are kept (their index, mean and standard deviation into m), and the model is
+ * fitted to y with the L2 penalty lambda (us_logreg_fit). Returns the mean log loss, or -1
+ * when out of memory. */
+
+static double fit_std_logit(std_logit *m, const double *z, int stride, const int *use,
+                            int n_parts, const int8_t *y, size_t n, double lambda) {
+    memset(m, 0, sizeof *m);
+    for (int j = 0; j < n_parts; j++) {
+        if (!use[j]) continue;
+        double mean = 0, ss = 0;
+        for (size_t i = 0; i < n; i++) mean += z[i * (size_t)stride + (size_t)j];
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            const double d = z[i * (size_t)stride + (size_t)j] - mean;
+            ss += d * d;
+        }
+        const double sd = sqrt(ss / (double)n);
+        if (!(sd > 1e-12)) continue;
+        m->part[m->n] = j;
+        m->mean[m->n] = mean;
+        m->sd[m->n] = sd;
+        m->n++;
+    }
+    const int d = m->n;
+    double *x = malloc((n * (size_t)(d ? d : 1)) * sizeof *x);
+    if (!x) return -1;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < d; k++)
+            x[i * (size_t)d + (size_t)k] =
+                (z[i * (size_t)stride + (size_t)m->part[k]] - m->mean[k]) / m->sd[k];
+    const double loss = us_logreg_fit(x, y, NULL, n, d, lambda, m->coef);
+    free(x);
+    return loss;
+}
+
+static double std_logit_eval(const std_logit *m, const double *z) {
+    double s = m->coef[0];
+    for (int k = 0; k < m->n; k++) s += m->coef[1 + k] * (z[m->part[k]] - m->mean[k]) / m->sd[k];
+    return 1.0 / (1.0 + exp(-s));
+}
+
+/* The stacked judge (simulator.h, FITTED) on the validation interactions' parts z. */
+static us_status fit_judge(us_sim *sim, const valid_set *v, const double *z, us_err *err) {
+    const us_sim_config *c = &sim->cfg;
+    const int use[US_SIM_NPARTS] = {c->use[US_VOTE_KEYWORD], c->use[US_VOTE_EMBED],
+                                    c->use[US_VOTE_SASREC], c->use_collab, c->use_collab};
+    int8_t *y = malloc(v->n);
+    if (!y) return us_err_set(err, US_ENOMEM, NULL, 0, "judge", "out of memory");
+    for (size_t i = 0; i < v->n; i++) y[i] = v->rows[i].label;
+    const double loss = fit_std_logit(&sim->judge, z, US_SIM_NPARTS, use, US_SIM_NPARTS, y, v->n,
+                                      1e-3 * (double)v->n);
+    free(y);
+    if (loss < 0) return us_err_set(err, US_ENOMEM, NULL, 0, "judge", "out of memory");
+    sim->fits.has_judge = 1;
+    sim->fits.judge_intercept = sim->judge.coef[0];
+    sim->fits.judge_logloss = loss;
+    for (int k = 0; k < sim->judge.n; k++)
+        sim->fits.judge_coef[sim->judge.part[k]] = sim->judge.coef[1 + k];
+    return US_OK;
+}
+
+/* The engagement parts e (simulator.h, "Choosing") of the reaction just computed for item. */
+static void engage_parts(const us_sim *sim, us_sim_worker *w, const us_sim_reaction *r,
+                         const int32_t *ep_items, int ep_len, int32_t u, int32_t item,
+                         double e[US_SIM_NENGAGE]) {
+    const int n = window(sim, u, ep_items, ep_len, sim->next->cfg.max_len, w->nwin);
+    float s;
+    us_sasrec_next_score(sim->next, w->nst, w->nwin, n, &item, 1, &s);
+    e[US_ENGAGE_NEXT] = s;
+    e[US_ENGAGE_POP] = log1p((double)sim->pop[item]);
+    e[US_ENGAGE_SHARE] = w->share;
+    e[US_ENGAGE_SIMILAR] = sim->cfg.use[US_VOTE_EMBED] ? r->pros_sim : 0.0;
+}
+
+/* The engagement (simulator.h, "Choosing"): each validation interaction's item against
+ * cfg.engage_negatives items the user never touched in training, drawn from a stream of
+ * cfg.seed; a logistic regression on their engagement parts. */
+static us_status fit_engage(us_sim *sim, const valid_set *v, us_err *err) {
+    const int K = sim->cfg.engage_negatives;
+    const size_t n = v->n * (size_t)(K + 1);
+    double *e = malloc(n * US_SIM_NENGAGE * sizeof *e);
+    int8_t *y = malloc(n);
+    us_sim_worker *w = NULL;
+    us_status st = US_OK;
+    if (!e || !y) {
+        st = us_err_set(err, US_ENOMEM, NULL, 0, "engage", "out of memory");
+        goto done;
+    }
+    if ((st = us_sim_worker_init(&w, sim, 0, err)) != US_OK) goto done;
+    us_rng rng = us_rng_derive(sim->cfg.seed, 0x656e67); /* "eng" */
+    size_t r = 0;
+    us_sim_reaction re;
+    float p[US_SIM_NVOTES];
+    for (size_t i = 0; i < v->n; i++) {
+        const int32_t u = v->rows[i].user;
+        /* too few unseen items for the negatives: the row is left out */
+        if (us_sim_history(sim, u, NULL, NULL) + 1 + K > sim->n_items) continue;
+        for (int j = 0; j <= K; j++, r++) {
+            int32_t c = v->rows[i].item;
+            if (j > 0)
+                do c = (int32_t)us_rng_bounded(&rng, (uint32_t)sim->n_items);
+                while (c == v->rows[i].item || us_sim_known(sim, u, c, NULL));
+            judge_parts(sim, w, u, NULL, NULL, 0, c, 0, &re, p);
+            engage_parts(sim, w, &re, NULL, 0, u, c, e + r * US_SIM_NENGAGE);
+            y[r] = (int8_t)(j == 0);
+        }
+    }
+    if (r == 0) {
+        st = us_err_set(err, US_EEMPTY, NULL, 0, "engage",
+                        "no validation interaction left room for %d unseen items", K);
+        goto done;
+    }
+    const int use[US_SIM_NENGAGE] = {1, 1, 1, 1};
+    const double loss = fit_std_logit(&sim->engage, e, US_SIM_NENGAGE, use, US_SIM_NENGAGE, y, r,
+                                      1e-3 * (double)r);
+    if (loss < 0) {
+        st = us_err_set(err, US_ENOMEM, NULL, 0, "engage", "out of memory");
+        goto done;
+    }
+    sim->fits.has_engage = 1;
+    sim->fits.engage_intercept = sim->engage.coef[0];
+    sim->fits.engage_logloss = loss;
+    for (int k = 0; k < sim->engage.n; k++)
+        sim->fits.engage_coef[sim->engage.part[k]] = sim->engage.coef[1 + k];
+    sim->fits.engage_rows = r;
+done:
+    us_sim_worker_free(w);
+    free(e);
+    free(y);
     return st;
+}
+
+static int cmp_known(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* known_item / known_label: each user's training interactions sorted by item; pop. */
+static us_status index_known(us_sim *sim, const char *path, us_err *err) {
+    const uint64_t n = sim->hist_off[sim->n_users];
+    sim->known_item = malloc((size_t)n * sizeof *sim->known_item);
+    sim->known_label = malloc((size_t)n);
+    sim->pop = calloc((size_t)sim->n_items, sizeof *sim->pop);
+    int64_t *key = malloc(((size_t)sim->max_hist + 1) * sizeof *key);
+    if (!sim->known_item || !sim->known_label || !sim->pop || !key) {
+        free(key);
+        return us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
+    }
+    for (int u = 0; u < sim->n_users; u++) {
+        const uint64_t a = sim->hist_off[u], len = sim->hist_off[u + 1] - a;
+        /* item in the high bits, the label (+1, so 0..2) in the low ones: one sort key */
+        for (uint64_t j = 0; j < len; j++) {
+            key[j] = (int64_t)sim->hist_item[a + j] * 4 + (sim->hist_label[a + j] + 1);
+            sim->pop[sim->hist_item[a + j]]++;
+        }
+        qsort(key, (size_t)len, sizeof *key, cmp_known);
+        for (uint64_t j = 0; j < len; j++) {
+            sim->known_item[a + j] = (int32_t)(key[j] / 4);
+            sim->known_label[a + j] = (int8_t)(key[j] % 4 - 1);
+        }
+    }
+    free(key);
+    return US_OK;
+}
+
+/* The training split's labeled interactions as rows for the collaborative fits. */
+static us_status fit_collab(us_sim *sim, const valid_set *v, const char *path, us_err *err) {
+    const uint64_t n = sim->hist_off[sim->n_users];
+    us_lab *t = malloc(((size_t)n + 1) * sizeof *t);
+    if (!t) return us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
+    size_t m = 0;
+    for (int u = 0; u < sim->n_users; u++)
+        for (uint64_t j = sim->hist_off[u]; j < sim->hist_off[u + 1]; j++)
+            if (sim->hist_label[j] >= 0)
+                t[m++] = (us_lab){u, sim->hist_item[j], sim->hist_label[j]};
+    us_status st = us_collab_fit_bias(&sim->bias, sim->n_users, sim->n_items, t, m, v->rows, v->n);
+    if (st == US_OK)
+        st = us_collab_fit_mf(&sim->mf, sim->n_users, sim->n_items, sim->cfg.mf_factors, t, m,
+                              v->rows, v->n, sim->cfg.seed);
+    free(t);
+    if (st != US_OK) return us_err_set(err, st, path, 0, "interactions", "out of memory");
+    sim->fits.has_collab = 1;
+    sim->fits.bias_logloss = sim->bias.valid_logloss;
+    sim->fits.mf_logloss = sim->mf.valid_logloss;
+    sim->fits.mf_epochs = sim->mf.epochs;
+    return US_OK;
+}
+
+static us_status check_config(const us_sim_config *c, const char *path, us_err *err) {
+    if (!c->use[0] && !c->use[1] && !c->use[2])
+        return us_err_set(err, US_EINVAL, path, 0, "use", "expected at least one vote in use");
+    if (c->mode > US_SIM_FITTED || c->tie > US_TIE_DISLIKE)
+        return us_err_set(err, US_EINVAL, path, 0, "mode", "expected a known mode and tie rule");
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (!isfinite(c->threshold[k]))
+            return us_err_set(err, US_EINVAL, path, 0, "threshold",
+                              "expected finite thresholds, found %g for vote %d",
+                              (double)c->threshold[k], k);
+    const struct {
+        const char *name;
+        long long v, lo, hi;
+    } range[] = {
+        {"calibrate", c->calibrate, 0, 1},       {"use_collab", c->use_collab, 0, 1},
+        {"mf_factors", c->mf_factors, 1, 256},   {"dislike_side", c->dislike_side, 0, 1},
+        {"choose", c->choose, 0, 1},             {"engage_negatives", c->engage_negatives, 1, 100},
+        {"judge_known", c->judge_known, 0, 1},   {"category_filter", c->category_filter, 0, 1},
+    };
+    for (size_t k = 0; k < sizeof range / sizeof *range; k++)
+        if (range[k].v < range[k].lo || range[k].v > range[k].hi)
+            return us_err_set(err, US_EINVAL, path, 0, range[k].name,
+                              "expected %lld..%lld, found %lld", range[k].lo, range[k].hi,
+                              range[k].v);
+    return US_OK;
 }
 
 us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, us_err *err) {
@@ -624,29 +933,12 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
     sim->cfg = cfg ? *cfg : us_sim_config_default();
     us_status st = US_OK;
     sqlite3 *db = NULL;
+    valid_set v = {0};
+    double *z = NULL;
+    const us_sim_config *c = &sim->cfg;
+    if ((st = check_config(c, path, err)) != US_OK) goto done;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         st = db_fail(db, path, NULL, err);
-        goto done;
-    }
-    const us_sim_config *c = &sim->cfg;
-    if (!c->use[0] && !c->use[1] && !c->use[2]) {
-        st = us_err_set(err, US_EINVAL, path, 0, "use", "expected at least one vote in use");
-        goto done;
-    }
-    if (c->mode > US_SIM_STOCHASTIC || c->tie > US_TIE_DISLIKE) {
-        st = us_err_set(err, US_EINVAL, path, 0, "mode", "expected a known mode and tie rule");
-        goto done;
-    }
-    for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (!isfinite(c->threshold[k])) {
-            st = us_err_set(err, US_EINVAL, path, 0, "threshold",
-                            "expected finite thresholds, found %g for vote %d",
-                            (double)c->threshold[k], k);
-            goto done;
-        }
-    if (c->calibrate != 0 && c->calibrate != 1) {
-        st = us_err_set(err, US_EINVAL, path, 0, "calibrate", "expected 0 or 1, found %d",
-                        c->calibrate);
         goto done;
     }
     long long nu = count_rows(db, "SELECT COUNT(*) FROM users");
@@ -671,7 +963,8 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
     sim->blob[0] = '\0';
     if ((st = load_raw(sim, db, path, "users", sim->n_users, &sim->user_raw, err)) != US_OK ||
         (st = load_raw(sim, db, path, "items", sim->n_items, &sim->item_raw, err)) != US_OK ||
-        (st = load_histories(sim, db, path, err)) != US_OK)
+        (st = load_histories(sim, db, path, err)) != US_OK ||
+        (st = index_known(sim, path, err)) != US_OK)
         goto done;
     if (c->use[US_VOTE_KEYWORD] || c->use[US_VOTE_EMBED]) {
         if (!table_exists(db, "item_profile")) {
@@ -694,16 +987,43 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
         }
         if ((st = load_vectors(sim, db, path, err)) != US_OK) goto done;
     }
-    if (c->use[US_VOTE_SASREC]) {
+    if (c->use[US_VOTE_SASREC] || c->choose) {
         if (!table_exists(db, "sasrec_checkpoint")) {
             st = missing_stage(path, "sasrec_checkpoint", "train-sasrec", err);
             goto done;
         }
-        if ((st = load_sasrec(sim, db, path, err)) != US_OK) goto done;
     }
-    if (c->calibrate && (st = calibrate(sim, db, path, err)) != US_OK) goto done;
+    if (c->use[US_VOTE_SASREC] &&
+        (st = load_head(sim, db, path, 0, c->sasrec_version, &sim->sasrec, err)) != US_OK)
+        goto done;
+    if (c->choose && (st = load_head(sim, db, path, 1, c->next_version, &sim->next, err)) != US_OK)
+        goto done;
+    const int fitted = c->mode == US_SIM_FITTED;
+    if (fitted || c->calibrate || c->choose) {
+        if ((st = load_valid(sim, db, path, &v, err)) != US_OK) goto done;
+        sim->fits.n_valid = v.n;
+    }
+    if (fitted && c->use_collab && (st = fit_collab(sim, &v, path, err)) != US_OK) goto done;
+    if (fitted || c->calibrate) {
+        for (int k = 0; k < US_SIM_NVOTES; k++)
+            if (!(v.raw[k] = malloc(v.n * sizeof(float))) ||
+                !(v.sorted[k] = malloc(v.n * sizeof(float)))) {
+                st = us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
+                goto done;
+            }
+        if (fitted && !(z = malloc(v.n * US_SIM_NPARTS * sizeof *z))) {
+            st = us_err_set(err, US_ENOMEM, path, 0, "interactions", "out of memory");
+            goto done;
+        }
+        if ((st = score_valid(sim, &v, z, err)) != US_OK) goto done;
+        if (c->calibrate) calibrate(sim, &v);
+        if (fitted && (st = fit_judge(sim, &v, z, err)) != US_OK) goto done;
+    }
+    if (c->choose && (st = fit_engage(sim, &v, err)) != US_OK) goto done;
 done:
     sqlite3_close(db);
+    valid_free(&v);
+    free(z);
     if (st != US_OK) {
         us_sim_close(sim);
         return st;
@@ -717,6 +1037,9 @@ void us_sim_close(us_sim *sim) {
     free(sim->hist_off);
     free(sim->hist_item);
     free(sim->hist_label);
+    free(sim->known_item);
+    free(sim->known_label);
+    free(sim->pop);
     free(sim->blob);
     free(sim->user_raw);
     free(sim->item_raw);
@@ -730,6 +1053,9 @@ void us_sim_close(us_sim *sim) {
     free(sim->vec);
     free(sim->has_vec);
     us_sasrec_free(sim->sasrec);
+    us_sasrec_free(sim->next);
+    us_collab_free(&sim->bias);
+    us_collab_free(&sim->mf);
     free(sim);
 }
 
@@ -742,6 +1068,8 @@ void us_sim_thresholds(const us_sim *sim, float out[US_SIM_NVOTES]) {
 }
 
 void us_sim_calibration_of(const us_sim *sim, us_sim_calibration *out) { *out = sim->calib; }
+void us_sim_fits_of(const us_sim *sim, us_sim_fits *out) { *out = sim->fits; }
+const uint32_t *us_sim_popularity(const us_sim *sim) { return sim->pop; }
 
 int us_sim_history(const us_sim *sim, int32_t u, const int32_t **items, const int8_t **labels) {
     US_ASSERT(u >= 0 && u < sim->n_users);
@@ -749,6 +1077,23 @@ int us_sim_history(const us_sim *sim, int32_t u, const int32_t **items, const in
     if (items) *items = sim->hist_item + a;
     if (labels) *labels = sim->hist_label + a;
     return (int)(b - a);
+}
+
+int us_sim_known(const us_sim *sim, int32_t u, int32_t item, int *label) {
+    US_ASSERT(u >= 0 && u < sim->n_users);
+    uint64_t lo = sim->hist_off[u], hi = sim->hist_off[u + 1];
+    while (lo < hi) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        if (sim->known_item[mid] < item) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < sim->hist_off[u + 1] && sim->known_item[lo] == item) {
+        /* a user who met an item twice keeps each interaction: the first in sort order (the
+         * lowest label) is reported */
+        if (label) *label = sim->known_label[lo];
+        return 1;
+    }
+    return 0;
 }
 
 const char *us_sim_keyword(const us_sim *sim, uint32_t k) {
@@ -788,12 +1133,16 @@ us_status us_sim_worker_init(us_sim_worker **out, const us_sim *sim, int max_epi
             return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
         }
     }
-    if (sim->sasrec) {
-        us_status st = us_sasrec_state_init(&w->st, sim->sasrec, 64, err);
-        w->win = malloc((size_t)sim->sasrec->cfg.max_len * sizeof *w->win);
-        if (st != US_OK || !w->win) {
+    const us_sasrec *heads[2] = {sim->sasrec, sim->next};
+    for (int h = 0; h < 2; h++) {
+        if (!heads[h]) continue;
+        us_sasrec_state **st = h ? &w->nst : &w->st;
+        int32_t **win = h ? &w->nwin : &w->win;
+        us_status s = us_sasrec_state_init(st, heads[h], 64, err);
+        *win = malloc((size_t)heads[h]->cfg.max_len * sizeof **win);
+        if (s != US_OK || !*win) {
             us_sim_worker_free(w);
-            return st != US_OK ? st : us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
+            return s != US_OK ? s : us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
         }
     }
     *out = w;
@@ -803,7 +1152,9 @@ us_status us_sim_worker_init(us_sim_worker **out, const us_sim *sim, int max_epi
 void us_sim_worker_free(us_sim_worker *w) {
     if (!w) return;
     us_sasrec_state_free(w->st);
+    us_sasrec_state_free(w->nst);
     free(w->win);
+    free(w->nwin);
     for (int b = 0; b < 4; b++) free(w->buf[b]);
     free(w);
 }
@@ -821,18 +1172,17 @@ static int has_id(const uint32_t *run, uint32_t n, uint32_t k) {
     return 0;
 }
 
-/* How many of item's keywords of side s occur in the same side of any item of set[0..n);
- * the first US_SIM_MAX_MATCHED of them into matched. */
-static int keyword_matches(const us_sim *sim, int s, int32_t item, const int32_t *set, int n,
-                           uint32_t *matched, int *n_matched) {
-    const kw_runs *r = &sim->kw[s];
+/* How many of item's keywords of side s occur in side t of any item of set[0..n); the first
+ * of them (up to US_SIM_MAX_MATCHED in all) are appended to matched. */
+static int keyword_matches(const us_sim *sim, int s, int t, int32_t item, const int32_t *set,
+                           int n, uint32_t *matched, int *n_matched) {
+    const kw_runs *r = &sim->kw[s], *q = &sim->kw[t];
     int count = 0;
-    *n_matched = 0;
     for (uint32_t a = r->off[item]; a < r->off[item + 1]; a++) {
         uint32_t k = r->ids[a];
         for (int j = 0; j < n; j++) {
-            uint32_t o = r->off[set[j]];
-            if (has_id(r->ids + o, r->off[set[j] + 1] - o, k)) {
+            uint32_t o = q->off[set[j]];
+            if (has_id(q->ids + o, q->off[set[j] + 1] - o, k)) {
                 if (*n_matched < US_SIM_MAX_MATCHED) matched[(*n_matched)++] = k;
                 count++;
                 break;
@@ -855,41 +1205,60 @@ static float dot8(const float *x, const float *y, int n) {
            tail;
 }
 
-/* Highest cosine between item's side-s vector and those of set[0..n); empty when none. */
-static float best_similarity(const us_sim *sim, int s, int32_t item, const int32_t *set, int n,
-                             float empty) {
-    if (!sim->has_vec[(size_t)item * 2 + (size_t)s]) return empty;
+/* Highest cosine between item's side-s vector and the side-t vectors of set[0..n); -INFINITY
+ * when there is none. */
+static float best_similarity(const us_sim *sim, int s, int t, int32_t item, const int32_t *set,
+                             int n) {
+    if (!sim->has_vec[(size_t)item * 2 + (size_t)s]) return -INFINITY;
     const float *x = sim->vec + ((size_t)item * 2 + (size_t)s) * (size_t)sim->dim;
     float best = -INFINITY;
     for (int j = 0; j < n; j++) {
-        if (!sim->has_vec[(size_t)set[j] * 2 + (size_t)s]) continue;
-        const float *y = sim->vec + ((size_t)set[j] * 2 + (size_t)s) * (size_t)sim->dim;
+        if (!sim->has_vec[(size_t)set[j] * 2 + (size_t)t]) continue;
+        const float *y = sim->vec + ((size_t)set[j] * 2 + (size_t)t) * (size_t)sim->dim;
         float dot = dot8(x, y, sim->dim);
         if (dot > best) best = dot;
     }
-    return best == -INFINITY ? empty : best;
+    return best;
 }
 
-static int tie_break(const us_sim_config *c, us_rng *rng) {
-    return c->tie == US_TIE_RANDOM ? (int)(us_rng_u32(rng) >> 31) : 0;
+/* Tie bit k (0 keyword, 1 embedding, 2 ensemble) of the reaction's tie draw: under
+ * US_TIE_RANDOM a fair coin, under US_TIE_DISLIKE always 0. */
+static int tie_break(const us_sim_config *c, uint32_t ties, int k) {
+    return c->tie == US_TIE_RANDOM ? (int)(ties >> (31 - k) & 1u) : 0;
 }
 
-void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
-                   const int8_t *ep_likes, int ep_len, int32_t item, us_rng *rng,
-                   us_sim_reaction *out) {
-    const us_sim_config *c = &sim->cfg;
-    US_ASSERT(u >= 0 && u < sim->n_users && item >= 0 && item < sim->n_items);
-    US_ASSERT(ep_len >= 0 && ep_len <= w->max_episode && w->sim == sim);
-    memset(out, 0, sizeof *out);
-    out->p_sasrec = NAN;
-    for (int k = 0; k < US_SIM_NVOTES; k++) out->vote[k] = -1;
+/* The last T items of H (training history, then the episode) into win (T entries at most);
+ * returns how many. */
+static int window(const us_sim *sim, int32_t u, const int32_t *ep_items, int ep_len, int T,
+                  int32_t *win) {
     const uint64_t h0 = sim->hist_off[u], nh = sim->hist_off[u + 1] - h0;
-    float p[US_SIM_NVOTES] = {0.5f, 0.5f, 0.5f};
+    const int64_t total = (int64_t)nh + ep_len;
+    const int n = total < T ? (int)total : T;
+    for (int k = 0; k < n; k++) {
+        int64_t t = total - n + k;
+        win[k] = t < (int64_t)nh ? sim->hist_item[h0 + (uint64_t)t] : ep_items[t - (int64_t)nh];
+    }
+    return n;
+}
+
+/* Every part of the judge (simulator.h) for u and item: the votes (ties from the tie bits),
+ * their soft scores p (at the thresholds in use) and the collaborative parts, into out. */
+static void judge_parts(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
+                        const int8_t *ep_likes, int ep_len, int32_t item, uint32_t ties,
+                        us_sim_reaction *out, float p[US_SIM_NVOTES]) {
+    const us_sim_config *c = &sim->cfg;
+    memset(out, 0, sizeof *out);
+    out->p_sasrec = out->p_bias = out->p_mf = NAN;
+    out->logged = -1;
+    for (int k = 0; k < US_SIM_NVOTES; k++) out->vote[k] = -1, p[k] = 0.5f;
+    w->share = 0.0;
+    const uint64_t h0 = sim->hist_off[u], nh = sim->hist_off[u + 1] - h0;
 
     if (c->use[US_VOTE_KEYWORD] || c->use[US_VOTE_EMBED]) {
         /* L and D: liked / disliked items of H, those of item's category kept apart. */
         int32_t *lc = w->buf[0], *la = w->buf[1], *dc = w->buf[2], *da = w->buf[3];
         int nlc = 0, nla = 0, ndc = 0, nda = 0;
+        int64_t n_same = 0;
         const int32_t cat = sim->item_cat[item];
         const int64_t total = (int64_t)nh + ep_len;
         for (int64_t t = 0; t < total; t++) {
@@ -902,7 +1271,9 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
                 j = ep_items[t - (int64_t)nh];
                 lab = ep_likes[t - (int64_t)nh] ? 1 : 0;
             }
-            int same = c->category_filter && cat >= 0 && sim->item_cat[j] == cat;
+            const int in_cat = cat >= 0 && sim->item_cat[j] == cat;
+            n_same += in_cat;
+            int same = c->category_filter && in_cat;
             if (lab == 1) {
                 la[nla++] = j;
                 if (same) lc[nlc++] = j;
@@ -911,37 +1282,39 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
                 if (same) dc[ndc++] = j;
             }
         }
+        w->share = total ? (double)n_same / (double)total : 0.0;
         const int32_t *L = nlc ? lc : la, *D = ndc ? dc : da;
         const int nL = nlc ? nlc : nla, nD = ndc ? ndc : nda;
         if (c->use[US_VOTE_KEYWORD]) {
-            out->pros_matches = keyword_matches(sim, 0, item, L, nL, out->matched_pros,
+            out->pros_matches = keyword_matches(sim, 0, 0, item, L, nL, out->matched_pros,
                                                 &out->n_matched_pros);
-            out->cons_matches = keyword_matches(sim, 1, item, D, nD, out->matched_cons,
+            out->cons_matches = keyword_matches(sim, 1, 1, item, D, nD, out->matched_cons,
                                                 &out->n_matched_cons);
+            if (c->dislike_side)
+                out->cons_matches += keyword_matches(sim, 0, 0, item, D, nD, out->matched_cons,
+                                                     &out->n_matched_cons);
             const float diff = (float)(out->pros_matches - out->cons_matches);
             const float t = c->threshold[US_VOTE_KEYWORD];
-            out->vote[US_VOTE_KEYWORD] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
+            out->vote[US_VOTE_KEYWORD] = diff > t ? 1 : diff < t ? 0 : tie_break(c, ties, 0);
             p[US_VOTE_KEYWORD] = soft_score(c, US_VOTE_KEYWORD, diff, t);
         }
         if (c->use[US_VOTE_EMBED]) {
-            out->pros_sim = best_similarity(sim, 0, item, L, nL, c->empty_sim);
-            out->cons_sim = best_similarity(sim, 1, item, D, nD, c->empty_sim);
+            float ps = best_similarity(sim, 0, 0, item, L, nL);
+            float cs = best_similarity(sim, 1, 1, item, D, nD);
+            if (c->dislike_side) {
+                const float pd = best_similarity(sim, 0, 0, item, D, nD);
+                if (pd > cs) cs = pd;
+            }
+            out->pros_sim = ps == -INFINITY ? c->empty_sim : ps;
+            out->cons_sim = cs == -INFINITY ? c->empty_sim : cs;
             const float diff = out->pros_sim - out->cons_sim;
             const float t = c->threshold[US_VOTE_EMBED];
-            out->vote[US_VOTE_EMBED] = diff > t ? 1 : diff < t ? 0 : tie_break(c, rng);
+            out->vote[US_VOTE_EMBED] = diff > t ? 1 : diff < t ? 0 : tie_break(c, ties, 1);
             p[US_VOTE_EMBED] = soft_score(c, US_VOTE_EMBED, diff, t);
         }
     }
     if (c->use[US_VOTE_SASREC]) {
-        /* The last T items of H (every training interaction, then the episode). */
-        const int T = sim->sasrec->cfg.max_len;
-        const int64_t total = (int64_t)nh + ep_len;
-        const int n = total < T ? (int)total : T;
-        for (int k = 0; k < n; k++) {
-            int64_t t = total - n + k;
-            w->win[k] = t < (int64_t)nh ? sim->hist_item[h0 + (uint64_t)t]
-                                        : ep_items[t - (int64_t)nh];
-        }
+        const int n = window(sim, u, ep_items, ep_len, sim->sasrec->cfg.max_len, w->win);
         /* the user half is cached: only a changed window is encoded again */
         us_sasrec_user_encode(sim->sasrec, w->st, u, w->win, n);
         us_sasrec_user_score(sim->sasrec, w->st, &item, 1, &out->p_sasrec);
@@ -949,27 +1322,83 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
         out->vote[US_VOTE_SASREC] = out->p_sasrec >= t;
         p[US_VOTE_SASREC] = soft_score(c, US_VOTE_SASREC, out->p_sasrec, t);
     }
+    if (sim->bias.bu) {
+        out->p_bias = (float)(1.0 / (1.0 + exp(-us_collab_logit(&sim->bias, u, item))));
+        out->p_mf = (float)(1.0 / (1.0 + exp(-us_collab_logit(&sim->mf, u, item))));
+    }
+}
 
-    double wsum = 0, wlike = 0, soft = 0;
-    int n_use = 0, n_like = 0;
-    for (int k = 0; k < US_SIM_NVOTES; k++) {
-        if (!c->use[k]) continue;
-        n_use++;
-        n_like += out->vote[k];
-        wsum += c->weight[k];
-        wlike += c->weight[k] * out->vote[k];
-        soft += c->weight[k] * p[k];
+int us_sim_next_scores(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
+                       int ep_len, float *out) {
+    if (!sim->next) return 0;
+    US_ASSERT(u >= 0 && u < sim->n_users && ep_len >= 0 && ep_len <= w->max_episode);
+    const int n = window(sim, u, ep_items, ep_len, sim->next->cfg.max_len, w->nwin);
+    us_sasrec_next_score(sim->next, w->nst, w->nwin, n, NULL, sim->n_items, out);
+    return 1;
+}
+
+void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
+                   const int8_t *ep_likes, int ep_len, int32_t item, us_rng *rng,
+                   us_sim_reaction *out) {
+    const us_sim_config *c = &sim->cfg;
+    US_ASSERT(u >= 0 && u < sim->n_users && item >= 0 && item < sim->n_items);
+    US_ASSERT(ep_len >= 0 && ep_len <= w->max_episode && w->sim == sim);
+    /* the three draws, always, in this order (simulator.h, "Randomness") */
+    const float u_engage = us_rng_float(rng), u_judge = us_rng_float(rng);
+    const uint32_t ties = us_rng_u32(rng);
+
+    int logged = -1, repeat = us_sim_known(sim, u, item, &logged);
+    for (int t = 0; t < ep_len && !repeat; t++) repeat = ep_items[t] == item;
+    if (repeat && !c->judge_known) {
+        memset(out, 0, sizeof *out);
+        out->p_sasrec = out->p_bias = out->p_mf = NAN;
+        for (int k = 0; k < US_SIM_NVOTES; k++) out->vote[k] = -1;
+        out->repeat = 1;
+        out->logged = logged;
+        return;
     }
-    out->score = wsum > 0 ? (float)(soft / wsum) : 0.5f;
-    switch (c->mode) {
-    case US_SIM_MAJORITY:
-        out->like = 2 * n_like > n_use ? 1 : 2 * n_like < n_use ? 0 : tie_break(c, rng);
-        break;
-    case US_SIM_WEIGHTED:
-        out->like = 2 * wlike > wsum ? 1 : 2 * wlike < wsum ? 0 : tie_break(c, rng);
-        break;
-    case US_SIM_STOCHASTIC:
-        out->like = us_rng_float(rng) < out->score;
-        break;
+    float p[US_SIM_NVOTES];
+    judge_parts(sim, w, u, ep_items, ep_likes, ep_len, item, ties, out, p);
+    out->repeat = repeat;
+    out->logged = logged;
+
+    if (c->mode == US_SIM_FITTED) {
+        double z[US_SIM_NPARTS];
+        parts_of(out, sim, z);
+        out->score = (float)std_logit_eval(&sim->judge, z);
+        out->judged = u_judge < out->score;
+    } else {
+        double wsum = 0, wlike = 0, soft = 0;
+        int n_use = 0, n_like = 0;
+        for (int k = 0; k < US_SIM_NVOTES; k++) {
+            if (!c->use[k]) continue;
+            n_use++;
+            n_like += out->vote[k];
+            wsum += c->weight[k];
+            wlike += c->weight[k] * out->vote[k];
+            soft += c->weight[k] * p[k];
+        }
+        out->score = wsum > 0 ? (float)(soft / wsum) : 0.5f;
+        switch (c->mode) {
+        case US_SIM_MAJORITY:
+            out->judged = 2 * n_like > n_use ? 1 : 2 * n_like < n_use ? 0 : tie_break(c, ties, 2);
+            break;
+        case US_SIM_WEIGHTED:
+            out->judged = 2 * wlike > wsum ? 1 : 2 * wlike < wsum ? 0 : tie_break(c, ties, 2);
+            break;
+        default:
+            out->judged = u_judge < out->score;
+            break;
+        }
     }
+    out->p_engage = 1.0f;
+    out->engage = 1;
+    if (sim->next) {
+        double e[US_SIM_NENGAGE];
+        engage_parts(sim, w, out, ep_items, ep_len, u, item, e);
+        out->p_engage = (float)std_logit_eval(&sim->engage, e);
+        out->engage = u_engage < out->p_engage;
+    }
+    out->like = out->engage && out->judged;
+    out->p_reward = out->p_engage * out->score;
 }

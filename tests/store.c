@@ -12,6 +12,10 @@ int us_test_synth_store(const char *dir, const char *store, uint32_t users, uint
     sc.users = users;
     sc.items = items;
     sc.reviews = reviews;
+    /* The earlier choice model (category affinity once, not thrice): the small stores of the
+     * tests that train SASRec were sized on it, and those tests are about training, not about
+     * who picks what; the choice tests build their stores with the default. */
+    sc.choice_taste = 1.0;
     sc.quiet = 1;
     us_synth_report sr;
     us_err e;

@@ -32,7 +32,12 @@ TEST(env_observation_holds_the_last_pairs) {
         us_env_step(env, 10 + t, obs, &r);
         likes[t] = (int)r.reward;
         CHECK_EQ_INT(r.reaction.like, likes[t]);
-        CHECK_EQ_INT(r.reaction.vote[US_VOTE_SASREC], r.reaction.p_sasrec >= 0.5f);
+        /* an item of the user's training history is a repeat, not judged (no vote) */
+        CHECK_EQ_INT(r.reaction.repeat, us_sim_known(sim, 12, 10 + t, NULL));
+        if (!r.reaction.repeat)
+            CHECK_EQ_INT(r.reaction.vote[US_VOTE_SASREC], r.reaction.p_sasrec >= 0.5f);
+        else
+            CHECK_EQ_INT(r.reaction.vote[US_VOTE_SASREC], -1);
         CHECK_EQ_INT(r.terminated, 0);
         CHECK_EQ_INT(r.truncated, t == 4);
     }
@@ -107,6 +112,7 @@ TEST(env_leaving_and_truncation) {
     float rw[40];
     int32_t u;
     int term;
+    cfg.leave_gain = 0.0; /* the paper's constant leave probability */
     cfg.leave_prob = 1.0;
     REQUIRE(us_env_init(&env, sim, &cfg, &err) == US_OK);
     CHECK_EQ_INT(run_episode(env, 1, US_ENV_RANDOM_USER, &u, rw, &term), 1);
@@ -145,16 +151,18 @@ TEST(env_masks_repeats) {
     int32_t obs[US_ENV_OBS_MAX];
     us_env_reset(env, 3, 0, obs);
     us_env_step_result r;
-    us_env_step(env, 7, obs, &r);
+    int32_t fresh = 0; /* an item user 0 has not met in training */
+    while (us_sim_known(sim, 0, fresh, NULL)) fresh++;
+    us_env_step(env, fresh, obs, &r);
     CHECK_EQ_INT(r.repeat, 0);
-    us_env_step(env, 7, obs, &r);
+    us_env_step(env, fresh, obs, &r);
     CHECK_EQ_INT(r.repeat, 1);
     CHECK(r.reward == 0.0f);
     uint8_t mask[40];
     us_env_action_mask(env, mask);
     int open = 0;
     for (int i = 0; i < 40; i++) open += mask[i];
-    CHECK_EQ_INT(mask[7], 0);
+    CHECK_EQ_INT(mask[fresh], 0);
     CHECK_EQ_INT(open, 39);
     us_env_free(env);
     us_env_config bad = us_env_config_default();

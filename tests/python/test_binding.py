@@ -19,6 +19,8 @@ import time
 import unittest
 import warnings
 
+import sqlite3
+
 import numpy as np
 
 import usersim
@@ -30,7 +32,10 @@ from gymnasium.utils.env_checker import check_env
 BIN = os.environ.get("USERSIM_BIN", "")
 WORK = os.environ.get("USERSIM_TEST_DIR") or tempfile.mkdtemp(prefix="usersim-py-")
 N_USERS, N_ITEMS = 60, 40
-SASREC_ONLY = dict(use_keyword=False, use_embed=False)
+# Most cases check the paper's reaction (judge only, majority vote, repeats judged again) with
+# SASRec alone; the Reaction cases check the default one (choose, then the fitted judge).
+SASREC_ONLY = dict(use_keyword=False, use_embed=False, paper=True)
+DEFAULT_SASREC = dict(use_keyword=False, use_embed=False)
 STORE = os.path.join(WORK, "sasrec.usdb")  # SASRec stage only
 FULL = os.path.join(WORK, "full.usdb")     # every stage, or None when the command lacks them
 
@@ -51,7 +56,7 @@ def setUpModule():
             "--reviews", "700", "--seed", "1")
     run_cli("ingest", "--format", "amazon", "--reviews", os.path.join(data, "Synthetic_5.json.gz"),
             "--meta", os.path.join(data, "meta_Synthetic.json.gz"), "--out", STORE)
-    run_cli("train-sasrec", STORE, "--epochs", "1", "--d", "8", "--seed", "1")
+    run_cli("train-sasrec", STORE, "--head", "both", "--epochs", "1", "--d", "8", "--seed", "1")
     commands = run_cli("--help")
     if " extract " in commands and " embed " in commands:
         with open(STORE, "rb") as src, open(FULL, "wb") as dst:
@@ -60,6 +65,13 @@ def setUpModule():
         run_cli("embed", FULL, "--hashed")
     else:
         FULL = None
+
+
+def training_items(user):
+    """The items of user's training split, read from the store itself."""
+    with contextlib.closing(sqlite3.connect(STORE)) as db:
+        return {i for (i,) in db.execute(
+            "SELECT item FROM interactions WHERE user = ? AND split = 0", (user,))}
 
 
 def episode(env, actions, **reset):
@@ -105,12 +117,18 @@ class Layout(unittest.TestCase):
     def test_defaults_come_back_by_value(self):
         lib = _lib.load()
         s = lib.us_sim_config_default()
-        self.assertEqual((s.mode, s.tie, list(s.use), list(s.weight)), (0, 0, [1, 1, 1], [1.0] * 3))
+        self.assertEqual((s.mode, s.tie, list(s.use), list(s.weight)), (3, 0, [1, 1, 1], [1.0] * 3))
         self.assertEqual((s.category_filter, s.empty_sim, s.keyword_scale, s.embed_scale,
                           s.sasrec_version), (1, 0.0, 1.0, 10.0, 0))
         self.assertEqual((list(s.threshold), s.calibrate), ([0.0, 0.0, 0.5], 0))
+        self.assertEqual((s.use_collab, s.mf_factors, s.dislike_side, s.choose, s.next_version,
+                          s.engage_negatives, s.judge_known, s.seed), (1, 16, 1, 1, 0, 1, 0, 1))
+        p = lib.us_sim_config_paper()
+        self.assertEqual((p.mode, p.choose, p.judge_known, p.dislike_side, p.use_collab),
+                         (0, 0, 1, 0, 0))
         e = lib.us_env_config_default()
         self.assertEqual((e.max_steps, e.leave_prob, e.obs_len, e.mask_repeats), (50, 0.025, 10, 0))
+        self.assertEqual((e.leave_gain, e.leave_decay), (0.35, 0.8))
 
     def test_episode_seed_is_the_c_function(self):
         a = usersim.episode_seed(55, 3, 7)
@@ -239,7 +257,7 @@ class Episodes(unittest.TestCase):
             "sys.modules['gymnasium'] = None\n"
             "import numpy as np, usersim\n"
             "assert not usersim.HAVE_GYMNASIUM\n"
-            f"env = usersim.make({STORE!r}, use_keyword=False, use_embed=False)\n"
+            f"env = usersim.make({STORE!r}, use_keyword=False, use_embed=False, paper=True)\n"
             "acts = np.random.default_rng(5)\n"
             "out = []\n"
             "for k in range(5):\n"
@@ -252,7 +270,7 @@ class Episodes(unittest.TestCase):
             "        if te or tr: break\n"
             "    out.append([int(obs[0]), steps])\n"
             "assert 0 <= env.action_space.sample() < env.n_items\n"
-            "v = usersim.make_vec(env.store, 2, use_keyword=False, use_embed=False)\n"
+            "v = usersim.make_vec(env.store, 2, use_keyword=False, use_embed=False, paper=True)\n"
             "v.reset(); v.step(v.action_space.sample()); v.close(); env.close()\n"
             "print(json.dumps(out))\n"
         )
@@ -287,15 +305,16 @@ class Episodes(unittest.TestCase):
         env = usersim.make(STORE, mask_repeats=True, leave_prob=0.0, **SASREC_ONLY)
         env.reset(seed=1, options={"user": 0})
         self.assertTrue(env.action_masks().all())
-        _, _, _, _, first = env.step(7)
+        fresh = min(set(range(N_ITEMS)) - training_items(0))  # not met before
+        _, _, _, _, first = env.step(fresh)
         self.assertFalse(first["repeat"])
         self.assertIsNotNone(first["p_sasrec"])
-        _, r, _, _, info = env.step(7)
+        _, r, _, _, info = env.step(fresh)
         self.assertEqual((r, info["repeat"], info["like"], info["score"], info["p_sasrec"]),
                          (0.0, True, False, None, None))
         self.assertEqual(info["votes"], {"keyword": -1, "embed": -1, "sasrec": -1})
         mask = env.action_masks()
-        self.assertEqual((mask.dtype, mask.shape, int(mask.sum()), bool(mask[7])),
+        self.assertEqual((mask.dtype, mask.shape, int(mask.sum()), bool(mask[fresh])),
                          (np.dtype(bool), (N_ITEMS,), N_ITEMS - 1, False))
         env.close()
 
@@ -313,7 +332,7 @@ class Episodes(unittest.TestCase):
         self.assertTrue(info["user_raw"] and info["item_raw"])
         if FULL is None:
             return
-        full = usersim.make(FULL, leave_prob=0.0, max_steps=50)
+        full = usersim.make(FULL, leave_prob=0.0, max_steps=50, paper=True)
         full.reset(seed=6)
         matched = 0
         for item in range(N_ITEMS):
@@ -489,8 +508,9 @@ class Errors(unittest.TestCase):
     def test_missing_stage_names_the_command(self):
         base = _sim.shared_count()
         with self.assertRaises(usersim.UserSimError) as e:
-            usersim.make(STORE)  # the keyword vote needs `usersim extract`
-        self.assertIn("usersim extract", str(e.exception))
+            usersim.make(STORE)  # the keyword vote needs its stage, which `usersim build` makes
+        self.assertIn("usersim build", str(e.exception))
+        self.assertIn("extract", str(e.exception))
         self.assertEqual(_sim.shared_count(), base)
 
     def test_bad_options(self):
@@ -602,6 +622,44 @@ class Thresholds(unittest.TestCase):
                     dict(thresholds=(0, "a", 0)), dict(calibrate="yes")):
             with self.assertRaises(ValueError):
                 usersim.make(STORE, **bad, **SASREC_ONLY)
+
+
+class Reaction(unittest.TestCase):
+    """The default reaction: choose, then the fitted judge; known items earn no like."""
+
+    def test_choose_then_judge_in_the_info(self):
+        env = usersim.make(STORE, leave_prob=0.0, max_steps=N_ITEMS, **DEFAULT_SASREC)
+        env.reset(seed=2, options={"user": 0})
+        known = training_items(0)
+        engaged = 0
+        for item in range(N_ITEMS):
+            _, r, _, _, info = env.step(item)
+            if item in known:
+                # a training item: a repeat with its logged label, never a like
+                self.assertEqual((r, info["repeat"], info["like"], info["p_reward"]),
+                                 (0.0, True, False, 0.0))
+                self.assertIn(info["logged"], (0, 1))
+                continue
+            self.assertFalse(info["repeat"])
+            self.assertTrue(0.0 < info["p_engage"] < 1.0)
+            self.assertTrue(0.0 < info["score"] < 1.0)
+            self.assertEqual(r, float(info["engage"] and info["judged"]))
+            self.assertAlmostEqual(info["p_reward"], info["p_engage"] * info["score"], places=6)
+            self.assertTrue(0.0 < info["p_bias"] < 1.0 and 0.0 < info["p_mf"] < 1.0)
+            engaged += info["engage"]
+        self.assertGreater(engaged, 0)
+        env.close()
+
+    def test_the_paper_option_and_bad_values(self):
+        env = usersim.make(STORE, **SASREC_ONLY)
+        env.reset(seed=2)
+        _, r, _, _, info = env.step(3)
+        self.assertEqual((info["engage"], info["p_engage"], info["p_bias"]), (True, 1.0, None))
+        env.close()
+        for bad in (dict(choose="yes"), dict(mf_factors=0), dict(engage_negatives=1000),
+                    dict(leave_decay=1.0), dict(seed=-1)):
+            with self.assertRaises((ValueError, usersim.UserSimError)):
+                usersim.make(STORE, **bad, **DEFAULT_SASREC)
 
 
 class Sharing(unittest.TestCase):

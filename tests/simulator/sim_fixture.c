@@ -12,7 +12,7 @@ static us_sim *fail(const us_err *e) {
     return NULL;
 }
 
-us_sim *us_test_sasrec_sim(const char *name, char *store) {
+us_sim *us_test_sasrec_sim_cfg(const char *name, char *store, us_sim_config cfg) {
     char dir[1024], path[1024];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(path, sizeof path, "%s", us_test_path(name));
@@ -30,9 +30,17 @@ us_sim *us_test_sasrec_sim(const char *name, char *store) {
     us_status st = us_sasrec_checkpoint_save(path, m, NULL, "test", NULL, &e);
     us_sasrec_free(m);
     if (st != US_OK) return fail(&e);
-    us_sim_config cfg = us_sim_config_default();
+    mc.head = US_SASREC_NEXT;
+    if (us_sasrec_init(&m, &mc, &e) != US_OK) return fail(&e);
+    st = us_sasrec_checkpoint_save(path, m, NULL, "test", NULL, &e);
+    us_sasrec_free(m);
+    if (st != US_OK) return fail(&e);
     cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
     us_sim *sim = NULL;
     if (us_sim_open(&sim, path, &cfg, &e) != US_OK) return fail(&e);
     return sim;
+}
+
+us_sim *us_test_sasrec_sim(const char *name, char *store) {
+    return us_test_sasrec_sim_cfg(name, store, us_sim_config_default());
 }

@@ -1,6 +1,8 @@
 /* sim_fixture.h — a real store for the tests of the simulated user and the environment:
  * synthetic data (60 users, 40 items) ingested, an untrained SASRec rating head (outputs
- * spread around 1/2) checkpointed into it, and a us_sim that votes with SASRec alone. */
+ * spread around 1/2) and an untrained next-item head checkpointed into it, and a us_sim that
+ * judges with SASRec alone (no keywords, no embeddings): the default reaction (choose, then a
+ * fitted judge over SASRec and the collaborative parts) unless cfg says otherwise. */
 #ifndef USERSIM_TESTS_SIM_FIXTURE_H
 #define USERSIM_TESTS_SIM_FIXTURE_H
 
@@ -10,8 +12,12 @@
 #define US_TEST_SIM_ITEMS 40
 
 /* Builds the store `name` in the test's folder (its path into store, 1024 bytes, when not
- * NULL; the synthetic files, truth.csv included, in the folder "data") and opens it. NULL on
- * failure (printed). Caller owns the result; release with us_sim_close(). */
+ * NULL; the synthetic files, truth.csv included, in the folder "data") and opens it with the
+ * default config less the keyword and embedding votes. NULL on failure (printed). Caller owns
+ * the result; release with us_sim_close(). */
 us_sim *us_test_sasrec_sim(const char *name, char *store);
+
+/* The same store opened with cfg (its keyword and embedding votes are turned off here). */
+us_sim *us_test_sasrec_sim_cfg(const char *name, char *store, us_sim_config cfg);
 
 #endif

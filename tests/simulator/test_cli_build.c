@@ -1,7 +1,8 @@
 /* `usersim build` as a user runs it: on a fresh store every stage runs (extract, embed with the
- * hashed embedder, train-sasrec), after which the full ensemble opens; a second build changes
- * nothing (extract from its cache, embed writes no vector, the checkpoint is kept); a store
- * that already has a rating head keeps it; bad arguments are refused. */
+ * hashed embedder, train-sasrec for the rating and the next-item heads), after which the
+ * default reaction opens; a second build changes nothing (extract from its cache, embed writes
+ * no vector, both checkpoints are kept); a store that already has a rating head keeps it; bad
+ * arguments are refused. */
 #include <string.h>
 
 #include "simulator/simulator.h"
@@ -23,8 +24,10 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 60);
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec"), 120);
     CHECK(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec") > 5);
-    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 1);
-    /* every stage is there: the full ensemble opens */
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 2);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint WHERE head = 'next'"),
+                 1);
+    /* every stage is there: the default reaction (choose, fitted judge, every part) opens */
     us_sim *sim = NULL;
     us_err e;
     CHECK_OK(us_sim_open(&sim, store, NULL, &e), e);
@@ -44,8 +47,9 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
     out = us_test_slurp("o2");
     CHECK(strstr(out, "60 items, 0 item-passes done now, 120 from the cache") != NULL);
     CHECK(strstr(out, "has a rating head already (kept)") != NULL);
+    CHECK(strstr(out, "has a next head already (kept)") != NULL);
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT n FROM writes"), 0);
-    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 1);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 2);
 
     const char *two[] = {"build", store, store, NULL};
     CHECK_EQ_INT(us_test_cli(two, "o3"), 2);

@@ -1,5 +1,6 @@
 /* `usersim eval-sim` and `usersim play` as a user runs them, on the SASRec-only fixture store
- * (so every run passes --no-keyword --no-embed). */
+ * (so every run passes --no-keyword --no-embed); the default reaction otherwise (choose, then
+ * the fitted judge). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,7 @@ TEST(cli_eval_sim_reports_json_and_text) {
     us_sim_close(sim);
     snprintf(truth, sizeof truth, "%s", us_test_path("data/truth.csv"));
     const char *json[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--truth", truth,
-                          "--random-steps", "500", "--json", NULL};
+                          "--random-steps", "500", "--episodes", "40", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(json, "o1"), 0);
     cJSON *j = cJSON_Parse(us_test_slurp("o1"));
     REQUIRE(j != NULL);
@@ -28,20 +29,32 @@ TEST(cli_eval_sim_reports_json_and_text) {
     cJSON *rp = cJSON_GetObjectItem(j, "random_policy");
     CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(rp, "steps")), 500);
     CHECK(cJSON_GetObjectItem(j, "truth") != NULL);
+    /* the default reaction: choose, then the fitted judge, with its verdict and policy check */
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "judge")), "fitted");
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "choose")));
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "baselines"), "matrix_factorization"));
+    CHECK(cJSON_IsBool(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "verdict"),
+                                           "beats_every_part_and_baseline")));
+    CHECK(cJSON_GetObjectItem(j, "choosing") != NULL);
+    cJSON *pol = cJSON_GetObjectItem(j, "policies");
+    REQUIRE(pol != NULL);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(pol, "episodes")), 40);
+    CHECK(cJSON_GetObjectItem(pol, "sasrec-greedy") != NULL);
     cJSON_Delete(j);
     const char *text[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--random-steps", "0",
-                          NULL};
+                          "--episodes", "20", NULL};
     CHECK_EQ_INT(us_test_cli(text, "o2"), 0);
     CHECK(strstr(us_test_slurp("o2"), "held-out prediction") != NULL);
     CHECK(strstr(us_test_slurp("o2"), "1:m discrimination") != NULL);
-    /* the full ensemble needs the extract stage first, and says so */
+    CHECK(strstr(us_test_slurp("o2"), "policy check (20 episodes each") != NULL);
+    /* the full ensemble needs the extract stage first, and says which command makes it */
     const char *full[] = {"eval-sim", store, NULL};
     CHECK_EQ_INT(us_test_cli(full, "o3"), 1);
-    CHECK(strstr(us_test_slurp("o3"), "usersim extract") != NULL);
+    CHECK(strstr(us_test_slurp("o3"), "usersim build") != NULL);
     const char *bad[] = {"eval-sim", store, "--mode", "loud", NULL};
     CHECK_EQ_INT(us_test_cli(bad, "o4"), 2);
     /* the paper's rule is printed with the table */
-    CHECK(strstr(us_test_slurp("o2"), "thresholds: sasrec 0.5\n") != NULL);
+    CHECK(strstr(us_test_slurp("o2"), "vote thresholds: sasrec 0.5\n") != NULL);
 }
 
 TEST(cli_eval_sim_calibrate_shows_the_thresholds) {
@@ -61,7 +74,7 @@ TEST(cli_eval_sim_calibrate_shows_the_thresholds) {
     us_sim_calibration_of(sim, &cal);
     us_sim_close(sim);
     const char *json[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--calibrate",
-                          "--random-steps", "200", "--json", NULL};
+                          "--random-steps", "200", "--episodes", "0", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(json, "o1"), 0);
     cJSON *j = cJSON_Parse(us_test_slurp("o1"));
     REQUIRE(j != NULL);
@@ -80,12 +93,12 @@ TEST(cli_eval_sim_calibrate_shows_the_thresholds) {
                cal.like_rate[US_VOTE_SASREC], 1e-9);
     cJSON_Delete(j);
     const char *text[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--calibrate",
-                          "--random-steps", "0", NULL};
+                          "--random-steps", "0", "--episodes", "0", NULL};
     CHECK_EQ_INT(us_test_cli(text, "o2"), 0);
     CHECK(strstr(us_test_slurp("o2"), "thresholds calibrated on ") != NULL);
     /* without the calibration the JSON has the paper's thresholds and no calibration */
     const char *plain[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--random-steps", "0",
-                           "--json", NULL};
+                           "--episodes", "0", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(plain, "o3"), 0);
     j = cJSON_Parse(us_test_slurp("o3"));
     REQUIRE(j != NULL);
@@ -122,7 +135,9 @@ TEST(cli_play_shows_each_reaction) {
     REQUIRE(f != NULL);
     fprintf(f, "%s\n#7\nno-such-item\nhistory\nquit\n#8\n", item);
     fclose(f);
-    const char *args[] = {"play", store, "--user", user, "--no-keyword", "--no-embed", NULL};
+    /* --judge-known: an item from the user's history is judged too (and says it is a repeat) */
+    const char *args[] = {"play",         store,        "--user",        user,
+                          "--no-keyword", "--no-embed", "--judge-known", NULL};
     CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
     const char *out = us_test_slurp("o1");
     CHECK(strstr(out, item) != NULL);
@@ -131,7 +146,7 @@ TEST(cli_play_shows_each_reaction) {
     CHECK(strstr(out, "(this session)") != NULL);
     /* two reactions, then quit: the #8 after quit is never judged */
     int n = 0;
-    for (const char *p = out; (p = strstr(p, "[score ")) != NULL; p++) n++;
+    for (const char *p = out; (p = strstr(p, "[P(choose) ")) != NULL; p++) n++;
     CHECK_EQ_INT(n, 2);
     const char *nouser[] = {"play", store, "--user", "nobody", "--no-keyword", "--no-embed", NULL};
     CHECK_EQ_INT(us_test_cli(nouser, "o2"), 1);

@@ -32,7 +32,8 @@ TEST(fidelity_spearman_and_jsd_known_values) {
 
 TEST(fidelity_report_matches_a_recount) {
     char store[1024];
-    us_sim *sim = us_test_sasrec_sim("f.usdb", store);
+    /* the paper's reaction (judge only) with SASRec alone: every decision is deterministic */
+    us_sim *sim = us_test_sasrec_sim_cfg("f.usdb", store, us_sim_config_paper());
     REQUIRE(sim != NULL);
     us_sim_eval_config ec = us_sim_eval_config_default();
     char truth[1024];
@@ -243,7 +244,8 @@ TEST(fidelity_calibration_matches_the_ensemble_like_rate) {
     char buf[1200];
     /* Each vote's scores on the labeled validation interactions, from the paper's rule sim. */
     us_sim *plain;
-    REQUIRE(us_sim_open(&plain, store, NULL, &err) == US_OK);
+    const us_sim_config paper_cfg = us_sim_config_paper();
+    REQUIRE(us_sim_open(&plain, store, &paper_cfg, &err) == US_OK);
     sqlite3 *db;
     REQUIRE(sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     sqlite3_stmt *q;
@@ -277,7 +279,7 @@ TEST(fidelity_calibration_matches_the_ensemble_like_rate) {
     CHECK(real > 0.5 && real < 1.0);
 
     for (int tie = 0; tie < 2; tie++) {
-        us_sim_config cfg = us_sim_config_default();
+        us_sim_config cfg = us_sim_config_paper();
         cfg.tie = tie ? US_TIE_DISLIKE : US_TIE_RANDOM;
         cfg.calibrate = 1;
         us_sim *sim;
@@ -350,6 +352,11 @@ TEST(fidelity_calibration_needs_validation_labels) {
     cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
     us_err err;
     char buf[1200];
+    /* the fitted judge and choosing are fitted on the validation labels: refused, naming why */
+    CHECK(us_sim_open(&sim, store, &cfg, &err) == US_EEMPTY);
+    CHECK(strstr(us_err_str(&err, buf, sizeof buf), "validation") != NULL);
+    cfg = us_sim_config_paper();
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
     REQUIRE(us_sim_open(&sim, store, &cfg, &err) == US_OK); /* the paper's rule needs none */
     us_sim_calibration cal;
     us_sim_calibration_of(sim, &cal);

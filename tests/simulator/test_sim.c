@@ -153,9 +153,12 @@ static int build(fixture *f, const char *name, int stages, float sasrec_bias) {
     return st == US_OK ? 0 : -1;
 }
 
+/* Opens the fixture with cfg, or with the paper's reaction (whose votes these tests check). */
 static us_sim *open_sim(const fixture *f, const us_sim_config *cfg) {
     us_sim *sim = NULL;
     us_err err;
+    const us_sim_config paper = us_sim_config_paper();
+    if (!cfg) cfg = &paper;
     if (us_sim_open(&sim, f->store, cfg, &err) != US_OK) {
         char buf[1200];
         fprintf(stderr, "us_sim_open: %s\n", us_err_str(&err, buf, sizeof buf));
@@ -190,7 +193,7 @@ TEST(sim_loads_training_history) {
 TEST(sim_keyword_vote_prefers_the_candidates_category) {
     fixture f;
     REQUIRE(build(&f, "k.usdb", 1, 0.0f) == 0);
-    us_sim_config cfg = us_sim_config_default();
+    us_sim_config cfg = us_sim_config_paper();
     us_sim *sim = open_sim(&f, &cfg);
     REQUIRE(sim != NULL);
     us_sim_worker *w;
@@ -307,7 +310,7 @@ TEST(sim_sasrec_vote_and_majority) {
 TEST(sim_ties_random_or_dislike) {
     fixture f;
     REQUIRE(build(&f, "t.usdb", 1, 0.0f) == 0);
-    us_sim_config cfg = us_sim_config_default();
+    us_sim_config cfg = us_sim_config_paper();
     cfg.use[US_VOTE_EMBED] = cfg.use[US_VOTE_SASREC] = 0;
     us_err err;
     us_sim_reaction r;
@@ -365,7 +368,7 @@ TEST(sim_episode_extends_the_history) {
 TEST(sim_stochastic_mode_follows_the_soft_score) {
     fixture f;
     REQUIRE(build(&f, "st.usdb", 1, 1.0f) == 0);
-    us_sim_config cfg = us_sim_config_default();
+    us_sim_config cfg = us_sim_config_paper();
     cfg.mode = US_SIM_STOCHASTIC;
     us_sim *sim = open_sim(&f, &cfg);
     REQUIRE(sim != NULL);
@@ -393,12 +396,15 @@ TEST(sim_missing_stages_name_the_command) {
     us_sim *sim = NULL;
     us_err err;
     char buf[1200];
+    /* every missing stage points at `usersim build`, which makes them all */
     CHECK(us_sim_open(&sim, f.store, NULL, &err) == US_ENOTFOUND);
-    CHECK(strstr(us_err_str(&err, buf, sizeof buf), "usersim extract") != NULL);
-    us_sim_config cfg = us_sim_config_default();
+    CHECK(strstr(us_err_str(&err, buf, sizeof buf), "usersim build") != NULL);
+    CHECK(strstr(buf, "extract") != NULL);
+    us_sim_config cfg = us_sim_config_paper();
     cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
     CHECK(us_sim_open(&sim, f.store, &cfg, &err) == US_ENOTFOUND);
-    CHECK(strstr(us_err_str(&err, buf, sizeof buf), "usersim train-sasrec") != NULL);
+    CHECK(strstr(us_err_str(&err, buf, sizeof buf), "usersim build") != NULL);
+    CHECK(strstr(buf, "train-sasrec") != NULL);
     CHECK(sim == NULL);
     CHECK(us_sim_open(&sim, us_test_path("absent.usdb"), NULL, &err) == US_ENOTFOUND);
 }
@@ -423,7 +429,7 @@ TEST(sim_refuses_a_vector_of_the_wrong_size) {
  * keyword 2 - 1 = 1, embedding 0.8 - 1 = -0.2, SASRec P(like) = σ(bias) (out_w is zero). */
 static us_sim_reaction item5(const fixture *f, const int use[3], const float t[3],
                              us_sim_tie tie, us_rng *rng) {
-    us_sim_config cfg = us_sim_config_default();
+    us_sim_config cfg = us_sim_config_paper();
     cfg.tie = tie;
     for (int k = 0; k < US_SIM_NVOTES; k++) cfg.use[k] = use[k], cfg.threshold[k] = t[k];
     us_sim_reaction r;
@@ -509,7 +515,7 @@ TEST(sim_thresholds_move_the_votes) {
 TEST(sim_thresholds_must_be_finite) {
     fixture f;
     REQUIRE(build(&f, "nan.usdb", 1, 0.0f) == 0);
-    us_sim_config cfg = us_sim_config_default();
+    us_sim_config cfg = us_sim_config_paper();
     CHECK(cfg.threshold[0] == 0.0f && cfg.threshold[1] == 0.0f && cfg.threshold[2] == 0.5f);
     CHECK_EQ_INT(cfg.calibrate, 0);
     cfg.threshold[US_VOTE_EMBED] = NAN;

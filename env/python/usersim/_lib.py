@@ -21,7 +21,7 @@ US_ENV_NEXT_USER = -2
 US_ENV_MAX_OBS_LEN = 256
 
 VOTE_NAMES = ("keyword", "embed", "sasrec")
-MODES = {"majority": 0, "weighted": 1, "stochastic": 2}
+MODES = {"majority": 0, "weighted": 1, "stochastic": 2, "fitted": 3}
 TIES = {"random": 0, "dislike": 1}
 
 
@@ -48,6 +48,14 @@ class us_sim_config(ctypes.Structure):
         ("sasrec_version", ctypes.c_int64),
         ("threshold", ctypes.c_float * US_SIM_NVOTES),
         ("calibrate", ctypes.c_int),
+        ("use_collab", ctypes.c_int),
+        ("mf_factors", ctypes.c_int),
+        ("dislike_side", ctypes.c_int),
+        ("choose", ctypes.c_int),
+        ("next_version", ctypes.c_int64),
+        ("engage_negatives", ctypes.c_int),
+        ("judge_known", ctypes.c_int),
+        ("seed", ctypes.c_uint64),
     ]
 
 
@@ -57,6 +65,8 @@ class us_env_config(ctypes.Structure):
         ("leave_prob", ctypes.c_double),
         ("obs_len", ctypes.c_int),
         ("mask_repeats", ctypes.c_int),
+        ("leave_gain", ctypes.c_double),
+        ("leave_decay", ctypes.c_double),
     ]
 
 
@@ -74,6 +84,14 @@ class us_sim_reaction(ctypes.Structure):
         ("n_matched_cons", ctypes.c_int),
         ("matched_pros", ctypes.c_uint32 * US_SIM_MAX_MATCHED),
         ("matched_cons", ctypes.c_uint32 * US_SIM_MAX_MATCHED),
+        ("judged", ctypes.c_int),
+        ("engage", ctypes.c_int),
+        ("p_engage", ctypes.c_float),
+        ("repeat", ctypes.c_int),
+        ("logged", ctypes.c_int),
+        ("p_bias", ctypes.c_float),
+        ("p_mf", ctypes.c_float),
+        ("p_reward", ctypes.c_float),
     ]
 
 
@@ -105,10 +123,10 @@ def layout():
 # step result adds 4 four-byte values.
 LP64_SIZES = {
     "us_err": 848,
-    "us_sim_config": 72,
-    "us_env_config": 24,
-    "us_sim_reaction": 112,
-    "us_env_step_result": 128,
+    "us_sim_config": 112,
+    "us_env_config": 40,
+    "us_sim_reaction": 144,
+    "us_env_step_result": 160,
 }
 
 if ctypes.sizeof(ctypes.c_long) == 8 and ctypes.sizeof(ctypes.c_void_p) == 8:
@@ -201,6 +219,7 @@ def _declare(lib):
     _fn(lib, "us_err_str", cstr, P(us_err), ctypes.c_char_p, ctypes.c_size_t)
     _fn(lib, "us_status_name", cstr, cint)
     _fn(lib, "us_sim_config_default", us_sim_config)
+    _fn(lib, "us_sim_config_paper", us_sim_config)
     _fn(lib, "us_sim_open", cint, P(vp), cstr, P(us_sim_config), P(us_err))
     _fn(lib, "us_sim_close", None, vp)
     _fn(lib, "us_sim_n_users", cint, vp)

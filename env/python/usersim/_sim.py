@@ -15,7 +15,9 @@ from . import _lib
 # Keyword options and where they go. Each simulator option is documented at us_sim_config in
 # simulator/simulator.h, each environment option at us_env_config in env/env.h.
 SIM_OPTIONS = (
-    "mode",             # "majority" (default), "weighted" or "stochastic"
+    "paper",            # True: the paper's reaction (majority vote, judge only, repeats judged,
+                        # cons-only dislike side, no collaborative parts), before the rest; False
+    "mode",             # the judge: "fitted" (default), "majority", "weighted" or "stochastic"
     "tie",              # "random" (default, the paper) or "dislike" (the released code)
     "use_keyword",      # the keyword vote takes part (needs `usersim extract`); True
     "use_embed",        # the embedding vote takes part (needs `usersim embed`); True
@@ -28,12 +30,22 @@ SIM_OPTIONS = (
     "sasrec_version",   # SASRec checkpoint; 0 = the newest rating head
     "thresholds",       # (keyword, embed, sasrec) decision thresholds; (0, 0, 0.5), the paper's
     "calibrate",        # fit the used votes' thresholds on the validation split; False
+    "choose",           # choose, then judge (False: judge only, the paper); True
+    "judge_known",      # items the user already met are judged again (False: no like); False
+    "use_collab",       # the bias and matrix-factorization parts of the fitted judge; True
+    "dislike_side",     # the dislike side also compares pros with disliked items'; True
+    "mf_factors",       # matrix factorization's factors; 16
+    "engage_negatives", # unseen items per chosen one in the engagement fit; 1
+    "next_version",     # next-item checkpoint for choosing; 0 = the newest
+    "seed",             # matrix factorization and the engagement negatives; 1
 )
 ENV_OPTIONS = (
     "max_steps",        # steps before truncation; 50
-    "leave_prob",       # per-step probability that the user leaves; 0.025
+    "leave_prob",       # leave probability of a user whose likes and misses balance; 0.025
     "obs_len",          # (item, reaction) pairs in the observation; 10
     "mask_repeats",     # an item recommended twice in an episode earns 0 unasked; False
+    "leave_gain",       # how strongly satisfaction moves leaving (0: constant); 0.35
+    "leave_decay",      # memory of the satisfaction state, in [0, 1); 0.8
 )
 
 
@@ -63,7 +75,11 @@ def _number(name, v, kind=float):
 def sim_config(lib, options):
     """us_sim_config from the defaults and the SIM_OPTIONS in options."""
     c = lib.us_sim_config_default()
+    if "paper" in options and _flag("paper", options["paper"]):
+        c = lib.us_sim_config_paper()
     for name, v in options.items():
+        if name == "paper":
+            continue
         if name == "mode":
             c.mode = _choice(name, v, _lib.MODES)
         elif name == "tie":
@@ -77,8 +93,15 @@ def sim_config(lib, options):
             field = c.weight if name == "weights" else c.threshold
             for k in range(_lib.US_SIM_NVOTES):
                 field[k] = _number(name, w[k])
-        elif name == "calibrate":
-            c.calibrate = _flag(name, v)
+        elif name in ("calibrate", "choose", "judge_known", "use_collab", "dislike_side"):
+            setattr(c, name, _flag(name, v))
+        elif name in ("mf_factors", "engage_negatives"):
+            setattr(c, name, _number(name, v, int))
+        elif name in ("next_version", "seed"):
+            n = _number(name, v, int)
+            if n < 0:
+                raise ValueError(f"usersim: {name} must be >= 0, found {v!r}")
+            setattr(c, name, n)
         elif name == "category_filter":
             c.category_filter = _flag(name, v)
         elif name in ("empty_sim", "keyword_scale", "embed_scale"):
@@ -95,8 +118,8 @@ def env_config(lib, options):
     for name, v in options.items():
         if name == "mask_repeats":
             c.mask_repeats = _flag(name, v)
-        elif name == "leave_prob":
-            c.leave_prob = _number(name, v)
+        elif name in ("leave_prob", "leave_gain", "leave_decay"):
+            setattr(c, name, _number(name, v))
         else:
             n = _number(name, v, int)
             if not -(2**31) <= n < 2**31:

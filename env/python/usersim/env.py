@@ -8,6 +8,7 @@ is seeded from a number drawn from self.np_random, which reset(seed=s) seeds the
 does, so the same seed gives the same trajectory with or without gymnasium installed.
 """
 import ctypes
+import math
 
 import numpy as np
 
@@ -69,10 +70,13 @@ class UserSimEnv(_gym.Env):
 
     step(item) -> obs, reward (1.0 like, 0.0 otherwise), terminated (the user left),
     truncated (max_steps reached), info: user, user_raw, item, item_raw, category, step,
-    like, repeat, votes {keyword, embed, sasrec: 1 like, 0 dislike, -1 not used}, score (the
-    soft ensemble P(like)), pros_matches, cons_matches, matched_pros, matched_cons (keyword
-    texts), pros_sim, cons_sim, p_sasrec. A component that is not used (or a repeat, which
-    the user is not asked about) has None for its scores.
+    like (chosen and judged liked), repeat (an item met before), logged (a training item's
+    logged label 1/0, else -1), engage and p_engage (did the user choose it, and the
+    probability), judged (the judge's decision), p_reward (P(like) of the whole reaction),
+    votes {keyword, embed, sasrec: 1 like, 0 dislike, -1 not used}, score (the judge's
+    P(like)), pros_matches, cons_matches, matched_pros, matched_cons (keyword texts), pros_sim,
+    cons_sim, p_sasrec, p_bias, p_mf. A component that is not used (or a repeat, which the user
+    is not asked about) has None for its scores.
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}
@@ -237,9 +241,12 @@ class UserSimEnv(_gym.Env):
         rc = r.reaction
         sim = self._sim
         u = self._lib.us_env_user(self._env)
-        asked = not r.repeat
+        asked = any(rc.vote[k] >= 0 for k in range(_lib.US_SIM_NVOTES))  # judged
         kw, em, sa = (asked and used for used in self._used)
         top = _lib.US_SIM_MAX_MATCHED
+        def num(ok, v):  # a score, or None where there is none
+            return float(v) if ok and not math.isnan(v) else None
+
         return {
             "user": u,
             "user_raw": sim.user_raw(u),
@@ -249,17 +256,24 @@ class UserSimEnv(_gym.Env):
             "step": self._lib.us_env_steps(self._env),
             "like": bool(rc.like) and asked,
             "repeat": bool(r.repeat),
+            "logged": int(rc.logged),
+            "engage": bool(rc.engage) and asked,
+            "p_engage": num(asked, rc.p_engage),
+            "judged": bool(rc.judged) and asked,
+            "p_reward": float(rc.p_reward) if asked else 0.0,
+            "p_bias": num(asked, rc.p_bias),
+            "p_mf": num(asked, rc.p_mf),
             "votes": {name: rc.vote[k] for k, name in enumerate(_lib.VOTE_NAMES)},
-            "score": float(rc.score) if asked else None,
+            "score": num(asked, rc.score),
             "pros_matches": rc.pros_matches if kw else None,
             "cons_matches": rc.cons_matches if kw else None,
             "matched_pros": [sim.keyword(rc.matched_pros[k])
                              for k in range(min(rc.n_matched_pros, top))] if kw else [],
             "matched_cons": [sim.keyword(rc.matched_cons[k])
                              for k in range(min(rc.n_matched_cons, top))] if kw else [],
-            "pros_sim": float(rc.pros_sim) if em else None,
-            "cons_sim": float(rc.cons_sim) if em else None,
-            "p_sasrec": float(rc.p_sasrec) if sa else None,
+            "pros_sim": num(em, rc.pros_sim),
+            "cons_sim": num(em, rc.cons_sim),
+            "p_sasrec": num(sa, rc.p_sasrec),
         }
 
     def _describe(self):
@@ -276,10 +290,12 @@ class UserSimEnv(_gym.Env):
             return head
         item, reward, term, trunc, info = self._last
         cat = f", {info['category']}" if info["category"] else ""
-        lines = [head, f"  item {item} ({info['item_raw']}{cat}) -> "
-                       f"{'like' if info['like'] else 'dislike'}, reward {reward:g}"
-                       + (" [repeat: not asked]" if info["repeat"] else "")]
-        if not info["repeat"]:
+        judged = info["score"] is not None
+        outcome = ("like" if info["like"] else "not chosen" if judged and not info["engage"]
+                   else "dislike")
+        lines = [head, f"  item {item} ({info['item_raw']}{cat}) -> {outcome}, reward {reward:g}"
+                       + (" [repeat: not asked]" if not judged else "")]
+        if judged:
             say = {name: {1: "like", 0: "dislike"}.get(v, "-") for name, v in info["votes"].items()}
             if info["pros_matches"] is not None:
                 pros = ", ".join(info["matched_pros"]) or "-"
@@ -291,7 +307,7 @@ class UserSimEnv(_gym.Env):
                              f"vs cons {info['cons_sim']:.3f}")
             if info["p_sasrec"] is not None:
                 lines.append(f"  sasrec {say['sasrec']}: P(like) {info['p_sasrec']:.3f}")
-            lines.append(f"  ensemble score {info['score']:.3f}")
+            lines.append(f"  judge P(like) {info['score']:.3f}, P(choose) {info['p_engage']:.3f}")
         if term:
             lines.append("  the user left (terminated)")
         elif trunc:

@@ -229,6 +229,7 @@ static const char *make_store(us_test_ctx *t_, const char *name, uint32_t users,
     sc.items = items;
     sc.reviews = reviews;
     sc.seed = seed;
+    sc.choice_taste = 1.0; /* the choice model these training checks were sized on */
     sc.quiet = 1;
     if (simple) {
         /* a low-dimensional taste (2 categories, 4 aspects, less noise): what an id-only model
