@@ -11,7 +11,9 @@
  *   if (us_ingest(&cfg, &rep, &err) != US_OK) { char b[1024]; puts(us_err_str(&err, b, 1024)); }
  *
  * The store's tables (schema version US_STORE_SCHEMA):
- *   meta(key, value)                       parameters, counts, schema version, format
+ *   meta(key, value)                       parameters, counts, schema version, format,
+ *       category_kind ("path" or "list", us_format_category_kind; absent in stores written
+ *       before it existed, which are all "path")
  *   sources(role, name, path, bytes, sha256)  the input files
  *   skips(role, reason, field, count, first_line, example)  bad lines by reason
  *   users(id, raw_id, n_interactions, n_train)
@@ -46,6 +48,12 @@ typedef enum us_format {
 
 /* "amazon", "amazon2023", "yelp", "anime", "movielens". Returns a static string. */
 const char *us_format_name(us_format f);
+/* How the format's item categories read: "path" when they are a category path, root first
+ * (Amazon 2014, 2018, 2023: ["Electronics", "Headphones", "Earbuds"]; the several paths of a
+ * 2014 item are flattened into one list), "list" when they are a flat list of genres or tags
+ * (MovieLens and Anime genres, Yelp categories). Written to the store's meta as
+ * category_kind. Returns a static string. */
+const char *us_format_category_kind(us_format f);
 /* Parses a format name; US_EINVAL (with the accepted names in err) when unknown. Borrows name
  * for the call. */
 us_status us_format_parse(const char *name, us_format *out, us_err *err);

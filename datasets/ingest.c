@@ -536,6 +536,7 @@ static us_status write_meta_table(ingest *g) {
     snprintf(buf, sizeof buf, "%d", US_STORE_SCHEMA);
     PUT("schema", buf);
     PUT("format", us_format_name(c->format));
+    PUT("category_kind", us_format_category_kind(c->format));
     snprintf(buf, sizeof buf, "%.17g", g->threshold);
     PUT("like_threshold", buf);
     PUTU("kcore", c->kcore);

@@ -27,6 +27,10 @@ const char *us_format_name(us_format f) {
     return (unsigned)f < US_FORMAT_COUNT ? format_names[f] : "unknown";
 }
 
+const char *us_format_category_kind(us_format f) {
+    return f == US_FORMAT_AMAZON || f == US_FORMAT_AMAZON2023 ? "path" : "list";
+}
+
 us_status us_format_parse(const char *name, us_format *out, us_err *err) {
     for (int f = 0; f < US_FORMAT_COUNT; f++) {
         if (name && strcmp(name, format_names[f]) == 0) {

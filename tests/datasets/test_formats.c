@@ -125,6 +125,10 @@ TEST(formats_every_fixture_ingests_with_its_counts) {
                             "AND a.label IS NOT NULL"), 0);
         CHECK_STR(qs(db, "SELECT value FROM meta WHERE key = 'format'"),
                   us_format_name(f->format));
+        /* Amazon's categories are a path, the others' a list of genres or tags. */
+        CHECK_STR(qs(db, "SELECT value FROM meta WHERE key = 'category_kind'"),
+                  f->format == US_FORMAT_AMAZON || f->format == US_FORMAT_AMAZON2023 ? "path"
+                                                                                    : "list");
         CHECK_EQ_INT(q1(db, "SELECT count(*) FROM sources WHERE length(sha256) = 64"), 2);
         /* Every stored text is valid UTF-8 (MovieLens's Latin-1 was converted). */
         sqlite3_stmt *s;
@@ -242,4 +246,12 @@ TEST(formats_gzip_input_same_as_plain) {
         CHECK_EQ_INT(a.users, b.users);
         CHECK_EQ_U64(a.bytes_read, b.bytes_read);
     }
+}
+
+TEST(formats_category_kind_of_each_format) {
+    CHECK_STR(us_format_category_kind(US_FORMAT_AMAZON), "path");
+    CHECK_STR(us_format_category_kind(US_FORMAT_AMAZON2023), "path");
+    CHECK_STR(us_format_category_kind(US_FORMAT_YELP), "list");
+    CHECK_STR(us_format_category_kind(US_FORMAT_ANIME), "list");
+    CHECK_STR(us_format_category_kind(US_FORMAT_MOVIELENS), "list");
 }
