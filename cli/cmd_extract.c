@@ -36,7 +36,7 @@ static const char extract_help[] =
     "                   results\n"
     "  --limit K        only the first K items\n"
     "  --min-items N    drop keywords on fewer than N items (default 2)\n"
-    "  --max-share X    drop keywords on more than this share of the items (default 0.5)\n"
+    "  --max-share X    drop keywords on more than this share of the items (default 0.25)\n"
     "  --max-per-side N keep at most N keywords per item and side (default 10)\n"
     "  --config FILE    settings from FILE (default: USERSIM_CONFIG): 'key = value' lines whose\n"
     "                   keys are these options' long names (llm, model, api-key, concurrency,\n"

@@ -8,6 +8,15 @@
  * and the next run does exactly the items that have no row. The final tables are rebuilt from
  * the cache in one transaction, so they are either the old ones or the new ones.
  *
+ * Categories: the store's meta key category_kind says whether an item's categories are a path
+ * ("path": Amazon, root first) or a list of genres or tags ("list": MovieLens, Anime, Yelp);
+ * a store without the key is a path store. The item's category (item_profile.category, the
+ * filter of the keyword and embedding votes) is the pass's when an LLM names one, else
+ * kw_category_choose's: the entry the fewest items of the catalogue share, past the root of
+ * a path, so that the category is the most specific one the data supports and not the first
+ * genre in alphabetical order (which put every MovieLens "Action" film that is also an
+ * "Adventure" under "Adventure", and rap albums under "Blues").
+ *
  * It deliberately does not: share work between stores, or re-extract an item whose inputs
  * (metadata, reviews) changed under the same prompt and model — a new ingest makes a new store.
  */
@@ -21,7 +30,7 @@
 
 /* The built-in passes' cache versions: the extractor's version, and for the subjective pass
  * the vote threshold too, since it changes the result ("builtin-v1:0.2"). */
-#define BUILTIN_VERSION "builtin-v1"
+#define BUILTIN_VERSION "builtin-v2"
 #define BUILTIN_MODEL "builtin"
 
 us_extract_config us_extract_config_default(void) {
@@ -42,7 +51,7 @@ us_extract_config us_extract_config_default(void) {
         .review_chars = 600,
         .item_budget_chars = 6000,
         .min_items = 2,
-        .max_item_share = 0.5,
+        .max_item_share = 0.25,
         .max_per_side = 10,
         .min_review_share = 0.2,
         .commit_every = 64,
@@ -96,6 +105,8 @@ typedef struct stage {
     sqlite3 *db;
     const us_extract_config *cfg;
     kw_scale scale;
+    int category_list; /* meta category_kind = 'list' */
+    kw_catalogue cats; /* category entries over the items in scope */
     /* Items in scope, in id order, with their metadata (strings owned here). */
     size_t n;
     kw_item_meta *items;
@@ -164,6 +175,12 @@ static us_status open_store(stage *s, int readonly, us_err *err) {
         sqlite3_column_type(q, 0) != SQLITE_NULL)
         s->scale.like_threshold = sqlite3_column_double(q, 0);
     sqlite3_finalize(q);
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'category_kind'", -1,
+                           &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(q, 0);
+        s->category_list = kind && strcmp(kind, "list") == 0;
+    }
+    sqlite3_finalize(q);
     if (!readonly) {
         if (exec(s, "PRAGMA synchronous=NORMAL", err) != US_OK) return err->code;
         return kw_schema(s->db, s->path, err);
@@ -191,11 +208,14 @@ static us_status load_items(stage *s, us_err *err) {
         for (int k = 0; k < 5; k++) str[k] = dup_col(q, 1 + k);
         s->items[s->n] = (kw_item_meta){.id = sqlite3_column_int64(q, 0), .title = str[0],
                                         .categories_json = str[1], .description = str[2],
-                                        .brand = str[3], .attributes_json = str[4]};
+                                        .brand = str[3], .attributes_json = str[4],
+                                        .category_list = s->category_list};
         s->n++;
     }
     if (st == US_OK && rc != SQLITE_DONE) st = dberr(s, "reading items", err);
     sqlite3_finalize(q);
+    if (st == US_OK && kw_catalogue_init(&s->cats, s->items, s->n) != US_OK)
+        st = us_err_set(err, US_ENOMEM, s->path, 0, NULL, "out of memory");
     return st;
 }
 
@@ -207,6 +227,7 @@ static void stage_free(stage *s) {
     for (size_t i = 0; i < s->n * 5; i++) free(s->strs[i]);
     free(s->strs);
     free(s->items);
+    kw_catalogue_free(&s->cats);
 }
 
 /* done[i] = 1 when item i (index in scope) has an 'ok' row for the pass key. */
@@ -443,16 +464,12 @@ static us_status finalize(stage *s, const char *obj_pass, const char *obj_ver,
         if (!r) continue; /* a row edited by hand into something else: as if missing */
         if (m == 0 || ip[m - 1].item != id) {
             ip[m].item = id;
-            /* Fallback category: the first category entry past the root. */
-            cJSON *cats = s->items[j].categories_json
-                              ? cJSON_Parse(s->items[j].categories_json) : NULL;
-            int nc = cJSON_GetArraySize(cats);
-            const cJSON *c = cJSON_GetArrayItem(cats, nc >= 2 ? 1 : 0);
-            if (cJSON_IsString(c)) {
-                cat_first[m] = strdup(c->valuestring);
+            /* The category when the passes name none (the built-in's never do). */
+            char cat[512];
+            if (kw_category_choose(&s->items[j], &s->cats, cat, sizeof cat)) {
+                cat_first[m] = strdup(cat);
                 ip[m].fallback_category = cat_first[m];
             }
-            cJSON_Delete(cats);
             m++;
         }
         const char *pass = (const char *)sqlite3_column_text(q, 1);
@@ -677,23 +694,18 @@ static us_status run_round(us_llm *llm, llm_pass *p, size_t b, size_t e, int rou
     return st;
 }
 
-/* Joins the category path of an item's categories JSON with " > " into buf. */
-static void category_path(const char *json, char *buf, size_t cap, int leaf_only) {
+/* Joins an item's categories JSON into buf: a path with " > ", a list with ", ". */
+static void category_path(const char *json, char *buf, size_t cap, int list) {
     buf[0] = '\0';
     cJSON *c = json ? cJSON_Parse(json) : NULL;
-    int n = cJSON_GetArraySize(c);
-    if (leaf_only) {
-        const cJSON *x = cJSON_GetArrayItem(c, n >= 2 ? 1 : 0);
-        if (cJSON_IsString(x)) snprintf(buf, cap, "%s", x->valuestring);
-    } else {
-        size_t len = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, c) {
-            if (!cJSON_IsString(x)) continue;
-            int k = snprintf(buf + len, cap - len, "%s%s", len ? " > " : "", x->valuestring);
-            if (k < 0 || (size_t)k >= cap - len) break;
-            len += (size_t)k;
-        }
+    size_t len = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, c) {
+        if (!cJSON_IsString(x)) continue;
+        int k = snprintf(buf + len, cap - len, "%s%s", len ? (list ? ", " : " > ") : "",
+                         x->valuestring);
+        if (k < 0 || (size_t)k >= cap - len) break;
+        len += (size_t)k;
     }
     cJSON_Delete(c);
 }
@@ -749,6 +761,7 @@ static us_status build_jobs(llm_pass *p, const kw_prompts *pr, kw_prompt_id tid,
     stage *s = p->s;
     const us_extract_config *c = s->cfg;
     char scale[48], cat[256], path_s[512];
+    const char *label = s->category_list ? "Genres" : "Categories";
     snprintf(scale, sizeof scale, "%g to %g", s->scale.min, s->scale.max);
     size_t cap = 0;
     p->njobs = 0;
@@ -757,16 +770,17 @@ static us_status build_jobs(llm_pass *p, const kw_prompts *pr, kw_prompt_id tid,
         const kw_item_meta *m = &s->items[i];
         p->item_first[i] = p->njobs;
         p->item_count[i] = 0;
-        category_path(m->categories_json, cat, sizeof cat, 1);
+        kw_category_choose(m, &s->cats, cat, sizeof cat);
         char *prompts[64];
         size_t np = 0;
         if (p->kind == KW_ANSWER_OBJECTIVE) {
-            category_path(m->categories_json, path_s, sizeof path_s, 0);
+            category_path(m->categories_json, path_s, sizeof path_s, s->category_list);
             char *desc = cut(m->description, 2000), *attr = cut(m->attributes_json, 1000);
-            const char *names[] = {"title", "categories", "brand", "description", "attributes"};
-            const char *vals[] = {m->title ? m->title : "", path_s, m->brand ? m->brand : "",
-                                  desc ? desc : "", attr ? attr : ""};
-            prompts[np++] = kw_prompt_render(pr->text[tid], names, vals, 5);
+            const char *names[] = {"title", "category_label", "categories", "brand",
+                                   "description", "attributes"};
+            const char *vals[] = {m->title ? m->title : "", label, path_s,
+                                  m->brand ? m->brand : "", desc ? desc : "", attr ? attr : ""};
+            prompts[np++] = kw_prompt_render(pr->text[tid], names, vals, 6);
             free(desc);
             free(attr);
         } else {

@@ -26,24 +26,44 @@
 #define KW_MAX_BYTES 40 /* a normalized keyword is at most this long ... */
 #define KW_MAX_WORDS 4  /* ... and has at most this many words */
 #define KW_MIN_BYTES 2
+#define KW_COMMON_MIN_ITEMS 5 /* a keyword on at most this many items is never too common */
 
-/* Normalizes one keyword: ASCII lower case, every run of spaces, punctuation and symbols
+/* Normalizes one keyword: HTML entities decoded (kw_html_decode), ASCII lower case, every run of spaces, punctuation and symbols
  * (hyphen and apostrophe inside a word excepted) becomes one space, stop words are trimmed
- * from both ends, each word is put in a simple singular form ("batteries" -> "battery",
- * "zippers" -> "zipper", "glasses" -> "glass"), and the result must have 1..KW_MAX_WORDS words,
+ * from both ends, each word is put in a simple singular form (kw_singular), and the result must have 1..KW_MAX_WORDS words,
  * KW_MIN_BYTES..KW_MAX_BYTES bytes and at least one letter. Bytes >= 0x80 are kept as they are
  * (UTF-8 passes through). Writes the result NUL-terminated to out (cap >= KW_MAX_BYTES + 1)
  * and returns its length, or 0 when nothing acceptable is left. Borrows s for the call. */
 size_t kw_normalize(const char *s, size_t n, char *out, size_t cap);
 
 /* One word in its simple singular form, in place; returns the new length. w is lower case.
- * Borrows w (n bytes, written in place) for the call. */
+ * The rules: "-ies" -> "-y" ("stories" -> "story"; "movies" and a few others -> "-ie");
+ * "-sses", "-shes", "-ches", "-xes", "-zzes" lose "es" ("glasses", "boxes"; not "headaches",
+ * "niches"); words in "-ss", "-us", "-is", "-ous", "-ics" are kept ("bus", "analysis",
+ * "electronics"); a word of four letters or fewer is kept unless it is a listed plural
+ * ("bags", "toys"); listed words are kept ("series", "news", "blues", "rollins"); any other
+ * "-s" goes. Borrows w (n bytes, written in place) for the call. */
 size_t kw_singular(char *w, size_t n);
 
-/* 1 when the lower-case word w[0..n) is a stop word (function words: articles, pronouns,
- * auxiliaries, prepositions, conjunctions and a few empty nouns such as "thing"). Borrows w
- * for the call. */
+/* 1 when the lower-case word w[0..n) is a stop word (function words: articles, pronouns and
+ * their contractions such as "i'm", auxiliaries, prepositions, conjunctions, empty adverbs
+ * such as "still" and "really", and a few empty nouns such as "thing"; negations are not
+ * stop words). Borrows w for the call. */
 int kw_is_stop(const char *w, size_t n);
+
+/* Decodes the HTML entities of s[0..n) in place, twice over (text escaped twice, such as
+ * "&amp;quot;", is common in the published files): the common named ones ("&quot;", "&amp;",
+ * "&lt;", "&nbsp;", "&eacute;", ...) and decimal and hexadecimal ones ("&#39;", "&#x27;") as
+ * UTF-8; dashes, bullets and the no-break space become a space and typographic quotes ASCII
+ * ones. Unknown or malformed entities are kept as they are. Never lengthens the text;
+ * returns the new length (no NUL is written). Borrows s for the call. */
+size_t kw_html_decode(char *s, size_t n);
+
+/* 0 when keywords.c's word lists (stop words, plural exceptions) are sorted and free of
+ * duplicates, else the number of the first list that is not; likewise for the entity table.
+ * For tests. */
+int kw_plural_lists_check(void);
+int kw_entity_list_check(void);
 
 /* ---- keywords.c: store tables and the merge ---- */
 
@@ -64,7 +84,8 @@ typedef struct kw_item_passes {
  * every keyword is normalized, its support summed over the passes and reasons, a keyword
  * found on both sides kept on the side with more support (dropped on a tie), each side cut to
  * cfg->max_per_side by support; then keywords on fewer than cfg->min_items items or on more
- * than cfg->max_item_share of the items are dropped from the vocabulary, and ids are given in
+ * than cfg->max_item_share of the items (and more than KW_COMMON_MIN_ITEMS) are dropped from
+ * the vocabulary, in the caller's transaction, and ids are given in
  * text order from 0. source tags every item_profile row. *n_keywords and *n_links (may be
  * NULL) receive the vocabulary size and the item_keyword row count. Borrows everything. */
 us_status kw_merge_write(sqlite3 *db, const char *path, const kw_item_passes *items, size_t n,
@@ -77,6 +98,8 @@ us_status kw_merge_write(sqlite3 *db, const char *path, const kw_item_passes *it
 typedef struct kw_item_meta {
     int64_t id;
     const char *title, *categories_json, *description, *brand, *attributes_json; /* may be NULL */
+    int category_list; /* 1: the categories are a list of genres or tags (the store's meta
+                          category_kind is "list"); 0: a category path, root first */
 } kw_item_meta;
 
 typedef struct kw_review {
@@ -89,19 +112,45 @@ typedef struct kw_scale {
     double min, max, like_threshold;
 } kw_scale;
 
-/* Objective pass from metadata: category (the second entry of the category path, or the
- * first when there is one), pros from the category path, the brand, "Name: text" features
- * and description sentences with a positive opinion, cons from description sentences with a
- * negative one. Caller owns *out; release with cJSON_Delete(). */
+/* Objective pass from metadata: no category (the driver chooses it with
+ * kw_category_choose, since it depends on the catalogue), pros from every genre of a list or
+ * the entries of a path past its root, the brand, "Name: text" features and description
+ * sentences with a positive opinion, cons from description sentences with a negative one.
+ * Caller owns *out; release with cJSON_Delete(). */
 us_status kw_builtin_objective(const kw_item_meta *m, cJSON **out);
 
-/* Subjective pass from reviews[0..n): aspect phrases near opinion words in every sentence,
+/* Subjective pass from reviews[0..n) (HTML entities decoded first): aspect phrases near
+ * opinion words in every sentence,
  * polarity from the opinion words (negation flips them) and the review's rating, counted
  * once per review; a phrase backed by at least max(2, min_share * n) reviews goes to pros
- * or cons by its net vote. Phrases naming the item's own category or brand are left out.
+ * or cons by its net vote. Phrases naming the item's own category or brand, or a word
+ * sequence of its title or brand, are left out, and so are capitalized words inside a
+ * sentence (names).
  * Caller owns *out; release with cJSON_Delete(). */
 us_status kw_builtin_subjective(const kw_item_meta *m, const kw_review *reviews, size_t n,
                                 const kw_scale *scale, double min_share, cJSON **out);
+
+/* How many items of the catalogue carry each category entry (each item counted once). */
+typedef struct kw_catalogue {
+    us_strtab *tab;        /* entry text -> id */
+    US_VEC(int64_t) n;     /* [id]: items carrying it */
+} kw_catalogue;
+
+/* Counts the category entries of items[0..n). Caller owns *c; release with
+ * kw_catalogue_free(). */
+us_status kw_catalogue_init(kw_catalogue *c, const kw_item_meta *items, size_t n);
+void kw_catalogue_free(kw_catalogue *c);
+/* Items carrying entry (0 when none or c is NULL). Borrows both. */
+int64_t kw_catalogue_count(const kw_catalogue *c, const char *entry);
+
+/* The item's category, chosen from its own entries to be the most specific one that the
+ * catalogue shares: for a list of genres, the genre carried by the fewest items of the
+ * catalogue (ties: the first listed); for a path, the entry past the root carried by the
+ * fewest items (a deeper level or a narrower second path; ties: the later entry). Entries
+ * that no other item carries are passed over (they group the item with nothing); when all
+ * are, the first candidate is taken. Writes it NUL-terminated to buf and returns its length,
+ * 0 when the item has no category (or one of cap bytes or more). Borrows everything. */
+size_t kw_category_choose(const kw_item_meta *m, const kw_catalogue *c, char *buf, size_t cap);
 
 /* The opinion score of one sentence-level phrase list, exposed for tests: the sum of the
  * opinion words' scores in text[0..n), each flipped by a negator in the three words before.

@@ -1,6 +1,10 @@
 /* keywords.c — keyword normalization, the stage's store tables, and the merge of the pass
  * results into the final per-item pros and cons with a catalogue vocabulary.
  *
+ * Normalization decodes HTML entities first (kw_html_decode), and the merge drops a keyword
+ * on more than max_item_share of the catalogue (0.25 by default) in the same transaction
+ * that writes the keywords: a word that common ("quality", "price") tells no items apart.
+ *
  * It deliberately does not stem beyond simple plurals ("running" stays "running"), merge
  * synonyms, or case-fold beyond ASCII: keywords are short English phrases, and the embed
  * stage relates the ones that mean the same.
@@ -16,29 +20,35 @@
 
 /* Function words and empty nouns, sorted for bsearch. Written for this project. */
 static const char *const STOP[] = {
-    "a",       "about",   "above",  "after",   "again",  "against", "all",     "almost",
-    "along",   "also",    "am",     "an",      "and",    "another", "any",     "anything",
-    "anywhere", "are",    "around", "as",      "at",     "away",    "back",    "be",
-    "been",    "before",  "being",  "below",
-    "between", "both",    "but",    "by",      "can",    "could",   "did",     "do",
-    "does",    "doing",   "down",   "during",  "each",   "either",  "else",    "enough",
-    "etc",     "even",    "ever",   "every",   "everywhere", "far",  "few",     "for",
-    "from",    "further",
-    "had",     "has",     "have",   "having",  "he",     "her",     "here",    "hers",
-    "him",     "his",     "how",    "i",       "if",     "in",      "into",    "is",
-    "it",      "its",     "itself", "just",    "less",   "lot",     "lots",    "may",
-    "me",
-    "might",   "mine",    "more",   "most",    "much",   "must",    "my",      "myself",
-    "of",      "off",     "on",     "once",    "one",    "ones",    "only",    "onto",
-    "or",      "other",   "our",    "ours",    "out",    "over",    "own",     "per",
-    "quite",   "rather",  "same",   "several", "she",    "should",  "since",   "so",
-    "some",    "something", "somewhere", "such", "than",    "that",   "the",     "their",   "theirs",
-    "them",    "then",    "there",  "these",   "they",   "thing",   "things",  "this",
-    "those",   "though",  "through", "to",     "too",    "under",   "until",   "up",
-    "upon",    "us",      "very",   "via",     "was",    "we",      "were",    "what",
-    "when",    "where",   "whether", "which",  "while",  "who",     "whom",    "whose",
-    "why",     "will",    "with",   "within",  "without", "would",  "yet",     "you",
-    "your",    "yours",   "yourself",
+    "a", "about", "above", "absolutely", "across", "actually", "after", "again", "against",
+    "all", "almost", "along", "already", "also", "although", "always", "am", "among", "amongst",
+    "an", "and", "another", "any", "anybody", "anymore", "anyone", "anything", "anyway",
+    "anyways", "anywhere", "are", "around", "as", "at", "away", "back", "basically", "be",
+    "because", "been", "before", "behind", "being", "below", "beside", "besides", "between",
+    "both", "but", "by", "can", "certainly", "completely", "could", "could've", "definitely",
+    "despite", "did", "do", "does", "doing", "down", "during", "each", "either", "else",
+    "enough", "especially", "etc", "even", "ever", "every", "everybody", "everyone",
+    "everywhere", "exactly", "fairly", "far", "few", "for", "from", "further", "gonna", "gotta",
+    "had", "has", "have", "having", "he", "he'd", "he'll", "he's", "hence", "her", "here",
+    "here's", "hers", "herself", "him", "himself", "his", "honestly", "how", "however", "i",
+    "i'd", "i'll", "i'm", "i've", "if", "in", "instead", "into", "is", "it", "it'd", "it'll",
+    "it's", "its", "itself", "just", "later", "less", "let's", "literally", "lot", "lots",
+    "mainly", "many", "may", "maybe", "me", "might", "might've", "mine", "more", "most",
+    "mostly", "much", "must", "must've", "my", "myself", "nearly", "now", "of", "off", "often",
+    "oh", "on", "once", "one", "ones", "only", "onto", "or", "other", "otherwise", "our",
+    "ours", "ourselves", "out", "over", "own", "per", "perhaps", "probably", "quite", "rather",
+    "really", "same", "several", "shall", "she", "she'd", "she'll", "she's", "should",
+    "should've", "simply", "since", "so", "some", "somebody", "somehow", "someone", "something",
+    "sometimes", "somewhat", "somewhere", "soon", "still", "such", "than", "that", "that's",
+    "the", "their", "theirs", "them", "themselves", "then", "there", "there's", "therefore",
+    "these", "they", "they'd", "they'll", "they're", "they've", "thing", "things", "this",
+    "those", "though", "through", "throughout", "thus", "to", "today", "together", "too",
+    "totally", "toward", "towards", "under", "unless", "until", "up", "upon", "us", "usually",
+    "very", "via", "wanna", "was", "we", "we'd", "we'll", "we're", "we've", "were", "what",
+    "what's", "whatever", "when", "whenever", "where", "whereas", "wherever", "whether",
+    "which", "whichever", "while", "who", "who's", "whoever", "whom", "whose", "why", "will",
+    "with", "within", "without", "would", "would've", "yeah", "yes", "yet", "you", "you'd",
+    "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves",
 };
 #define NSTOP (sizeof STOP / sizeof STOP[0])
 
@@ -56,40 +66,202 @@ int kw_is_stop(const char *w, size_t n) {
     return bsearch(&k, STOP, NSTOP, sizeof STOP[0], cmp_word) != NULL;
 }
 
-/* Words ending in "s" that are not plurals (or whose plural we do not strip). */
+/* Words ending in "s" that are not plurals, or whose singular is not what the rules below
+ * would make: words that are singular ("news", "series", "blues"), plural-only nouns ("jeans",
+ * "pants"), and a few surnames that reviews of music and books name in lower case. */
 static const char *const NOT_PLURAL[] = {
-    "always", "analysis", "bass", "bias", "bus", "canvas", "chaos", "class", "crisis",
-    "electronics", "gas", "gloss", "grass", "has", "is", "lens", "less", "mass", "news",
-    "perhaps", "physics", "plus", "series", "species", "stainless", "status", "this", "thus",
-    "was", "yes",
+    "always", "atlas",   "bias",     "blues",   "canvas",   "chaos",   "collins", "davis",
+    "diabetes", "gas",   "has",      "hopkins", "jeans",    "jones",   "lens",    "means",
+    "measles", "mumps",  "news",     "pants",   "perhaps",  "plus",    "rollins", "scissors",
+    "series",  "species", "stainless", "thanks", "this",    "tongs",   "was",     "whereas",
+    "williams", "yes",
 };
 #define NNOT_PLURAL (sizeof NOT_PLURAL / sizeof NOT_PLURAL[0])
+
+/* Plurals of four or fewer letters: a word that short is stripped only when listed here
+ * ("bus", "gas", "lens", "yes" and "this" are not plurals, and most short words in -s are
+ * not nouns at all). */
+static const char *const SHORT_PLURAL[] = {
+    "apps", "arms", "bags", "bars", "beds", "bits", "cans", "caps", "cars", "cats", "cds",
+    "cups", "dogs", "dvds", "ears", "eggs", "eyes", "fans", "hats", "jars", "keys", "kids",
+    "legs", "lids", "mats", "pads", "pans", "pens", "pets", "pies", "pins", "pots", "rugs",
+    "tabs", "tips", "toes", "toys", "tubs",
+};
+#define NSHORT_PLURAL (sizeof SHORT_PLURAL / sizeof SHORT_PLURAL[0])
+
+/* Plurals in -ies whose singular ends in -ie, not -y ("movies" -> "movie", not "movy"). */
+static const char *const IE_PLURAL[] = {
+    "aunties", "brownies", "calories", "cookies", "freebies", "goalies", "goodies", "hoodies",
+    "indies", "movies", "newbies", "rookies", "selfies", "smoothies", "veggies", "zombies",
+};
+#define NIE_PLURAL (sizeof IE_PLURAL / sizeof IE_PLURAL[0])
 
 static int ends(const char *w, size_t n, const char *suf) {
     size_t k = strlen(suf);
     return n >= k && memcmp(w + n - k, suf, k) == 0;
 }
 
-size_t kw_singular(char *w, size_t n) {
-    if (n <= 3 || w[n - 1] != 's') return n;
+static int in_list(const char *w, size_t n, const char *const *list, size_t count) {
     char buf[32];
-    if (n < sizeof buf) {
-        memcpy(buf, w, n);
-        buf[n] = '\0';
-        const char *k = buf;
-        if (bsearch(&k, NOT_PLURAL, NNOT_PLURAL, sizeof NOT_PLURAL[0], cmp_word)) return n;
-    }
-    if (ends(w, n, "ss") || ends(w, n, "us") || ends(w, n, "is") || ends(w, n, "ous"))
+    if (n >= sizeof buf) return 0;
+    memcpy(buf, w, n);
+    buf[n] = '\0';
+    const char *k = buf;
+    return bsearch(&k, list, count, sizeof list[0], cmp_word) != NULL;
+}
+
+int kw_plural_lists_check(void) {
+    const char *const *lists[3] = {NOT_PLURAL, SHORT_PLURAL, IE_PLURAL};
+    size_t counts[3] = {NNOT_PLURAL, NSHORT_PLURAL, NIE_PLURAL};
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 1; i < counts[l]; i++)
+            if (strcmp(lists[l][i - 1], lists[l][i]) >= 0) return l + 1;
+    for (size_t i = 1; i < NSTOP; i++)
+        if (strcmp(STOP[i - 1], STOP[i]) >= 0) return 4;
+    return 0;
+}
+
+size_t kw_singular(char *w, size_t n) {
+    if (n < 3 || w[n - 1] != 's') return n;
+    if (in_list(w, n, NOT_PLURAL, NNOT_PLURAL)) return n;
+    if (n <= 4) return in_list(w, n, SHORT_PLURAL, NSHORT_PLURAL) ? n - 1 : n;
+    /* Singular endings: class, bonus, analysis, famous, electronics. */
+    if (ends(w, n, "ss") || ends(w, n, "us") || ends(w, n, "is") || ends(w, n, "ous") ||
+        ends(w, n, "ics"))
         return n;
-    if (ends(w, n, "ies") && n > 4) { /* batteries -> battery */
-        w[n - 3] = 'y';
+    if (ends(w, n, "ies")) {
+        if (in_list(w, n, IE_PLURAL, NIE_PLURAL)) return n - 1; /* movies -> movie */
+        w[n - 3] = 'y'; /* batteries -> battery */
         return n - 2;
     }
-    /* boxes, glasses, brushes, watches, buzzes: the "es" belongs to the plural. */
-    if (ends(w, n, "sses") || ends(w, n, "shes") || ends(w, n, "ches") || ends(w, n, "xes") ||
-        ends(w, n, "zzes"))
+    /* glasses, brushes, watches, boxes, buzzes: the "es" belongs to the plural; but not in
+     * headaches or niches (ache, niche) or sizes (size), where it belongs to the word. */
+    if (ends(w, n, "sses") || ends(w, n, "shes") || ends(w, n, "xes") || ends(w, n, "zzes") ||
+        (ends(w, n, "ches") && !ends(w, n, "aches") && !ends(w, n, "iches")))
         return n - 2;
-    return n - 1; /* zippers -> zipper, cables -> cable */
+    return n - 1; /* zippers -> zipper, cables -> cable, sizes -> size */
+}
+
+/* ------------------------------------------------------------------------------------------
+ * HTML entities
+ * ---------------------------------------------------------------------------------------- */
+
+/* Named entities that appear in review and catalogue text, sorted for bsearch; each with its
+ * replacement, never longer than the entity. Dashes and the no-break space become a space, so
+ * that they separate words as they do in the page; typographic quotes become ASCII ones. */
+typedef struct entity {
+    const char *name, *text;
+} entity;
+
+static const entity ENTITIES[] = {
+    {"aacute", "\xc3\xa1"}, {"acirc", "\xc3\xa2"},  {"agrave", "\xc3\xa0"}, {"amp", "&"},
+    {"apos", "'"},          {"auml", "\xc3\xa4"},   {"bull", " "},          {"ccedil", "\xc3\xa7"},
+    {"copy", "\xc2\xa9"},   {"deg", "\xc2\xb0"},    {"eacute", "\xc3\xa9"}, {"ecirc", "\xc3\xaa"},
+    {"egrave", "\xc3\xa8"}, {"euml", "\xc3\xab"},   {"frac12", "\xc2\xbd"}, {"gt", ">"},
+    {"hellip", "..."},      {"iacute", "\xc3\xad"}, {"laquo", "\""},        {"ldquo", "\""},
+    {"lsquo", "'"},         {"lt", "<"},            {"mdash", " "},         {"middot", " "},
+    {"nbsp", " "},          {"ndash", " "},         {"ntilde", "\xc3\xb1"}, {"oacute", "\xc3\xb3"},
+    {"ouml", "\xc3\xb6"},   {"quot", "\""},         {"raquo", "\""},        {"rdquo", "\""},
+    {"reg", "\xc2\xae"},    {"rsquo", "'"},         {"szlig", "\xc3\x9f"},  {"times", "x"},
+    {"trade", "\xe2\x84\xa2"}, {"uacute", "\xc3\xba"}, {"uuml", "\xc3\xbc"},
+};
+#define NENTITIES (sizeof ENTITIES / sizeof ENTITIES[0])
+
+static int cmp_entity(const void *key, const void *elem) {
+    return strcmp((const char *)key, ((const entity *)elem)->name);
+}
+
+/* The UTF-8 bytes of code point cp written to out (room for 4); punctuation that separates
+ * words mapped as the named entities are. Returns the byte count. */
+static size_t put_codepoint(uint32_t cp, char *out) {
+    if (cp == 0xA0 || cp == 0x2013 || cp == 0x2014 || cp == 0x2022 || cp < 0x20 ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+        out[0] = ' ';
+        return 1;
+    }
+    if (cp == 0x2018 || cp == 0x2019) return out[0] = '\'', 1;
+    if (cp == 0x201C || cp == 0x201D) return out[0] = '"', 1;
+    if (cp < 0x80) return out[0] = (char)cp, 1;
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* One decoding pass over s[0..n), in place; returns the new length. */
+static size_t decode_once(char *s, size_t n) {
+    size_t r = 0, w = 0;
+    while (r < n) {
+        if (s[r] != '&') {
+            s[w++] = s[r++];
+            continue;
+        }
+        /* "&name;" with 2..8 letters or digits, "&#123;" or "&#x1F;" */
+        size_t e = r + 1;
+        while (e < n && e - r <= 9 && s[e] != ';' && s[e] != '&' && s[e] != ' ') e++;
+        if (e >= n || s[e] != ';' || e - r < 3) {
+            s[w++] = s[r++];
+            continue;
+        }
+        char name[12], rep[4];
+        size_t len = e - r - 1, replen = 0;
+        memcpy(name, s + r + 1, len);
+        name[len] = '\0';
+        if (name[0] == '#') {
+            int hex = name[1] == 'x' || name[1] == 'X';
+            const char *d = name + 1 + hex;
+            uint32_t cp = 0;
+            int ok = *d != '\0';
+            for (; *d && ok; d++) {
+                int v = *d >= '0' && *d <= '9' ? *d - '0'
+                        : hex && (*d | 32) >= 'a' && (*d | 32) <= 'f' ? (*d | 32) - 'a' + 10
+                                                                      : -1;
+                if (v < 0 || cp > 0x10FFFF) ok = 0;
+                else cp = cp * (hex ? 16u : 10u) + (uint32_t)v;
+            }
+            if (ok) replen = put_codepoint(cp, rep);
+        } else {
+            for (size_t k = 0; k < len; k++) name[k] = (char)(name[k] | 32);
+            const entity *x = bsearch(name, ENTITIES, NENTITIES, sizeof ENTITIES[0],
+                                      cmp_entity);
+            if (x) {
+                replen = strlen(x->text);
+                memcpy(rep, x->text, replen);
+            }
+        }
+        if (!replen) { /* not an entity we know: kept as it is */
+            s[w++] = s[r++];
+            continue;
+        }
+        memcpy(s + w, rep, replen); /* replen <= e - r + 1: never overtakes the reader */
+        w += replen;
+        r = e + 1;
+    }
+    return w;
+}
+
+size_t kw_html_decode(char *s, size_t n) {
+    /* Twice: text escaped twice in the published files ("&amp;quot;") is common. */
+    size_t m = decode_once(s, n);
+    return m == n ? m : decode_once(s, m);
+}
+
+int kw_entity_list_check(void) {
+    for (size_t i = 1; i < NENTITIES; i++)
+        if (strcmp(ENTITIES[i - 1].name, ENTITIES[i].name) >= 0) return 1;
+    return 0;
 }
 
 /* A byte that is part of a word: ASCII letters and digits, and any byte >= 0x80 (UTF-8). */
@@ -107,8 +279,10 @@ size_t kw_normalize(const char *s, size_t n, char *out, size_t cap) {
     size_t i = 0;
     char low[256];
     if (n > sizeof low) n = sizeof low; /* a keyword longer than this is rejected anyway */
+    memcpy(low, s, n);
+    n = kw_html_decode(low, n); /* "Home &amp; Kitchen", "&quot;sturdy&quot;" */
     for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)s[k];
+        unsigned char c = (unsigned char)low[k];
         low[k] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
     while (i < n) {
@@ -362,7 +536,11 @@ us_status kw_merge_write(sqlite3 *db, const char *path, const kw_item_passes *it
         for (size_t j = 0; j < ic[i].n; j++)
             if (c[j].side >= 0) counts[c[j].kw]++; /* one side per item: counted once */
     }
+    /* Too common: on more than max_item_share of the items, and on more than
+     * KW_COMMON_MIN_ITEMS of them (in a catalogue of a few dozen items a share is a handful
+     * of items, which says nothing about how common a word is). */
     double max_items = cfg->max_item_share * (double)n;
+    if (max_items < KW_COMMON_MIN_ITEMS) max_items = KW_COMMON_MIN_ITEMS;
     size_t nv = 0;
     for (uint32_t k = 0; k < nk; k++) {
         if (counts[k] == 0) {

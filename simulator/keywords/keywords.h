@@ -34,11 +34,14 @@
  * interrupted run (kill -9 included) and a changed prompt or model re-extracts only what it
  * affects. Failed rows are retried by the next run. The final tables are rebuilt from the
  * cache in one transaction at the end of every run.
- * The merge: keywords normalized (ASCII case, spaces and punctuation, simple plurals, stop
- * words trimmed at both ends, 1-4 words and 2-40 bytes); per item each keyword's support
- * summed over passes, kept on the side with more support (dropped on a tie), the top
+ * The merge: keywords normalized (HTML entities, ASCII case, spaces and punctuation, simple
+ * plurals, stop words trimmed at both ends, 1-4 words and 2-40 bytes); per item each keyword's
+ * support summed over passes, kept on the side with more support (dropped on a tie), the top
  * max_per_side per side; then dropped everywhere when on fewer than min_items items (rare:
- * typos, one-off phrases) or more than max_item_share of them (common: "quality", "price").
+ * typos, one-off phrases) or more than max_item_share of them (common: "quality", "price";
+ * 0.25 by default: on the demo store a lower share raises the keyword vote's held-out AUC,
+ * 0.518 at 0.25 to 0.549 at 0.1, but drops real aspects: the recall of the planted aspects
+ * falls from 0.91 to 0.81 at 0.15 and 0.50 at 0.1).
  *
  * It deliberately does not: translate, spell-correct, or merge synonyms ("sturdy" and
  * "solid" stay two keywords; the embed stage relates them).
@@ -88,8 +91,8 @@ typedef struct us_extract_config {
     int review_chars;      /* each review truncated to this many bytes, default 600 */
     int item_budget_chars; /* all of one item's reviews in a batch, default 6000 (~1500 tokens) */
     int min_items;         /* a keyword on fewer items is dropped, default 2 */
-    double max_item_share; /* a keyword on more than this share of the items is dropped,
-                            * default 0.5 */
+    double max_item_share; /* a keyword on more than this share of the items (and on more
+                            * than 5) is dropped, default 0.25 */
     int max_per_side;      /* keywords kept per item and side, by support, default 10 */
     double min_review_share; /* built-in: a review phrase must be backed by at least this share
                               * of the item's reviews (and 2), default 0.2 */

@@ -79,7 +79,8 @@ TEST(builtin_objective_from_metadata) {
                                          "\"no colon here\", 5]}"};
     cJSON *r = NULL;
     REQUIRE(kw_builtin_objective(&m, &r) == US_OK);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(r, "category")), "Kitchen");
+    /* The category is the driver's (kw_category_choose), not the pass's. */
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(r, "category")));
     char *txt = cJSON_PrintUnformatted(r);
     CHECK(strstr(txt, "\"Build quality\"") != NULL);
     CHECK(strstr(txt, "\"Zenix\"") != NULL);
@@ -289,4 +290,145 @@ TEST(builtin_recovers_planted_aspects) {
     CHECK(aspect_precision > 0.6);
     CHECK(recall > 0.85);
     free(pa);
+}
+
+/* 1 when kw is among the keywords of the result's side ("pros" or "cons"). */
+static int has_kw(const cJSON *r, const char *side, const char *kw) {
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(r, side)) {
+        const cJSON *k;
+        cJSON_ArrayForEach(k, cJSON_GetObjectItem(x, "keywords")) {
+            if (cJSON_IsString(k) && !strcmp(k->valuestring, kw)) return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when a keyword of the result has the word w. */
+static int kw_has_word(const cJSON *r, const char *w) {
+    const char *sides[2] = {"pros", "cons"};
+    for (int s = 0; s < 2; s++) {
+        const cJSON *x;
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(r, sides[s])) {
+            const cJSON *k;
+            cJSON_ArrayForEach(k, cJSON_GetObjectItem(x, "keywords")) {
+                char pat[64], kw[64];
+                snprintf(pat, sizeof pat, " %s ", w);
+                snprintf(kw, sizeof kw, " %s ", cJSON_GetStringValue(k));
+                if (strstr(kw, pat)) return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+TEST(builtin_reviews_entities_fillers_and_names) {
+    kw_item_meta m = {.id = 1, .title = "Saxophone Colossus (Remastered)",
+                      .categories_json = "[\"CDs & Vinyl\", \"Jazz\"]",
+                      .brand = "Sonny Rollins"};
+    kw_review rv[] = {
+        {5, NULL, "The &quot;sound&quot; is great. I still know the tenor tone is great because "
+                  "I&#39;m a fan. Saxophone Colossus is great. Love how Max Roach plays."},
+        {5, NULL, "Great &quot;sound&quot;. Still, the tenor tone is great. Sonny Rollins is "
+                  "great. Saxophone colossus is great. Max Roach drums are great."},
+        {4, NULL, "Great sound, great tenor tone. Rollins is great. And the Max Roach drums "
+                  "are great."},
+    };
+    kw_scale sc = {1, 5, 3};
+    cJSON *r = NULL;
+    REQUIRE(kw_builtin_subjective(&m, rv, 3, &sc, 0.05, &r) == US_OK);
+    char *txt = cJSON_PrintUnformatted(r);
+    CHECK(has_kw(r, "pros", "sound"));
+    CHECK(has_kw(r, "pros", "tenor tone"));
+    CHECK(strstr(txt, "quot") == NULL); /* an entity is not a word (evidence decoded too) */
+    CHECK(!kw_has_word(r, "still"));    /* nor are fillers */
+    CHECK(!kw_has_word(r, "know"));
+    CHECK(!kw_has_word(r, "because"));
+    CHECK(!kw_has_word(r, "i'm"));
+    CHECK(!has_kw(r, "pros", "saxophone colossus")); /* the title, in any case */
+    CHECK(!has_kw(r, "pros", "colossus"));
+    CHECK(!has_kw(r, "pros", "rollins"));     /* the artist */
+    CHECK(!has_kw(r, "pros", "max roach"));   /* a capitalized name inside a sentence */
+    CHECK(!has_kw(r, "pros", "max roach drum"));
+    CHECK(has_kw(r, "pros", "drum"));         /* ... ends where the name ends */
+    if (strstr(txt, "quot") || has_kw(r, "pros", "max roach")) printf("    got %s\n", txt);
+    free(txt);
+    cJSON_Delete(r);
+    /* A title-cased review title: capitals name nothing there. */
+    kw_review t[] = {{5, "Great Sound Quality", NULL}, {5, "Great Sound Quality", NULL}};
+    REQUIRE(kw_builtin_subjective(&m, t, 2, &sc, 0.05, &r) == US_OK);
+    CHECK(has_kw(r, "pros", "sound quality"));
+    cJSON_Delete(r);
+}
+
+TEST(builtin_genre_list_every_genre_a_keyword_rarest_the_category) {
+    /* A MovieLens-like catalogue: the genre lists are alphabetical. */
+    kw_item_meta items[] = {
+        {.id = 0, .title = "A", .categories_json = "[\"Action\", \"Adventure\", \"Thriller\"]"},
+        {.id = 1, .title = "B", .categories_json = "[\"Action\", \"Thriller\"]"},
+        {.id = 2, .title = "C", .categories_json = "[\"Adventure\", \"Drama\"]"},
+        {.id = 3, .title = "D", .categories_json = "[\"Action\", \"Drama\"]"},
+        {.id = 4, .title = "E", .categories_json = "[\"Adventure\", \"Film-Noir\"]"},
+        {.id = 5, .title = "F", .categories_json = "[\"Comedy\", \"Drama\"]"},
+    };
+    size_t n = sizeof items / sizeof items[0];
+    for (size_t i = 0; i < n; i++) items[i].category_list = 1;
+    kw_catalogue cat;
+    REQUIRE(kw_catalogue_init(&cat, items, n) == US_OK);
+    CHECK_EQ_INT(kw_catalogue_count(&cat, "Action"), 3);
+    CHECK_EQ_INT(kw_catalogue_count(&cat, "Film-Noir"), 1);
+    char c[64];
+    /* Item 0: Thriller (2 items) is rarer than Action (3) and Adventure (3). */
+    CHECK(kw_category_choose(&items[0], &cat, c, sizeof c) > 0);
+    CHECK_STR(c, "Thriller");
+    /* Item 3: Action and Drama tie at 3: the first listed. */
+    kw_category_choose(&items[3], &cat, c, sizeof c);
+    CHECK_STR(c, "Action");
+    /* Item 4: Film-Noir is on no other item: Adventure. */
+    kw_category_choose(&items[4], &cat, c, sizeof c);
+    CHECK_STR(c, "Adventure");
+    /* Every genre is a pros keyword, the first one included. */
+    cJSON *r = NULL;
+    REQUIRE(kw_builtin_objective(&items[0], &r) == US_OK);
+    CHECK(has_kw(r, "pros", "Action"));
+    CHECK(has_kw(r, "pros", "Adventure"));
+    CHECK(has_kw(r, "pros", "Thriller"));
+    cJSON_Delete(r);
+    /* The same entries read as a path: the root is no keyword. */
+    items[0].category_list = 0;
+    REQUIRE(kw_builtin_objective(&items[0], &r) == US_OK);
+    CHECK(!has_kw(r, "pros", "Action"));
+    CHECK(has_kw(r, "pros", "Adventure"));
+    cJSON_Delete(r);
+    kw_catalogue_free(&cat);
+}
+
+TEST(builtin_path_category_most_specific_shared_entry) {
+    /* Amazon 2014 CDs: several paths flattened, sub-genres in alphabetical order. */
+    kw_item_meta items[] = {
+        {.id = 0, .categories_json = "[\"CDs & Vinyl\", \"Blues\", \"Rap & Hip-Hop\"]"},
+        {.id = 1, .categories_json = "[\"CDs & Vinyl\", \"Blues\", \"Rap & Hip-Hop\"]"},
+        {.id = 2, .categories_json = "[\"CDs & Vinyl\", \"Blues\", \"Chicago Blues\"]"},
+        {.id = 3, .categories_json = "[\"CDs & Vinyl\", \"Blues\", \"Chicago Blues\"]"},
+        {.id = 4, .categories_json = "[\"CDs & Vinyl\", \"Blues\"]"},
+        {.id = 5, .categories_json = "[\"CDs & Vinyl\", \"Jazz\", \"Bebop\"]"},
+        {.id = 6, .categories_json = "[\"Electronics\"]"},
+    };
+    size_t n = sizeof items / sizeof items[0];
+    kw_catalogue cat;
+    REQUIRE(kw_catalogue_init(&cat, items, n) == US_OK);
+    char c[64];
+    kw_category_choose(&items[0], &cat, c, sizeof c);
+    CHECK_STR(c, "Rap & Hip-Hop"); /* not "Blues", the first sub-genre */
+    kw_category_choose(&items[2], &cat, c, sizeof c);
+    CHECK_STR(c, "Chicago Blues");
+    kw_category_choose(&items[4], &cat, c, sizeof c);
+    CHECK_STR(c, "Blues");
+    kw_category_choose(&items[5], &cat, c, sizeof c); /* nothing shared: the first past the root */
+    CHECK_STR(c, "Jazz");
+    kw_category_choose(&items[6], &cat, c, sizeof c); /* a path of one entry */
+    CHECK_STR(c, "Electronics");
+    kw_item_meta none = {.id = 9, .categories_json = "[oops"};
+    CHECK_EQ_INT(kw_category_choose(&none, &cat, c, sizeof c), 0);
+    kw_catalogue_free(&cat);
 }

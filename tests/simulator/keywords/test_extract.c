@@ -66,7 +66,7 @@ TEST(extract_builtin_cache_rerun_is_noop) {
     CHECK_EQ_U64(r1.cached, 0);
     CHECK_EQ_U64(r1.profiles, 60);
     CHECK(r1.keywords > 10);
-    CHECK_STR(r1.source, "builtin-v1");
+    CHECK_STR(r1.source, "builtin-v2");
     char *d1 = dump(store);
     CHECK_OK(us_extract(store, &cfg, &r2, &e), e);
     CHECK_EQ_U64(r2.extracted, 0);
@@ -76,7 +76,7 @@ TEST(extract_builtin_cache_rerun_is_noop) {
     CHECK(strcmp(d1, d2) == 0);
     /* Every item has a profile and the agreed columns. */
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile p JOIN items i ON i.id "
-                                        "= p.item WHERE p.source = 'builtin-v1'"), 60);
+                                        "= p.item WHERE p.source = 'builtin-v2'"), 60);
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_keyword ik LEFT JOIN keyword k "
                                         "ON k.id = ik.keyword WHERE k.id IS NULL"), 0);
     /* A different vote threshold changes the subjective pass only. */
@@ -227,6 +227,53 @@ TEST(extract_builtin_kill9_then_rerun_completes) {
     free(want);
 }
 
+/* The store's category kind: a store written before the meta key existed reads as a path
+ * store; a list store makes every genre a keyword. */
+TEST(extract_category_kind_old_store_is_path) {
+    char store[1024], old[1024], list[1024];
+    snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
+    snprintf(old, sizeof old, "%s", us_test_path("old.usdb"));
+    snprintf(list, sizeof list, "%s", us_test_path("list.usdb"));
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 90, 60, 1320, 1) == 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM meta WHERE key = 'category_kind' "
+                                        "AND value = 'path'"), 1);
+    REQUIRE(copy_file(store, old) == 0 && copy_file(store, list) == 0);
+    REQUIRE(us_test_sql_exec(old, "DELETE FROM meta WHERE key = 'category_kind'") == 0);
+    REQUIRE(us_test_sql_exec(list, "UPDATE meta SET value = 'list' WHERE key = "
+                                   "'category_kind'") == 0);
+    us_extract_config cfg = us_extract_config_default();
+    cfg.quiet = 1;
+    us_err e;
+    CHECK_OK(us_extract(store, &cfg, NULL, &e), e);
+    CHECK_OK(us_extract(old, &cfg, NULL, &e), e);
+    CHECK_OK(us_extract(list, &cfg, NULL, &e), e);
+    char *a = dump(store), *b = dump(old), *c = dump(list);
+    REQUIRE(a && b && c);
+    CHECK(strcmp(a, b) == 0);
+    CHECK(strcmp(a, c) != 0);
+    /* A path's root is no keyword and no category; every genre of a list is a keyword. */
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE pass = "
+                                        "'objective' AND result LIKE '%\"Synthetic\"%'"), 0);
+    CHECK_EQ_INT(us_test_sql_int(list, "SELECT count(*) FROM extraction WHERE pass = "
+                                       "'objective' AND result LIKE '%\"Synthetic\"%'"), 60);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile WHERE category = "
+                                        "'Synthetic' OR category IS NULL"), 0);
+    /* The category is the item's most specific shared entry: its sub-category when another
+     * item has it, else its category. */
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile p JOIN items i ON "
+                                        "i.id = p.item WHERE p.category = CASE WHEN (SELECT "
+                                        "count(*) FROM items j WHERE json_extract(j.categories, "
+                                        "'$[2]') = json_extract(i.categories, '$[2]')) >= 2 "
+                                        "THEN json_extract(i.categories, '$[2]') ELSE "
+                                        "json_extract(i.categories, '$[1]') END"), 60);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM item_profile p JOIN items i ON i.id = "
+                                 "p.item WHERE p.category = json_extract(i.categories, "
+                                 "'$[2]')") > 30);
+    free(a);
+    free(b);
+    free(c);
+}
+
 TEST(extract_cli_json_report_and_errors) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     char store[1024];
@@ -238,7 +285,7 @@ TEST(extract_cli_json_report_and_errors) {
     REQUIRE(j != NULL);
     CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "profiles")), 50);
     CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "extracted")), 100);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "source")), "builtin-v1");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "source")), "builtin-v2");
     cJSON_Delete(j);
     const char *again[] = {"extract", store, NULL};
     CHECK_EQ_INT(us_test_cli(again, "o2"), 0);

@@ -91,8 +91,8 @@ static const char *one_text(sqlite3 *db, const char *sql) {
 TEST(keyword_merge_sides_thresholds_ids) {
     sqlite3 *db = mem_db();
     REQUIRE(db != NULL);
-    /* Four items. "sound" on every item (too common at share 0.5), "remote" on one (too rare
-     * at min 2), "Batteries"/"battery" the same keyword, "price" on both sides of item 0 with
+    /* Four items. "sound" on every item (kept: on no more than KW_COMMON_MIN_ITEMS items a
+     * keyword is never too common), "remote" on one (too rare at min 2), "Batteries"/"battery" the same keyword, "price" on both sides of item 0 with
      * more support as a con. */
     kw_item_passes ip[4] = {
         {.item = 10, .objective = result("Audio", "p:sound,p:Batteries,p:price:1"),
@@ -109,25 +109,25 @@ TEST(keyword_merge_sides_thresholds_ids) {
     CHECK_OK(kw_merge_write(db, ":memory:", ip, 4, &cfg, "test-src", &nk, &nl, &e), e);
     /* Vocabulary: bass (2), battery (2), price (2), weight (1: item 12 is a tie, dropped,
      * so only item 13 -> rare). Ids in text order. */
-    CHECK_EQ_INT(nk, 3);
+    CHECK_EQ_INT(nk, 4);
     CHECK_STR(one_text(db, "SELECT group_concat(text || ':' || id || ':' || n_items, ' ') FROM "
                            "(SELECT * FROM keyword ORDER BY id)"),
-              "bass:0:2 battery:1:2 price:2:2");
+              "bass:0:2 battery:1:2 price:2:2 sound:3:4");
     CHECK_STR(one_text(db, "SELECT pros_text || '|' || cons_text || '|' || category || '|' || "
                            "source FROM item_profile WHERE item = 10"),
-              "bass, battery|price|Audio|test-src");
+              "bass, battery, sound|price|Audio|test-src");
     CHECK_STR(one_text(db, "SELECT category FROM item_profile WHERE item = 11"), "Speakers");
     CHECK_STR(one_text(db, "SELECT pros_text || '|' || cons_text FROM item_profile WHERE item = "
-                           "12"), "|");
+                           "12"), "sound|");
     CHECK_STR(one_text(db, "SELECT count(*) FROM item_profile"), "4");
-    CHECK_EQ_INT(nl, 6); /* items 10 and 11: bass, battery (pros), price (cons) */
+    CHECK_EQ_INT(nl, 10); /* items 10 and 11: bass, battery, sound, price; 12 and 13: sound */
     CHECK_STR(one_text(db, "SELECT support || ':' || evidence FROM keyword_evidence WHERE item = "
                            "10 AND side = 1"), "3:said so");
     /* The cap per side. */
     cfg.max_per_side = 1;
     CHECK_OK(kw_merge_write(db, ":memory:", ip, 4, &cfg, "test-src", &nk, &nl, &e), e);
     CHECK_STR(one_text(db, "SELECT pros_text FROM item_profile WHERE item = 10"), "bass");
-    /* Thresholds: min_items 1 keeps the rare ones; share 1 keeps "sound". */
+    /* Thresholds: min_items 1 keeps the rare ones. */
     cfg.max_per_side = 10;
     cfg.min_items = 1;
     cfg.max_item_share = 1.0;
@@ -138,5 +138,96 @@ TEST(keyword_merge_sides_thresholds_ids) {
         cJSON_Delete(ip[i].objective);
         cJSON_Delete(ip[i].subjective);
     }
+    sqlite3_close(db);
+}
+
+TEST(keyword_singular_rules) {
+    static const char *const cases[][2] = {
+        {"blues", "blues"},     {"rollins", "rollins"}, {"series", "series"},
+        {"glasses", "glass"},   {"boxes", "box"},       {"stories", "story"},
+        {"bus", "bus"},         {"analysis", "analysis"}, {"news", "news"},
+        {"batteries", "battery"}, {"watches", "watch"},  {"brushes", "brush"},
+        {"buzzes", "buzz"},     {"sizes", "size"},      {"headaches", "headache"},
+        {"movies", "movie"},    {"cables", "cable"},    {"electronics", "electronics"},
+        {"famous", "famous"},   {"class", "class"},     {"toys", "toy"},
+        {"lens", "lens"},       {"gas", "gas"},         {"this", "this"},
+        {"zippers", "zipper"},  {"keys", "key"},        {"jeans", "jeans"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char w[32];
+        size_t n = strlen(cases[i][0]);
+        memcpy(w, cases[i][0], n + 1);
+        n = kw_singular(w, n);
+        w[n] = '\0';
+        if (strcmp(w, cases[i][1]) != 0) printf("    %s -> %s\n", cases[i][0], w);
+        CHECK_STR(w, cases[i][1]);
+    }
+    CHECK_STR(norm("Sonny Rollins"), "sonny rollins");
+    CHECK_EQ_INT(kw_plural_lists_check(), 0);
+}
+
+static const char *decoded(const char *s) {
+    static char buf[256];
+    size_t n = strlen(s);
+    memcpy(buf, s, n);
+    buf[kw_html_decode(buf, n)] = '\0';
+    return buf;
+}
+
+TEST(keyword_html_entities_decoded) {
+    CHECK_STR(decoded("&quot;sturdy&quot; &amp; light"), "\"sturdy\" & light");
+    CHECK_STR(decoded("it&#39;s &#x27;fine&#X27;"), "it's 'fine'");
+    CHECK_STR(decoded("a&lt;b&gt;c&nbsp;d"), "a<b>c d");
+    CHECK_STR(decoded("caf&eacute; cr&#232;me &#x1F600;"), "café crème \xf0\x9f\x98\x80");
+    CHECK_STR(decoded("&amp;quot;twice&amp;quot;"), "\"twice\"");
+    CHECK_STR(decoded("AT&T &unknown; &#xZZ; & ;"), "AT&T &unknown; &#xZZ; & ;");
+    CHECK_STR(decoded("&#0;&#xD800;&#9999999;"), "   ");
+    CHECK_EQ_INT(kw_entity_list_check(), 0);
+    /* In keywords: "Home &amp; Kitchen" is not "home amp kitchen". */
+    CHECK_STR(norm("Home &amp; Kitchen"), "home kitchen");
+    CHECK_STR(norm("&quot;battery life&quot;"), "battery life");
+    CHECK_STR(norm("&quot;"), "");
+}
+
+TEST(keyword_stop_words_and_contractions) {
+    static const char *const stop[] = {"still", "because", "i'm", "it's", "really", "already",
+                                       "maybe", "actually", "they're", "that's"};
+    for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++) {
+        if (!kw_is_stop(stop[i], strlen(stop[i]))) printf("    not a stop word: %s\n", stop[i]);
+        CHECK(kw_is_stop(stop[i], strlen(stop[i])));
+    }
+    CHECK_STR(norm("still"), "");
+    CHECK_STR(norm("i'm"), "");
+    CHECK_STR(norm("really sturdy build"), "sturdy build");
+    /* Negations stay: "doesn't" and "not" are not stop words. */
+    CHECK(!kw_is_stop("not", 3) && !kw_is_stop("doesn't", 7));
+}
+
+TEST(keyword_common_dropped_by_share) {
+    sqlite3 *db = mem_db();
+    REQUIRE(db != NULL);
+    /* 40 items: "price" on 11 (27.5% > 25%: dropped), "color" on 10 (25%: kept), "zipper"
+     * on 2 (kept). */
+    kw_item_passes ip[40];
+    memset(ip, 0, sizeof ip);
+    for (int i = 0; i < 40; i++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "p:item%02d%s%s%s", i, i < 11 ? ",p:price" : "",
+                 i >= 20 && i < 30 ? ",p:color" : "", i >= 38 ? ",c:zipper" : "");
+        ip[i].item = i;
+        ip[i].objective = result(NULL, spec);
+    }
+    us_extract_config cfg = us_extract_config_default();
+    CHECK(cfg.max_item_share == 0.25);
+    cfg.min_items = 1;
+    us_err e;
+    uint64_t nk = 0, nl = 0;
+    CHECK_OK(kw_merge_write(db, ":memory:", ip, 40, &cfg, "t", &nk, &nl, &e), e);
+    CHECK_STR(one_text(db, "SELECT count(*) FROM keyword WHERE text = 'price'"), "0");
+    CHECK_STR(one_text(db, "SELECT n_items FROM keyword WHERE text = 'color'"), "10");
+    CHECK_STR(one_text(db, "SELECT n_items FROM keyword WHERE text = 'zipper'"), "2");
+    CHECK_STR(one_text(db, "SELECT pros_text FROM item_profile WHERE item = 0"), "item00");
+    CHECK_EQ_INT(nk, 42);
+    for (int i = 0; i < 40; i++) cJSON_Delete(ip[i].objective);
     sqlite3_close(db);
 }
