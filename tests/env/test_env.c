@@ -2,6 +2,8 @@
  * checkpointed into it, and a us_sim that votes with SASRec alone (the keyword and embedding
  * stages are the simulator tests' business). Episodes, observations, seeds, termination,
  * masking, and the vector env against single envs at several thread counts. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,5 +265,201 @@ TEST(vecenv_equals_single_envs) {
     }
     for (int i = 0; i < n; i++) us_env_free(env[i]);
     us_vecenv_free(v);
+    us_sim_close(sim);
+}
+
+/* p_leave after satisfaction s (env.h): min(1, leave_prob·e^(leave_gain·s)). */
+static double leave_p(const us_env_config *c, double s) {
+    const double p = c->leave_prob * exp(c->leave_gain * s);
+    return p > 1.0 ? 1.0 : p;
+}
+
+/* What leave_episodes saw. Leaves are split by whether the step's item was engaged with (a
+ * like needs it): given each step's p, the leaving draw is its own, so either share of the
+ * leaves follows the p's of its steps. */
+typedef struct leave_tally {
+    int likes, misses, rises, falls, saturated;
+    int left[2];                /* leaves after a step not engaged with / engaged with */
+    double expected[2], var[2]; /* their expectation and variance given the steps' p */
+} leave_tally;
+
+/* Runs `episodes` episodes of env (made with cfg) on items from act, recomputing s_t and
+ * p_leave after every step from the rewards and checking the env's against them. */
+static void leave_episodes(us_test_ctx *t_, us_env *env, const us_env_config *cfg,
+                           int episodes, us_rng *act, leave_tally *k) {
+    int32_t obs[US_ENV_OBS_MAX];
+    us_env_step_result r;
+    memset(k, 0, sizeof *k);
+    for (int e = 0; e < episodes; e++) {
+        us_env_reset(env, (uint64_t)e, US_ENV_RANDOM_USER, obs);
+        CHECK(us_env_leave_prob(env) == 0.0);
+        double s = 0.0, prev = leave_p(cfg, 0.0);
+        while (!us_env_done(env)) {
+            us_env_step(env, (int32_t)us_rng_bounded(act, 40), obs, &r);
+            const int like = r.reward > 0.0f;
+            CHECK_EQ_INT(like, r.reaction.like);
+            s = cfg->leave_decay * s + (like ? -1.0 : 1.0);
+            const double p = leave_p(cfg, s);
+            CHECK_NEAR(us_env_leave_prob(env), p, 1e-12);
+            if (p < 1.0) { /* s stays inside (-5, 5) at decay 0.8: never a fixed point */
+                if (like) {
+                    CHECK(p < prev);
+                    k->falls++;
+                } else {
+                    CHECK(p > prev);
+                    k->rises++;
+                }
+            } else {
+                CHECK_EQ_INT(r.terminated, 1);
+                k->saturated++;
+            }
+            k->likes += like;
+            k->misses += !like;
+            const int g = r.reaction.engage != 0;
+            k->left[g] += r.terminated;
+            k->expected[g] += p;
+            k->var[g] += p * (1.0 - p);
+            prev = p;
+        }
+    }
+}
+
+TEST(env_leaving_follows_satisfaction) {
+    us_sim *sim = make_sim("sat.usdb");
+    REQUIRE(sim != NULL);
+    us_env_config cfg = us_env_config_default();
+    CHECK(cfg.leave_prob == 0.025 && cfg.leave_gain == 0.35 && cfg.leave_decay == 0.8);
+    cfg.max_steps = 60;
+    us_env *env;
+    us_err err;
+    int32_t obs[US_ENV_OBS_MAX];
+    us_env_step_result r;
+    us_rng act = us_rng_derive(41, 0);
+    leave_tally k;
+    /* the defaults (p between 0.004 and 0.14), then a config where p reaches min(1, .) */
+    for (int strong = 0; strong < 2; strong++) {
+        if (strong) cfg.leave_prob = 0.5, cfg.leave_gain = 1.0;
+        REQUIRE(us_env_init(&env, sim, &cfg, &err) == US_OK);
+        leave_episodes(t_, env, &cfg, strong ? 200 : 400, &act, &k);
+        us_env_free(env);
+        CHECK(k.likes > 50 && k.misses > 100);
+        CHECK(k.rises > 0 && k.falls > 0);
+        CHECK_EQ_INT(k.saturated > 0, strong);
+        /* the leaves drawn follow those p's: within 4 standard deviations of their sum, after
+         * engaged steps and after the others alike (a constant 0.025 would expect about a
+         * third as many; a leaving draw tied to the engagement draw would put them all
+         * after engaged steps) */
+        for (int g = 0; g < 2; g++) {
+            CHECK(k.expected[g] > 20.0);
+            CHECK_NEAR(k.left[g], k.expected[g], 4.0 * sqrt(k.var[g]));
+        }
+    }
+
+    /* leave_gain 0: the paper's constant leave_prob, whatever the reactions */
+    cfg = us_env_config_default();
+    cfg.max_steps = 60;
+    cfg.leave_gain = 0.0;
+    REQUIRE(us_env_init(&env, sim, &cfg, &err) == US_OK);
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        us_env_reset(env, seed, US_ENV_RANDOM_USER, obs);
+        while (!us_env_done(env)) {
+            us_env_step(env, (int32_t)us_rng_bounded(&act, 40), obs, &r);
+            CHECK(us_env_leave_prob(env) == cfg.leave_prob);
+        }
+    }
+    us_env_free(env);
+
+    /* evaluation order: nobody leaves, p is 0 */
+    cfg = us_env_config_default();
+    cfg.max_steps = 60;
+    REQUIRE(us_env_init(&env, sim, &cfg, &err) == US_OK);
+    for (int e = 0; e < 3; e++) {
+        us_env_reset(env, 7, US_ENV_NEXT_USER, obs);
+        while (!us_env_done(env)) {
+            us_env_step(env, (int32_t)us_rng_bounded(&act, 40), obs, &r);
+            CHECK(us_env_leave_prob(env) == 0.0);
+            CHECK_EQ_INT(r.terminated, 0);
+        }
+        CHECK_EQ_INT(us_env_steps(env), 60);
+    }
+    us_env_free(env);
+
+    /* the new fields are validated, by name */
+    us_env_config bad = us_env_config_default();
+    CHECK_OK(us_env_config_validate(&bad, &err), err);
+    bad.leave_decay = 1.0;
+    CHECK(us_env_config_validate(&bad, &err) == US_EINVAL);
+    CHECK_STR(err.field, "leave_decay");
+    CHECK(us_env_init(&env, sim, &bad, &err) == US_EINVAL);
+    CHECK_STR(err.field, "leave_decay");
+    bad = us_env_config_default();
+    bad.leave_gain = -1.0;
+    CHECK(us_env_config_validate(&bad, &err) == US_EINVAL);
+    CHECK_STR(err.field, "leave_gain");
+    us_sim_close(sim);
+}
+
+TEST(env_two_policies_share_leaving_when_reactions_agree) {
+    us_sim *sim = make_sim("crn.usdb");
+    REQUIRE(sim != NULL);
+    us_env_config cfg = us_env_config_default();
+    cfg.leave_prob = 0.15; /* episodes end early */
+    cfg.max_steps = 50;
+    us_err err;
+    int32_t oa[US_ENV_OBS_MAX], ob[US_ENV_OBS_MAX];
+    us_env_step_result ra, rb;
+    /* mask 0: B's other item is asked of the user; mask 1: it is a masked repeat, which asks
+     * nothing (no reaction draws) */
+    for (int mask = 0; mask < 2; mask++) {
+        cfg.mask_repeats = mask;
+        us_env *a, *b;
+        REQUIRE(us_env_init(&a, sim, &cfg, &err) == US_OK);
+        REQUIRE(us_env_init(&b, sim, &cfg, &err) == US_OK);
+        int checked = 0, checked_apart = 0, agreeing = 0, disagreeing = 0, ended_apart = 0;
+        for (uint64_t seed = 0; seed < 300; seed++) {
+            const int32_t user = us_env_reset(a, seed, US_ENV_RANDOM_USER, oa);
+            CHECK_EQ_INT(us_env_reset(b, seed, US_ENV_RANDOM_USER, ob), user);
+            us_rng act = us_rng_derive(seed, 99);
+            int same = 1; /* the rewards so far agree */
+            int32_t last_b = -1;
+            for (int t = 0; !us_env_done(a) || !us_env_done(b); t++) {
+                const int32_t item = (int32_t)us_rng_bounded(&act, 40);
+                /* B follows A except every fourth step from the second */
+                int32_t other = item;
+                if (t % 4 == 1) other = mask ? last_b : (item + 7) % 40;
+                const int da = us_env_done(a), db = us_env_done(b);
+                if (!da) us_env_step(a, item, oa, &ra);
+                if (!db) us_env_step(b, other, ob, &rb);
+                last_b = other;
+                if (da || db) {
+                    /* only one of them still runs: their rewards agreed at most until here */
+                    CHECK(!same);
+                    continue;
+                }
+                same = same && ra.reward == rb.reward;
+                if (!same) continue;
+                CHECK_EQ_INT(ra.terminated, rb.terminated);
+                CHECK_EQ_INT(ra.truncated, rb.truncated);
+                CHECK(us_env_leave_prob(a) == us_env_leave_prob(b));
+                checked++;
+                checked_apart += other != item;
+            }
+            if (same) {
+                agreeing++;
+                CHECK_EQ_INT(us_env_steps(a), us_env_steps(b));
+            } else {
+                disagreeing++;
+                ended_apart += us_env_steps(a) != us_env_steps(b);
+            }
+        }
+        /* teeth: steps checked where the two recommended different items */
+        CHECK(checked > 100 && checked_apart > 20);
+        CHECK(agreeing > 10);
+        printf("    mask_repeats %d: %d episodes agree in rewards (same length, %d steps checked, "
+               "%d with different items); of %d that differ, %d end at different steps\n",
+               mask, agreeing, checked, checked_apart, disagreeing, ended_apart);
+        us_env_free(a);
+        us_env_free(b);
+    }
     us_sim_close(sim);
 }

@@ -370,3 +370,156 @@ TEST(fidelity_calibration_needs_validation_labels) {
     CHECK(strstr(buf, store) != NULL);
     CHECK(strstr(buf, "validation") != NULL);
 }
+
+/* ---- the baselines and the verdict ---- */
+
+/* AUC of scores s against 0/1 labels y (n of each) by counting every positive-negative pair,
+ * a tie counting one half: the definition, independent of any ranking code. */
+static double auc_pairs(const double *s, const int8_t *y, size_t n) {
+    double wins = 0, pos = 0, neg = 0;
+    for (size_t a = 0; a < n; a++) {
+        if (!y[a]) continue;
+        pos++;
+        for (size_t b = 0; b < n; b++)
+            if (!y[b]) wins += s[a] > s[b] ? 1.0 : s[a] == s[b] ? 0.5 : 0.0;
+    }
+    for (size_t b = 0; b < n; b++) neg += !y[b];
+    return pos > 0 && neg > 0 ? wins / (pos * neg) : 0.5;
+}
+
+TEST(fidelity_item_rate_counts_labeled_interactions_only) {
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim_cfg("ir.usdb", store, us_sim_config_paper());
+    REQUIRE(sim != NULL);
+    us_sim_close(sim);
+    /* a third of the training interactions become unlabeled (Anime's -1: a NULL label) */
+    REQUIRE(us_test_sql_exec(store, "UPDATE interactions SET label = NULL "
+                                    "WHERE split = 0 AND (user + 2 * item) % 3 = 0") == 0);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM interactions "
+                                 "WHERE split = 0 AND label IS NULL") > 50);
+    us_sim_config cfg = us_sim_config_paper();
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    us_err err;
+    char buf[1200];
+    if (us_sim_open(&sim, store, &cfg, &err) != US_OK) {
+        us_test_fail(t_, __FILE__, __LINE__, "%s", us_err_str(&err, buf, sizeof buf));
+        return;
+    }
+    us_sim_eval_config ec = us_sim_eval_config_default();
+    ec.random_steps = 0;
+    us_sim_eval_report rep;
+    const us_status st = us_sim_evaluate(sim, store, &ec, &rep, &err);
+    us_sim_close(sim);
+    CHECK_OK(st, err);
+    REQUIRE(st == US_OK);
+
+    /* Recount from the store: per item, the likes and the labeled and all interactions of the
+     * training split; the labeled test interactions scored by (likes + 1) / (labeled + 2). */
+    uint32_t likes[US_TEST_SIM_ITEMS] = {0}, labeled[US_TEST_SIM_ITEMS] = {0},
+             all[US_TEST_SIM_ITEMS] = {0};
+    sqlite3 *db;
+    REQUIRE(sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *q;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT item, label FROM interactions WHERE split = 0", -1, &q,
+                               NULL) == SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const int i = sqlite3_column_int(q, 0);
+        REQUIRE(i >= 0 && i < US_TEST_SIM_ITEMS);
+        all[i]++;
+        if (sqlite3_column_type(q, 1) == SQLITE_NULL) continue;
+        labeled[i]++;
+        likes[i] += sqlite3_column_int(q, 1) == 1;
+    }
+    sqlite3_finalize(q);
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT item, label FROM interactions WHERE split = 2 "
+                                   "AND label IS NOT NULL ORDER BY user, pos",
+                               -1, &q, NULL) == SQLITE_OK);
+    static double rate[4096], old_rate[4096];
+    static int8_t lab[4096];
+    size_t n = 0;
+    uint64_t correct = 0;
+    double logloss = 0;
+    while (sqlite3_step(q) == SQLITE_ROW && n < 4096) {
+        const int i = sqlite3_column_int(q, 0);
+        REQUIRE(i >= 0 && i < US_TEST_SIM_ITEMS);
+        lab[n] = (int8_t)(sqlite3_column_int(q, 1) == 1);
+        rate[n] = (likes[i] + 1.0) / (labeled[i] + 2.0);
+        old_rate[n] = (likes[i] + 1.0) / (all[i] + 2.0); /* the old, wrong denominator */
+        correct += (rate[n] >= 0.5) == lab[n];
+        logloss -= lab[n] ? log(rate[n]) : log(1 - rate[n]);
+        n++;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    REQUIRE(n >= 50 && n < 4096);
+
+    const double auc = auc_pairs(rate, lab, n), old_auc = auc_pairs(old_rate, lab, n);
+    CHECK_EQ_INT(rep.item_rate.n, n);
+    CHECK_NEAR(rep.item_rate.auc, auc, 1e-12);
+    CHECK_NEAR(rep.item_rate.accuracy, (double)correct / (double)n, 1e-12);
+    CHECK_NEAR(rep.item_rate.logloss, logloss / (double)n, 1e-12);
+    /* the NULLed rows move the old denominator's AUC away from the right one, so the report
+     * could not match both */
+    CHECK(fabs(auc - old_auc) > 1e-3);
+}
+
+TEST(fidelity_verdict_names_the_best_other) {
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("v.usdb", store);
+    REQUIRE(sim != NULL);
+    us_sim_eval_config ec = us_sim_eval_config_default();
+    ec.random_steps = 0;
+    us_sim_eval_report rep;
+    us_err err;
+    const us_status st = us_sim_evaluate(sim, store, &ec, &rep, &err);
+    CHECK_OK(st, err);
+    const us_sim_config sc = *us_sim_config_of(sim);
+    us_sim_close(sim);
+    REQUIRE(st == US_OK);
+
+    /* The default judge (FITTED) without the keyword and embedding votes: it is compared with
+     * SASRec, the paper's majority vote and the four baselines, in fidelity.c's order (the
+     * first of equal AUCs wins). */
+    REQUIRE(sc.mode == US_SIM_FITTED);
+    REQUIRE(!sc.use[US_VOTE_KEYWORD] && !sc.use[US_VOTE_EMBED] && sc.use[US_VOTE_SASREC]);
+    const char *names[] = {"sasrec", "majority vote", "user+item bias", "matrix factorization",
+                           "item like rate", "popularity"};
+    const double aucs[] = {rep.component[US_VOTE_SASREC].auc, rep.majority.auc, rep.bias.auc,
+                           rep.mf.auc, rep.item_rate.auc, rep.popularity_auc};
+    size_t best = 0;
+    for (size_t k = 0; k < sizeof aucs / sizeof *aucs; k++) {
+        CHECK(aucs[k] >= 0.0 && aucs[k] <= 1.0);
+        if (aucs[k] > aucs[best]) best = k;
+    }
+    CHECK_STR(rep.best_other, names[best]);
+    CHECK(rep.best_other_auc == aucs[best]);
+    CHECK_EQ_INT(rep.beats_all, rep.ensemble.auc > aucs[best]);
+    CHECK(rep.n_test > 0 && rep.bias.n == rep.n_test && rep.mf.n == rep.n_test &&
+          rep.item_rate.n == rep.n_test);
+    /* a baseline that learned something: the verdict is not among coin flips */
+    CHECK(rep.best_other_auc > 0.5);
+
+    CHECK(rep.decision_auc >= 0.0 && rep.decision_auc <= 1.0);
+    CHECK(rep.decision_freq_auc >= 0.0 && rep.decision_freq_auc <= 1.0);
+    CHECK_EQ_INT(rep.decision_draws, ec.decision_draws);
+    for (int j = 0; j < US_SIM_EVAL_NM; j++) {
+        CHECK(rep.popularity_discrimination[j] >= 0.0 && rep.popularity_discrimination[j] <= 1.0);
+        CHECK(rep.discrimination[j] >= 0.0 && rep.discrimination[j] <= 1.0);
+    }
+    CHECK_EQ_INT(rep.has_choose, 1);
+    CHECK(rep.engage_auc >= 0.0 && rep.engage_auc <= 1.0);
+    CHECK(rep.engage_rate_test > 0.0 && rep.engage_rate_test <= 1.0);
+
+    /* The paper's reaction on the same store: its judge IS the SASRec vote (one vote), so it
+     * cannot beat SASRec: beats_all is 0 however the rivals come out. */
+    us_sim_config pc = us_sim_config_paper();
+    pc.use[US_VOTE_KEYWORD] = pc.use[US_VOTE_EMBED] = 0;
+    REQUIRE(us_sim_open(&sim, store, &pc, &err) == US_OK);
+    us_sim_eval_report paper;
+    REQUIRE(us_sim_evaluate(sim, store, &ec, &paper, &err) == US_OK);
+    us_sim_close(sim);
+    CHECK(paper.ensemble.auc == paper.component[US_VOTE_SASREC].auc);
+    CHECK_EQ_INT(paper.beats_all, 0);
+    CHECK(paper.best_other_auc >= paper.ensemble.auc);
+    CHECK_EQ_INT(paper.has_choose, 0);
+}

@@ -9,6 +9,7 @@
 #include "datasets/datasets.h"
 #include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
+#include "tests/simulator/sim_fixture.h"
 #include "tests/test.h"
 
 /* Users (raw ids) and their ratings in time order; the last two labeled of each go to
@@ -528,4 +529,287 @@ TEST(sim_thresholds_must_be_finite) {
     cfg.calibrate = 2;
     CHECK(us_sim_open(&sim, f.store, &cfg, &err) == US_EINVAL);
     CHECK_STR(err.field, "calibrate");
+}
+
+/* Opens the sasrec fixture's store (us_test_sasrec_sim) again with cfg, less the keyword and
+ * embedding votes as the fixture does. NULL on failure (printed). */
+static us_sim *reopen(const char *store, us_sim_config cfg) {
+    cfg.use[US_VOTE_KEYWORD] = cfg.use[US_VOTE_EMBED] = 0;
+    us_sim *sim = NULL;
+    us_err err;
+    if (us_sim_open(&sim, store, &cfg, &err) != US_OK) {
+        char buf[1200];
+        fprintf(stderr, "us_sim_open: %s\n", us_err_str(&err, buf, sizeof buf));
+    }
+    return sim;
+}
+
+/* rng advanced by the three draws of a reaction (simulator.h, "Randomness"); the first two
+ * (the engagement and judge draws) into u[0], u[1] when u is not NULL. */
+static us_rng three_draws(us_rng rng, float *u) {
+    const float u0 = us_rng_float(&rng), u1 = us_rng_float(&rng);
+    (void)us_rng_u32(&rng);
+    if (u) u[0] = u0, u[1] = u1;
+    return rng;
+}
+
+/* A reaction that was not judged: a repeat under judge_known = 0. */
+static int unjudged(const us_sim_reaction *r) {
+    for (int k = 0; k < US_SIM_NVOTES; k++)
+        if (r->vote[k] != -1) return 0;
+    return r->like == 0 && r->judged == 0 && r->engage == 0 && r->p_reward == 0.0f;
+}
+
+TEST(sim_repeats_earn_no_like_and_show_the_logged_label) {
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("rep.usdb", store);
+    REQUIRE(sim != NULL);
+    const us_sim_config *c = us_sim_config_of(sim);
+    CHECK_EQ_INT(c->judge_known, 0);
+    CHECK_EQ_INT(c->choose, 1);
+    CHECK_EQ_INT(c->mode, US_SIM_FITTED);
+    us_sim_config known = us_sim_config_default();
+    known.judge_known = 1;
+    us_sim *simk = reopen(store, known);
+    REQUIRE(simk != NULL);
+    us_sim_worker *w, *wk;
+    us_err err;
+    REQUIRE(us_sim_worker_init(&w, sim, 4, &err) == US_OK);
+    REQUIRE(us_sim_worker_init(&wk, simk, 4, &err) == US_OK);
+    us_sim_reaction r;
+    int seen[2] = {0, 0}, judged_likes = 0, n_fresh = 0;
+    for (int32_t u = 0; u < us_sim_n_users(sim); u++) {
+        const int32_t *items;
+        const int8_t *labels;
+        const int n = us_sim_history(sim, u, &items, &labels);
+        for (int k = 0; k < n; k++) {
+            int lab = -7;
+            CHECK_EQ_INT(us_sim_known(sim, u, items[k], &lab), 1);
+            CHECK_EQ_INT(lab, labels[k]);
+            if (labels[k] >= 0) seen[labels[k]]++;
+            us_rng rng = us_rng_derive((uint64_t)u, (uint64_t)k), again = rng;
+            /* default: a repeat, its logged label shown, not judged, no like */
+            const us_rng after = three_draws(rng, NULL);
+            us_sim_decide(sim, w, u, NULL, NULL, 0, items[k], &rng, &r);
+            CHECK_EQ_INT(r.repeat, 1);
+            CHECK_EQ_INT(r.logged, labels[k]);
+            CHECK(unjudged(&r));
+            CHECK(memcmp(&rng, &after, sizeof rng) == 0); /* three draws, judged or not */
+            /* judge_known: the same training item is judged, still a repeat with its label */
+            us_sim_decide(simk, wk, u, NULL, NULL, 0, items[k], &again, &r);
+            CHECK_EQ_INT(r.repeat, 1);
+            CHECK_EQ_INT(r.logged, labels[k]);
+            CHECK(r.vote[US_VOTE_SASREC] == 0 || r.vote[US_VOTE_SASREC] == 1);
+            CHECK(r.score > 0.0f && r.score < 1.0f);
+            CHECK(r.p_engage > 0.0f && r.p_engage < 1.0f);
+            CHECK_NEAR(r.p_reward, r.p_engage * r.score, 1e-6);
+            judged_likes += r.like;
+        }
+        /* items u never met: not repeats; one recommended earlier in the episode is */
+        int32_t fresh[2];
+        int nf = 0;
+        for (int32_t i = 0; i < us_sim_n_items(sim) && nf < 2; i++)
+            if (!us_sim_known(sim, u, i, NULL)) fresh[nf++] = i;
+        REQUIRE(nf == 2);
+        n_fresh++;
+        us_rng rng = us_rng_derive(100 + (uint64_t)u, 0);
+        us_sim_decide(sim, w, u, NULL, NULL, 0, fresh[0], &rng, &r);
+        CHECK_EQ_INT(r.repeat, 0);
+        CHECK_EQ_INT(r.logged, -1);
+        CHECK(r.vote[US_VOTE_SASREC] >= 0);
+        CHECK(r.p_reward > 0.0f);
+        const int8_t liked[1] = {1};
+        us_sim_decide(sim, w, u, &fresh[1], liked, 1, fresh[0], &rng, &r); /* another item */
+        CHECK_EQ_INT(r.repeat, 0);
+        CHECK(r.vote[US_VOTE_SASREC] >= 0);
+        us_sim_decide(sim, w, u, &fresh[0], liked, 1, fresh[0], &rng, &r); /* itself, liked */
+        CHECK_EQ_INT(r.repeat, 1);
+        CHECK_EQ_INT(r.logged, -1);
+        CHECK(unjudged(&r));
+        us_sim_decide(simk, wk, u, &fresh[0], liked, 1, fresh[0], &rng, &r);
+        CHECK_EQ_INT(r.repeat, 1);
+        CHECK_EQ_INT(r.logged, -1);
+        CHECK(r.vote[US_VOTE_SASREC] >= 0);
+    }
+    CHECK(seen[0] > 0 && seen[1] > 0); /* both labels were shown back */
+    CHECK(judged_likes > 0);           /* judged again, a repeat can earn a like */
+    CHECK_EQ_INT(n_fresh, us_sim_n_users(sim));
+    us_sim_worker_free(w);
+    us_sim_worker_free(wk);
+    us_sim_close(sim);
+    us_sim_close(simk);
+}
+
+TEST(sim_dislike_side_uses_the_disliked_items_pros) {
+    fixture f;
+    REQUIRE(build(&f, "ds.usdb", 1, 0.0f) == 0);
+    /* User 2's training history: 2 (like, audio), 5 (dislike, audio), 6 (like, kitchen).
+     * Disliked item 5: pros sound, battery, sharp; pros vector (3,4,0,0)/5; cons price; cons
+     * vector e2. Candidates: audio item 1 (pros sound, bass; pros vector e0; no cons keywords;
+     * cons vector e3), whose disliked side is item 5; kitchen item 6 (pros sharp; cons heavy,
+     * price; pros e3, cons (1,1,0,0)/√2), whose disliked side falls back to item 5. */
+    us_sim_reaction r[2][2]; /* [dislike_side][candidate: item 1, item 6] */
+    char kw[2][2][2][16];    /* the first two matched cons keywords of each, "" past them */
+    memset(kw, 0, sizeof kw);
+    const int cand[2] = {1, 6};
+    us_err err;
+    for (int side = 0; side < 2; side++) {
+        us_sim_config cfg = us_sim_config_paper();
+        CHECK_EQ_INT(cfg.dislike_side, 0);
+        cfg.dislike_side = side;
+        cfg.tie = US_TIE_DISLIKE; /* ties vote 0, so a vote's change is the score's */
+        us_sim *sim = open_sim(&f, &cfg);
+        REQUIRE(sim != NULL);
+        us_sim_worker *w;
+        REQUIRE(us_sim_worker_init(&w, sim, 4, &err) == US_OK);
+        for (int c = 0; c < 2; c++) {
+            us_rng rng = us_rng_derive(9, (uint64_t)c);
+            us_sim_decide(sim, w, f.user[2], NULL, NULL, 0, f.item[cand[c]], &rng, &r[side][c]);
+            for (int m = 0; m < 2 && m < r[side][c].n_matched_cons; m++)
+                snprintf(kw[side][c][m], sizeof kw[side][c][m], "%s",
+                         us_sim_keyword(sim, r[side][c].matched_cons[m]));
+        }
+        us_sim_worker_free(w);
+        us_sim_close(sim);
+    }
+    /* cons with cons only: item 1 has no cons keywords and cos(e3, e2) = 0 */
+    CHECK_EQ_INT(r[0][0].cons_matches, 0);
+    CHECK_EQ_INT(r[0][0].n_matched_cons, 0);
+    CHECK_NEAR(r[0][0].cons_sim, 0.0, 1e-6);
+    /* with the dislike side: item 1's "sound" is among item 5's pros, cos(e0, pros 5) = 0.6 */
+    CHECK_EQ_INT(r[1][0].cons_matches, 1);
+    CHECK_EQ_INT(r[1][0].n_matched_cons, 1);
+    CHECK_STR(kw[1][0][0], "sound");
+    CHECK_NEAR(r[1][0].cons_sim, 0.6, 1e-6);
+    /* the liked side does not move: liked audio item 2 (battery, e1) */
+    for (int side = 0; side < 2; side++) {
+        CHECK_EQ_INT(r[side][0].pros_matches, 0);
+        CHECK_NEAR(r[side][0].pros_sim, 0.0, 1e-6);
+    }
+    /* embedding 0 - 0 is a tie (to dislike); 0 - 0.6 is below the threshold either way */
+    CHECK_EQ_INT(r[1][0].vote[US_VOTE_EMBED], 0);
+    /* item 6: cons with cons meets item 5 on price (1); the dislike side adds sharp (2), and
+     * against liked kitchen item 6's sharp (1 pros match) the keyword vote goes from a tie to
+     * a dislike; the embedding cons side stays 0 (pros e3 is orthogonal to pros 5) */
+    CHECK_EQ_INT(r[0][1].cons_matches, 1);
+    CHECK_EQ_INT(r[0][1].n_matched_cons, 1);
+    CHECK_STR(kw[0][1][0], "price");
+    CHECK_EQ_INT(r[1][1].cons_matches, 2);
+    CHECK_EQ_INT(r[1][1].n_matched_cons, 2);
+    CHECK_STR(kw[1][1][0], "price");
+    CHECK_STR(kw[1][1][1], "sharp");
+    CHECK_EQ_INT(r[0][1].vote[US_VOTE_KEYWORD], 0); /* 1 - 1: a tie, to dislike */
+    CHECK_EQ_INT(r[1][1].vote[US_VOTE_KEYWORD], 0); /* 1 - 2 */
+    CHECK_NEAR(r[0][1].score - r[1][1].score, /* the keyword part: σ(0) - σ(-1), over 3 */
+               (0.5 - 1.0 / (1.0 + exp(1.0))) / 3.0, 1e-6);
+    CHECK_EQ_INT(r[0][1].pros_matches, 1);
+    CHECK_EQ_INT(r[1][1].pros_matches, 1);
+    CHECK_NEAR(r[0][1].cons_sim, 0.0, 1e-6);
+    CHECK_NEAR(r[1][1].cons_sim, 0.0, 1e-6);
+    CHECK(r[1][1].cons_matches > r[0][1].cons_matches);
+    CHECK(r[1][0].cons_sim > r[0][0].cons_sim);
+}
+
+TEST(sim_choose_then_judge_composes) {
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("ctj.usdb", store);
+    REQUIRE(sim != NULL);
+    us_sim_config judge_only = us_sim_config_default();
+    judge_only.choose = 0;
+    us_sim *sim0 = reopen(store, judge_only);
+    REQUIRE(sim0 != NULL);
+    us_sim_worker *w, *w0;
+    us_err err;
+    REQUIRE(us_sim_worker_init(&w, sim, 4, &err) == US_OK);
+    REQUIRE(us_sim_worker_init(&w0, sim0, 4, &err) == US_OK);
+    us_sim_reaction r, again, r0;
+    int n = 0, engaged = 0, judged_not_engaged = 0, likes = 0, likes0 = 0;
+    int32_t best_u = -1, best_i = -1;
+    float best_p = 0.0f, p_lo = 1.0f, p_hi = 0.0f;
+    for (int32_t u = 0; u < us_sim_n_users(sim); u++)
+        for (int32_t i = 0; i < us_sim_n_items(sim); i++) {
+            if (us_sim_known(sim, u, i, NULL)) continue;
+            n++;
+            us_rng rng = us_rng_derive(1000 + (uint64_t)u, (uint64_t)i), same = rng, rng0 = rng;
+            float draw[2];
+            const us_rng three = three_draws(rng, draw);
+            us_sim_decide(sim, w, u, NULL, NULL, 0, i, &rng, &r);
+            CHECK_EQ_INT(r.repeat, 0);
+            CHECK_EQ_INT(r.like, r.engage && r.judged);
+            CHECK_NEAR(r.p_reward, (double)r.p_engage * r.score, 1e-6);
+            CHECK(r.p_engage > 0.0f && r.p_engage < 1.0f);
+            CHECK(r.score > 0.0f && r.score < 1.0f);
+            engaged += r.engage;
+            likes += r.like;
+            judged_not_engaged += r.judged && !r.engage;
+            if (r.p_engage < p_lo) p_lo = r.p_engage;
+            if (r.p_engage > p_hi) p_hi = r.p_engage;
+            if (fabsf(r.p_engage - 0.5f) < fabsf(best_p - 0.5f))
+                best_u = u, best_i = i, best_p = r.p_engage;
+            /* exactly three draws, first to last: engagement, judge, tie bits */
+            CHECK(memcmp(&rng, &three, sizeof rng) == 0);
+            CHECK_EQ_INT(r.engage, draw[0] < r.p_engage);
+            CHECK_EQ_INT(r.judged, draw[1] < r.score);
+            /* generators in the same state: the same reaction, bit for bit */
+            us_sim_decide(sim, w, u, NULL, NULL, 0, i, &same, &again);
+            CHECK(memcmp(&r, &again, sizeof r) == 0);
+            /* judge only: always engaged, the like is the judge's, from the same judge draw */
+            us_sim_decide(sim0, w0, u, NULL, NULL, 0, i, &rng0, &r0);
+            CHECK(r0.p_engage == 1.0f);
+            CHECK_EQ_INT(r0.engage, 1);
+            CHECK_EQ_INT(r0.like, r0.judged);
+            CHECK_NEAR(r0.p_reward, r0.score, 1e-6);
+            CHECK_NEAR(r0.score, r.score, 1e-6); /* choosing only gates the same judge */
+            CHECK_EQ_INT(r0.judged, r.judged);
+            CHECK(memcmp(&rng0, &three, sizeof rng0) == 0);
+            likes0 += r0.like;
+        }
+    CHECK(n > 1000);
+    CHECK(engaged > n / 10 && engaged < n - n / 10); /* both outcomes, often */
+    CHECK(judged_not_engaged > 0);                   /* a judged item the user did not pick */
+    CHECK(likes < likes0);
+    CHECK(p_hi - p_lo > 0.1f); /* p_engage depends on the pair */
+    REQUIRE(best_u >= 0);
+
+    /* Common random numbers: from one generator state, of two items the likelier one is
+     * engaged whenever the other is, and judged liked whenever the other is. */
+    int pairs = 0, split = 0;
+    for (int32_t u = 0; u < us_sim_n_users(sim); u += 7) {
+        int32_t a = -1, b = -1;
+        for (int32_t i = 0; i < us_sim_n_items(sim) && b < 0; i++)
+            if (!us_sim_known(sim, u, i, NULL)) *(a < 0 ? &a : &b) = i;
+        REQUIRE(b >= 0);
+        for (uint64_t s = 0; s < 200; s++) {
+            us_rng ra = us_rng_derive(5000 + (uint64_t)u, s), rb = ra;
+            us_sim_reaction x, y;
+            us_sim_decide(sim, w, u, NULL, NULL, 0, a, &ra, &x);
+            us_sim_decide(sim, w, u, NULL, NULL, 0, b, &rb, &y);
+            const us_sim_reaction *hi = x.p_engage >= y.p_engage ? &x : &y;
+            const us_sim_reaction *lo = hi == &x ? &y : &x;
+            CHECK(!lo->engage || hi->engage);
+            const us_sim_reaction *sh = x.score >= y.score ? &x : &y;
+            const us_sim_reaction *sl = sh == &x ? &y : &x;
+            CHECK(!sl->judged || sh->judged);
+            split += x.engage != y.engage;
+            pairs++;
+        }
+    }
+    CHECK(pairs > 0 && split > 0);
+
+    /* One pair, a fresh draw each time: the engagement frequency follows p_engage. */
+    us_rng rng = us_rng_derive(77, 0);
+    const int draws = 2000;
+    int hits = 0;
+    for (int k = 0; k < draws; k++) {
+        us_sim_decide(sim, w, best_u, NULL, NULL, 0, best_i, &rng, &r);
+        CHECK(r.p_engage == best_p);
+        hits += r.engage;
+    }
+    const double sd = sqrt((double)best_p * (1.0 - best_p) / draws);
+    CHECK_NEAR((double)hits / draws, best_p, 4.0 * sd);
+
+    us_sim_worker_free(w);
+    us_sim_worker_free(w0);
+    us_sim_close(sim);
+    us_sim_close(sim0);
 }
