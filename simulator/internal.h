@@ -27,7 +27,8 @@ typedef struct us_collab {
 } us_collab;
 
 /* The user+item bias logistic model fitted to train[0..n) by alternating one-dimensional
- * Newton steps (every user's bias, then every item's, then mu; 30 rounds) with an L2 penalty
+ * Newton steps (every user's bias, then every item's, then mu; rounds until no step exceeds
+ * 1e-7, 100 at most) with an L2 penalty
  * lambda·b² / 2 on every bias, lambda chosen from {0.3, 1, 3, 10} by the log loss on
  * valid[0..nv) (nv may be 0: lambda 1). Deterministic, no draw. US_ENOMEM only. */
 us_status us_collab_fit_bias(us_collab *m, int n_users, int n_items, const us_lab *train,
@@ -35,8 +36,9 @@ us_status us_collab_fit_bias(us_collab *m, int n_users, int n_items, const us_la
 
 /* Logistic matrix factorization (k factors, plus the biases) fitted to train by SGD: rows in
  * an order shuffled from seed each epoch, step lr 0.03, L2 0.02 on the factors and 0.01 on the
- * biases per step, factors initialized N(0, 0.05²), at most 30 epochs; the parameters of the
- * epoch with the best validation log loss are kept (stop after 4 epochs without a better one).
+ * biases per step, factors initialized N(0, 0.1²), at most 30 epochs; the parameters of the
+ * epoch with the best validation log loss are kept (stop after 4 epochs without a better one,
+ * not before epoch 8: the factors need a few epochs to grow while the biases already fit).
  * With nv = 0 every epoch is run and the last kept. Deterministic for seed. US_ENOMEM only. */
 us_status us_collab_fit_mf(us_collab *m, int n_users, int n_items, int k, const us_lab *train,
                            size_t n, const us_lab *valid, size_t nv, uint64_t seed);

@@ -28,6 +28,7 @@ typedef struct std_logit {
     int n;
     int part[US_SIM_NPARTS];
     double mean[US_SIM_NPARTS], sd[US_SIM_NPARTS], coef[US_SIM_NPARTS + 1];
+    double lambda; /* the L2 strength per row chosen by cross-validation */
 } std_logit;
 
 struct us_sim {
@@ -72,8 +73,11 @@ struct us_sim_worker {
     us_sasrec_state *nst;  /* next-item head */
     int32_t *win;          /* (T) the rating head's window */
     int32_t *nwin;         /* (T) the next-item head's window */
+    float *nh;             /* (C) the next-item head's state after nh_user's training history */
+    int32_t nh_user;       /* -1: none yet */
     int32_t *buf[4];       /* liked-in-category, liked, disliked-in-category, disliked */
     double share;          /* the last judge_parts' category share of the history */
+    double cat_logit;      /* and its category like rate's logit (simulator.h, "category") */
 };
 
 us_sim_config us_sim_config_default(void) {
@@ -634,12 +638,14 @@ static double logit_clamped(double p) {
     return log(p / (1 - p));
 }
 
-static void parts_of(const us_sim_reaction *r, const us_sim *sim, double z[US_SIM_NPARTS]) {
+static void parts_of(const us_sim_reaction *r, const us_sim *sim, const us_sim_worker *w,
+                     double z[US_SIM_NPARTS]) {
     z[US_PART_KEYWORD] = (double)(r->pros_matches - r->cons_matches);
     z[US_PART_EMBED] = (double)r->pros_sim - (double)r->cons_sim;
     z[US_PART_SASREC] = isnan(r->p_sasrec) ? 0.0 : logit_clamped(r->p_sasrec);
     z[US_PART_BIAS] = sim->bias.bu ? logit_clamped(r->p_bias) : 0.0;
     z[US_PART_MF] = sim->mf.bu ? logit_clamped(r->p_mf) : 0.0;
+    z[US_PART_CATEGORY] = w->cat_logit;
 }
 
 static void judge_parts(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
@@ -701,7 +707,7 @@ static us_status score_valid(us_sim *sim, valid_set *v, double *z, us_err *err) 
         v->raw[US_VOTE_KEYWORD][i] = (float)(r.pros_matches - r.cons_matches);
         v->raw[US_VOTE_EMBED][i] = r.pros_sim - r.cons_sim;
         v->raw[US_VOTE_SASREC][i] = r.p_sasrec;
-        if (z) parts_of(&r, sim, z + i * US_SIM_NPARTS);
+        if (z) parts_of(&r, sim, w, z + i * US_SIM_NPARTS);
     }
     us_sim_worker_free(w);
     return US_OK;
@@ -709,11 +715,15 @@ static us_status score_valid(us_sim *sim, valid_set *v, double *z, us_err *err) 
 
 /* Fits a std_logit: of the parts j < n_parts with use[j], those not constant on the rows z
  * (n, stride) are kept (their index, mean and standard deviation into m), and the model is
- * fitted to y with the L2 penalty lambda (us_logreg_fit). Returns the mean log loss, or -1
- * when out of memory. */
-
+ * fitted to y by us_logreg_fit with the L2 penalty lambda·n, lambda chosen from
+ * {1e-3, 1e-2, 1e-1, 1} by 5-fold cross-validation (row i in fold i mod 5; the smallest mean
+ * held-out log loss, the smaller lambda on a tie): stronger shrinkage where the parts are
+ * collinear or the rows few. Returns the mean log loss on all rows, or -1 when out of
+ * memory. */
 static double fit_std_logit(std_logit *m, const double *z, int stride, const int *use,
-                            int n_parts, const int8_t *y, size_t n, double lambda) {
+                            int n_parts, const int8_t *y, size_t n) {
+    static const double grid[] = {1e-3, 1e-2, 1e-1, 1.0};
+    enum { FOLDS = 5 };
     memset(m, 0, sizeof *m);
     for (int j = 0; j < n_parts; j++) {
         if (!use[j]) continue;
@@ -732,14 +742,38 @@ static double fit_std_logit(std_logit *m, const double *z, int stride, const int
         m->n++;
     }
     const int d = m->n;
-    double *x = malloc((n * (size_t)(d ? d : 1)) * sizeof *x);
-    if (!x) return -1;
+    double *x = malloc((n * (size_t)(d ? d : 1)) * sizeof *x), *w = malloc(n * sizeof *w);
+    if (!x || !w) {
+        free(x);
+        free(w);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < d; k++)
             x[i * (size_t)d + (size_t)k] =
                 (z[i * (size_t)stride + (size_t)m->part[k]] - m->mean[k]) / m->sd[k];
-    const double loss = us_logreg_fit(x, y, NULL, n, d, lambda, m->coef);
+    double best = INFINITY;
+    m->lambda = grid[0];
+    for (size_t g = 0; g < sizeof grid / sizeof *grid && n >= FOLDS; g++) {
+        double held = 0;
+        for (int f = 0; f < FOLDS; f++) {
+            /* train on the other folds (weight 1), score this one (weight 0 in the fit) */
+            double b[US_SIM_NPARTS + 1];
+            size_t n_in = 0;
+            for (size_t i = 0; i < n; i++) n_in += (w[i] = i % FOLDS != (size_t)f);
+            us_logreg_fit(x, y, w, n, d, grid[g] * (double)n_in, b);
+            for (size_t i = (size_t)f; i < n; i += FOLDS) {
+                double s = b[0];
+                for (int k = 0; k < d; k++) s += b[1 + k] * x[i * (size_t)d + (size_t)k];
+                const double p = 1.0 / (1.0 + exp(-s)), e = 1e-7;
+                held -= y[i] ? log(p > e ? p : e) : log(1 - p > e ? 1 - p : e);
+            }
+        }
+        if (held < best) best = held, m->lambda = grid[g];
+    }
+    const double loss = us_logreg_fit(x, y, NULL, n, d, m->lambda * (double)n, m->coef);
     free(x);
+    free(w);
     return loss;
 }
 
@@ -753,29 +787,38 @@ static double std_logit_eval(const std_logit *m, const double *z) {
 static us_status fit_judge(us_sim *sim, const valid_set *v, const double *z, us_err *err) {
     const us_sim_config *c = &sim->cfg;
     const int use[US_SIM_NPARTS] = {c->use[US_VOTE_KEYWORD], c->use[US_VOTE_EMBED],
-                                    c->use[US_VOTE_SASREC], c->use_collab, c->use_collab};
+                                    c->use[US_VOTE_SASREC], c->use_collab, c->use_collab,
+                                    c->use[US_VOTE_KEYWORD] || c->use[US_VOTE_EMBED]};
     int8_t *y = malloc(v->n);
     if (!y) return us_err_set(err, US_ENOMEM, NULL, 0, "judge", "out of memory");
     for (size_t i = 0; i < v->n; i++) y[i] = v->rows[i].label;
-    const double loss = fit_std_logit(&sim->judge, z, US_SIM_NPARTS, use, US_SIM_NPARTS, y, v->n,
-                                      1e-3 * (double)v->n);
+    const double loss = fit_std_logit(&sim->judge, z, US_SIM_NPARTS, use, US_SIM_NPARTS, y, v->n);
     free(y);
     if (loss < 0) return us_err_set(err, US_ENOMEM, NULL, 0, "judge", "out of memory");
     sim->fits.has_judge = 1;
     sim->fits.judge_intercept = sim->judge.coef[0];
     sim->fits.judge_logloss = loss;
+    sim->fits.judge_lambda = sim->judge.lambda;
     for (int k = 0; k < sim->judge.n; k++)
         sim->fits.judge_coef[sim->judge.part[k]] = sim->judge.coef[1 + k];
     return US_OK;
 }
 
-/* The engagement parts e (simulator.h, "Choosing") of the reaction just computed for item. */
+/* The engagement parts e (simulator.h, "Choosing") of the reaction just computed for item.
+ * The next-item head encodes u's training history once; the worker keeps it for that user. */
 static void engage_parts(const us_sim *sim, us_sim_worker *w, const us_sim_reaction *r,
-                         const int32_t *ep_items, int ep_len, int32_t u, int32_t item,
-                         double e[US_SIM_NENGAGE]) {
-    const int n = window(sim, u, ep_items, ep_len, sim->next->cfg.max_len, w->nwin);
-    float s;
-    us_sasrec_next_score(sim->next, w->nst, w->nwin, n, &item, 1, &s);
+                         int32_t u, int32_t item, double e[US_SIM_NENGAGE]) {
+    const int C = sim->next->cfg.d;
+    if (w->nh_user != u) {
+        const int32_t *hist;
+        const int n = us_sim_history(sim, u, &hist, NULL);
+        us_sasrec_next_state(sim->next, w->nst, hist, n, w->nh);
+        w->nh_user = u;
+    }
+    /* s = h·item_emb[item + 1], summed in double */
+    const float *row = sim->next->params.item_emb + (size_t)(item + 1) * (size_t)C;
+    double s = 0;
+    for (int c = 0; c < C; c++) s += (double)w->nh[c] * row[c];
     e[US_ENGAGE_NEXT] = s;
     e[US_ENGAGE_POP] = log1p((double)sim->pop[item]);
     e[US_ENGAGE_SHARE] = w->share;
@@ -811,7 +854,7 @@ static us_status fit_engage(us_sim *sim, const valid_set *v, us_err *err) {
                 do c = (int32_t)us_rng_bounded(&rng, (uint32_t)sim->n_items);
                 while (c == v->rows[i].item || us_sim_known(sim, u, c, NULL));
             judge_parts(sim, w, u, NULL, NULL, 0, c, 0, &re, p);
-            engage_parts(sim, w, &re, NULL, 0, u, c, e + r * US_SIM_NENGAGE);
+            engage_parts(sim, w, &re, u, c, e + r * US_SIM_NENGAGE);
             y[r] = (int8_t)(j == 0);
         }
     }
@@ -821,8 +864,7 @@ static us_status fit_engage(us_sim *sim, const valid_set *v, us_err *err) {
         goto done;
     }
     const int use[US_SIM_NENGAGE] = {1, 1, 1, 1};
-    const double loss = fit_std_logit(&sim->engage, e, US_SIM_NENGAGE, use, US_SIM_NENGAGE, y, r,
-                                      1e-3 * (double)r);
+    const double loss = fit_std_logit(&sim->engage, e, US_SIM_NENGAGE, use, US_SIM_NENGAGE, y, r);
     if (loss < 0) {
         st = us_err_set(err, US_ENOMEM, NULL, 0, "engage", "out of memory");
         goto done;
@@ -830,6 +872,7 @@ static us_status fit_engage(us_sim *sim, const valid_set *v, us_err *err) {
     sim->fits.has_engage = 1;
     sim->fits.engage_intercept = sim->engage.coef[0];
     sim->fits.engage_logloss = loss;
+    sim->fits.engage_lambda = sim->engage.lambda;
     for (int k = 0; k < sim->engage.n; k++)
         sim->fits.engage_coef[sim->engage.part[k]] = sim->engage.coef[1 + k];
     sim->fits.engage_rows = r;
@@ -1125,6 +1168,7 @@ us_status us_sim_worker_init(us_sim_worker **out, const us_sim *sim, int max_epi
     if (!w) return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
     w->sim = sim;
     w->max_episode = max_episode;
+    w->nh_user = -1;
     size_t cap = (size_t)sim->max_hist + (size_t)max_episode + 1;
     for (int b = 0; b < 4; b++) {
         w->buf[b] = malloc(cap * sizeof *w->buf[b]);
@@ -1140,7 +1184,8 @@ us_status us_sim_worker_init(us_sim_worker **out, const us_sim *sim, int max_epi
         int32_t **win = h ? &w->nwin : &w->win;
         us_status s = us_sasrec_state_init(st, heads[h], 64, err);
         *win = malloc((size_t)heads[h]->cfg.max_len * sizeof **win);
-        if (s != US_OK || !*win) {
+        if (h) w->nh = malloc((size_t)heads[h]->cfg.d * sizeof *w->nh);
+        if (s != US_OK || !*win || (h && !w->nh)) {
             us_sim_worker_free(w);
             return s != US_OK ? s : us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
         }
@@ -1155,6 +1200,7 @@ void us_sim_worker_free(us_sim_worker *w) {
     us_sasrec_state_free(w->nst);
     free(w->win);
     free(w->nwin);
+    free(w->nh);
     for (int b = 0; b < 4; b++) free(w->buf[b]);
     free(w);
 }
@@ -1252,6 +1298,7 @@ static void judge_parts(const us_sim *sim, us_sim_worker *w, int32_t u, const in
     out->logged = -1;
     for (int k = 0; k < US_SIM_NVOTES; k++) out->vote[k] = -1, p[k] = 0.5f;
     w->share = 0.0;
+    w->cat_logit = 0.0;
     const uint64_t h0 = sim->hist_off[u], nh = sim->hist_off[u + 1] - h0;
 
     if (c->use[US_VOTE_KEYWORD] || c->use[US_VOTE_EMBED]) {
@@ -1283,6 +1330,15 @@ static void judge_parts(const us_sim *sim, us_sim_worker *w, int32_t u, const in
             }
         }
         w->share = total ? (double)n_same / (double)total : 0.0;
+        /* the user's like rate in the candidate's category, shrunk to their overall rate
+         * with the weight of 2 interactions: (likes + 2 r) / (labeled + 2) */
+        {
+            int cl = 0, cd = 0;
+            for (int k = 0; k < nla; k++) cl += cat >= 0 && sim->item_cat[la[k]] == cat;
+            for (int k = 0; k < nda; k++) cd += cat >= 0 && sim->item_cat[da[k]] == cat;
+            const double rate = (nla + 1.0) / (nla + nda + 2.0);
+            w->cat_logit = logit_clamped((cl + 2.0 * rate) / (cl + cd + 2.0));
+        }
         const int32_t *L = nlc ? lc : la, *D = ndc ? dc : da;
         const int nL = nlc ? nlc : nla, nD = ndc ? ndc : nda;
         if (c->use[US_VOTE_KEYWORD]) {
@@ -1364,7 +1420,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
 
     if (c->mode == US_SIM_FITTED) {
         double z[US_SIM_NPARTS];
-        parts_of(out, sim, z);
+        parts_of(out, sim, w, z);
         out->score = (float)std_logit_eval(&sim->judge, z);
         out->judged = u_judge < out->score;
     } else {
@@ -1395,7 +1451,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
     out->engage = 1;
     if (sim->next) {
         double e[US_SIM_NENGAGE];
-        engage_parts(sim, w, out, ep_items, ep_len, u, item, e);
+        engage_parts(sim, w, out, u, item, e);
         out->p_engage = (float)std_logit_eval(&sim->engage, e);
         out->engage = u_engage < out->p_engage;
     }

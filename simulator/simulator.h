@@ -54,13 +54,18 @@
  *   mf      p_mf = σ(mu + b_u + b_i + p_u·q_i), logistic matrix factorization with
  *           cfg.mf_factors factors, fitted likewise (SGD from cfg.seed, epochs chosen on the
  *           validation split).
+ *   category c_rate = (likes + 2r) / (labeled + 2) over the items of H in i's category, r the
+ *           user's like rate in H ((likes + 1) / (labeled + 2)): the user's taste for the
+ *           category, shrunk to their overall rate (0 without categories). A part of the
+ *           fitted judge only.
  *   A keyword or embedding score equal to its threshold is a tie and goes by cfg.tie: at
  *   random (the paper) or to dislike (the released code). The default thresholds 0, 0, 1/2
  *   are the paper's rule.
  * The judge (cfg.mode):
- *   FITTED (default) score = σ(b_0 + Σ_j b_j·z_j), a logistic regression (L2 1e-3, Newton)
- *           over the standardized parts in use, z = (keyword x, embedding x, logit p_sasrec,
- *           logit p_bias, logit p_mf), fitted on the store's labeled validation interactions
+ *   FITTED (default) score = σ(b_0 + Σ_j b_j·z_j), a logistic regression (Newton; its L2
+ *           strength chosen by 5-fold cross-validation) over the standardized parts in use,
+ *           z = (keyword x, embedding x, logit p_sasrec, logit p_bias, logit p_mf,
+ *           logit c_rate), fitted on the store's labeled validation interactions
  *           (split 1, each scored from the training history with an empty episode, as
  *           eval-sim scores a test one) when the store is opened: stacking. The judge likes
  *           with probability `score` (a draw), so its decisions rank as its score does.
@@ -88,9 +93,11 @@
  * Deterministic, no draw. With one vote enabled, that vote alone matches the real rate.
  *
  * Choosing (cfg.choose = 1, default): the engagement parts of u and i are e = (s, log(1 +
- * pop_i), share, pros_sim): s the next-item head's logit h·e_i after the last T items of H (a
- * SASRec next-item checkpoint, trained against items the user did not choose; `usersim build`
- * trains one), pop_i the item's training interactions, share the fraction of H in i's
+ * pop_i), share, pros_sim): s the next-item head's logit h·e_i after the last T items of u's
+ * TRAINING history (a SASRec next-item checkpoint, trained against items the user did not
+ * choose; `usersim build` trains one with the paper's preset, T 50; the history is encoded
+ * once per user and kept by the worker, so a step costs a dot product: the episode moves the
+ * other parts), pop_i the item's training interactions, share the fraction of H in i's
  * category (0 without categories), pros_sim the embedding part above (when in use); and
  * p_engage = σ(a_0 + Σ_j a_j·(e_j - mean_j) / sd_j), a logistic regression fitted when the
  * store is opened on the validation split: each validation interaction's item (chosen) against
@@ -141,8 +148,9 @@ typedef enum us_sim_part {
     US_PART_SASREC = 2,
     US_PART_BIAS = 3,
     US_PART_MF = 4,
+    US_PART_CATEGORY = 5,
 } us_sim_part;
-#define US_SIM_NPARTS 5
+#define US_SIM_NPARTS 6
 
 /* The engagement's parts (Choosing, above). */
 typedef enum us_sim_engage_part {
@@ -252,11 +260,13 @@ typedef struct us_sim_fits {
     uint64_t n_valid;                  /* labeled validation interactions */
     int has_judge;                     /* FITTED */
     double judge_coef[US_SIM_NPARTS], judge_intercept, judge_logloss;
+    double judge_lambda;               /* its L2 strength per row, chosen by 5-fold CV */
     int has_collab;
     double bias_logloss, mf_logloss;
     int mf_epochs;
     int has_engage;
     double engage_coef[US_SIM_NENGAGE], engage_intercept, engage_logloss;
+    double engage_lambda;
     uint64_t engage_rows;
 } us_sim_fits;
 void us_sim_fits_of(const us_sim *sim, us_sim_fits *out);
@@ -344,7 +354,7 @@ typedef struct us_sim_eval_config {
     int min_count;              /* distribution alignment: 3 */
     uint64_t random_steps;      /* 20000 (0: skip) */
     const char *truth_path;     /* NULL: no truth */
-    int decision_draws;         /* draws per test interaction for the like frequency; 16 */
+    int decision_draws;         /* draws per test interaction for the like frequency; 64 */
 } us_sim_eval_config;
 
 us_sim_eval_config us_sim_eval_config_default(void);

@@ -342,6 +342,14 @@ int us_sasrec_user_encode(const us_sasrec *m, us_sasrec_state *st, int32_t user,
 void us_sasrec_user_score(const us_sasrec *m, const us_sasrec_state *st, const int32_t *items,
                           int n, float *out);
 
+/* Next-item head: the encoder's last hidden state h_{T-1} after the history hist[0..n_hist)
+ * (item ids, oldest first; only the last T count), C floats into h: item j's next-item logit
+ * is h·item_emb[j+1], so a caller that scores many candidates after one history encodes it
+ * once. No dropout, no allocation; the cached user (us_sasrec_user_encode) stays intact.
+ * Borrows every buffer for the call. */
+void us_sasrec_next_state(const us_sasrec *m, us_sasrec_state *st, const int32_t *hist,
+                          int n_hist, float *h);
+
 /* Next-item head: scores (logits, for ranking) of n candidates after the history
  * hist[0..n_hist) (item ids, oldest first; only the last T count): out[j] =
  * h_{T-1}·item_emb[items[j]+1], or with items NULL every item (n must be n_items, out[j] the

@@ -144,6 +144,16 @@ void us_sasrec_user_score(const us_sasrec *m, const us_sasrec_state *st, const i
     }
 }
 
+void us_sasrec_next_state(const us_sasrec *m, us_sasrec_state *st, const int32_t *hist,
+                          int n_hist, float *h) {
+    check_fits(m, st);
+    const int T = st->T, C = st->C;
+    /* h = the encoder's last row for the window (no dropout); the cached user's zw is kept */
+    window_of(hist, n_hist, T, st->hist);
+    sasrec_encode_forward(&m->cfg, &m->params, st->acts, st->hist, 1, 0, NULL);
+    memcpy(h, st->acts->hf + (size_t)(T - 1) * C, (size_t)C * sizeof *h);
+}
+
 void us_sasrec_next_score(const us_sasrec *m, us_sasrec_state *st, const int32_t *hist,
                           int n_hist, const int32_t *items, int n, float *out) {
     check_fits(m, st);

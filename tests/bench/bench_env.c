@@ -67,6 +67,14 @@ static void build_store(const char *dir, const char *store, int users, int items
     if (epochs && us_sasrec_train(m, data, &rep, NULL, &e) != US_OK) die("train", &e);
     if (us_sasrec_checkpoint_save(store, m, NULL, "bench", NULL, &e) != US_OK) die("save", &e);
     us_sasrec_free(m);
+    /* the next-item head the simulated users choose with: the paper's preset, as build trains */
+    if (us_sasrec_config_preset("paper", NULL, &mc, &e) != US_OK) die("preset", &e);
+    us_sasrec_config_fit(&mc, data);
+    if (epochs) mc.max_epochs = epochs;
+    if (us_sasrec_init(&m, &mc, &e) != US_OK) die("sasrec", &e);
+    if (epochs && us_sasrec_train(m, data, &rep, NULL, &e) != US_OK) die("train", &e);
+    if (us_sasrec_checkpoint_save(store, m, NULL, "bench", NULL, &e) != US_OK) die("save", &e);
+    us_sasrec_free(m);
     us_sasrec_data_close(data);
 }
 
@@ -139,8 +147,10 @@ static double vec_steps_per_s(const us_sim *sim, int n, int threads, int calls, 
     return best;
 }
 
-static us_sim *open_with(const char *store, int keyword, int embed, int sasrec) {
-    us_sim_config cfg = us_sim_config_default();
+/* The default reaction (choose, then the fitted judge) with the given votes, or the paper's
+ * (judge only, majority) with paper. */
+static us_sim *open_with(const char *store, int keyword, int embed, int sasrec, int paper) {
+    us_sim_config cfg = paper ? us_sim_config_paper() : us_sim_config_default();
     cfg.use[US_VOTE_KEYWORD] = keyword;
     cfg.use[US_VOTE_EMBED] = embed;
     cfg.use[US_VOTE_SASREC] = sasrec;
@@ -163,26 +173,30 @@ int main(void) {
     build_store(data, store, 0, 0, 0, 3, 0);
     printf("  built in %.1f s\n", us_now() - t0);
 
-    /* components, one at a time, then the ensemble: decisions per second on one core */
+    /* the paper's votes one at a time, its reaction, then the default reaction (choose, then
+     * the fitted judge over every part): decisions per second on one core */
     const int n = 200000;
-    static const char *const names[4] = {"keyword", "embedding", "sasrec", "ensemble"};
-    double rate[4];
-    for (int c = 0; c < 4; c++) {
-        us_sim *sim = open_with(store, c == 0 || c == 3, c == 1 || c == 3, c == 2 || c == 3);
+    static const char *const names[5] = {"keyword", "embedding", "sasrec", "paper", "default"};
+    double rate[5];
+    for (int c = 0; c < 5; c++) {
+        us_sim *sim = open_with(store, c == 0 || c >= 3, c == 1 || c >= 3, c == 2 || c >= 3,
+                                c < 4);
         rate[c] = decisions_per_s(sim, n);
         us_sim_close(sim);
     }
-    printf("decision cost per component (1 core, random users and items, episodes of 0-20):\n");
-    for (int c = 0; c < 4; c++)
+    printf("decision cost per component (1 core, random users and items, episodes of 0-20;\n"
+           "paper: its three votes, judge only; default: choose, then the fitted judge):\n");
+    for (int c = 0; c < 5; c++)
         printf("  %-10s %9.0f decisions/s  %6.2f us each  (%.2fx the 100,000/s target)\n",
                names[c], rate[c], 1e6 / rate[c], rate[c] / 1e5);
 
-    us_sim *sim = open_with(store, 1, 1, 1);
+    us_sim *sim = open_with(store, 1, 1, 1, 0);
     double like1, like2;
     const int envs = 64, calls = 2000;
     double v1 = vec_steps_per_s(sim, envs, 1, calls, &like1);
     double v2 = vec_steps_per_s(sim, envs, 2, calls, &like2);
-    printf("vector env, %d envs, full ensemble, random actions (like rate %.3f):\n", envs, like1);
+    printf("vector env, %d envs, the default reaction, random actions (like rate %.3f):\n", envs,
+           like1);
     printf("  1 thread  %9.0f steps/s  (%.2fx the 100,000/s per-core target)\n", v1, v1 / 1e5);
     printf("  2 threads %9.0f steps/s  (%.2fx one thread; %ld cores online)\n", v2, v2 / v1,
            sysconf(_SC_NPROCESSORS_ONLN));
@@ -205,7 +219,7 @@ int main(void) {
         fflush(stdout); /* or the child would print the buffered lines again */
         pid_t pid = fork();
         if (pid == 0) {
-            us_sim *s = open_with(big_store, 1, 1, 1);
+            us_sim *s = open_with(big_store, 1, 1, 1, 0);
             double like;
             double r = vec_steps_per_s(s, envs, 1, 200, &like);
             printf("  %.0f steps/s (1 thread) on it\n", r);
