@@ -211,9 +211,7 @@ us_status us_collab_fit_mf(us_collab *m, int n_users, int n_items, int k, const 
     return US_OK;
 }
 
-/* Solves the symmetric positive definite system a·x = b (n <= US_LOGREG_MAX + 1) in place by
- * Cholesky; returns 0 when a is not positive definite. */
-static int solve_spd(double *a, double *b, int n) {
+int us_spd_solve(double *a, double *b, int n) {
     for (int j = 0; j < n; j++) {
         double s = a[j * n + j];
         for (int k = 0; k < j; k++) s -= a[j * n + k] * a[j * n + k];
@@ -273,7 +271,7 @@ double us_logreg_fit(const double *x, const int8_t *y, const double *w, size_t n
         loss = wsum > 0 ? loss / wsum : 0;
         for (int i = 0; i < m; i++)
             for (int j = i + 1; j < m; j++) H[i * m + j] = H[j * m + i];
-        if (!solve_spd(H, g, m)) break;
+        if (!us_spd_solve(H, g, m)) break;
         double move = 0;
         for (int j = 0; j < m; j++) {
             b[j] += g[j];

@@ -49,6 +49,11 @@ double us_collab_logit(const us_collab *m, int32_t u, int32_t i);
 /* Frees the arrays (m itself is the caller's); a zeroed m is a no-op. */
 void us_collab_free(us_collab *m);
 
+/* Solves the symmetric positive definite system a·x = b (a row-major (n, n), only its lower
+ * triangle read) in place by Cholesky: x into b, a overwritten by its factor. Returns 0 (b
+ * partly overwritten) when a is not positive definite. */
+int us_spd_solve(double *a, double *b, int n);
+
 /* L2-regularized logistic regression by Newton's method on n rows of d features
  * (x row-major (n, d), y 0/1, weights w or NULL for 1): logit = b[0] + Σ b[1+j]·x[j], the
  * penalty lambda·|b[1..d]|² / 2 (the intercept is free). d <= US_LOGREG_MAX. 50 iterations at

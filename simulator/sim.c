@@ -777,6 +777,14 @@ static double fit_std_logit(std_logit *m, const double *z, int stride, const int
     return loss;
 }
 
+/* m's coefficients by part into coef (0 for a part left out), its intercept and lambda. */
+static void std_logit_report(const std_logit *m, double *coef, double *intercept,
+                             double *lambda) {
+    for (int k = 0; k < m->n; k++) coef[m->part[k]] = m->coef[1 + k];
+    *intercept = m->coef[0];
+    *lambda = m->lambda;
+}
+
 static double std_logit_eval(const std_logit *m, const double *z) {
     double s = m->coef[0];
     for (int k = 0; k < m->n; k++) s += m->coef[1 + k] * (z[m->part[k]] - m->mean[k]) / m->sd[k];
@@ -796,11 +804,9 @@ static us_status fit_judge(us_sim *sim, const valid_set *v, const double *z, us_
     free(y);
     if (loss < 0) return us_err_set(err, US_ENOMEM, NULL, 0, "judge", "out of memory");
     sim->fits.has_judge = 1;
-    sim->fits.judge_intercept = sim->judge.coef[0];
     sim->fits.judge_logloss = loss;
-    sim->fits.judge_lambda = sim->judge.lambda;
-    for (int k = 0; k < sim->judge.n; k++)
-        sim->fits.judge_coef[sim->judge.part[k]] = sim->judge.coef[1 + k];
+    std_logit_report(&sim->judge, sim->fits.judge_coef, &sim->fits.judge_intercept,
+                     &sim->fits.judge_lambda);
     return US_OK;
 }
 
@@ -870,11 +876,9 @@ static us_status fit_engage(us_sim *sim, const valid_set *v, us_err *err) {
         goto done;
     }
     sim->fits.has_engage = 1;
-    sim->fits.engage_intercept = sim->engage.coef[0];
     sim->fits.engage_logloss = loss;
-    sim->fits.engage_lambda = sim->engage.lambda;
-    for (int k = 0; k < sim->engage.n; k++)
-        sim->fits.engage_coef[sim->engage.part[k]] = sim->engage.coef[1 + k];
+    std_logit_report(&sim->engage, sim->fits.engage_coef, &sim->fits.engage_intercept,
+                     &sim->fits.engage_lambda);
     sim->fits.engage_rows = r;
 done:
     us_sim_worker_free(w);

@@ -195,32 +195,6 @@ static void bias_gradient(const us_collab *m, const us_lab *t, size_t n, double 
     free(g);
 }
 
-/* Solves the symmetric positive definite a·x = b (n × n) in place by Cholesky; 0 when a is
- * not positive definite. */
-static int chol_solve(double *a, double *b, int n) {
-    for (int j = 0; j < n; j++) {
-        double s = a[j * n + j];
-        for (int k = 0; k < j; k++) s -= a[j * n + k] * a[j * n + k];
-        if (!(s > 0)) return 0;
-        a[j * n + j] = sqrt(s);
-        for (int i = j + 1; i < n; i++) {
-            double v = a[i * n + j];
-            for (int k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
-            a[i * n + j] = v / a[j * n + j];
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        double v = b[i];
-        for (int k = 0; k < i; k++) v -= a[i * n + k] * b[k];
-        b[i] = v / a[i * n + i];
-    }
-    for (int i = n - 1; i >= 0; i--) {
-        double v = b[i];
-        for (int k = i + 1; k < n; k++) v -= a[k * n + i] * b[k];
-        b[i] = v / a[i * n + i];
-    }
-    return 1;
-}
 
 /* The exact optimum of the bias model at lambda by full Newton over θ = (mu, bu, bi) with a
  * dense Hessian (a different algorithm from collab.c's alternating one-dimensional steps):
@@ -246,7 +220,7 @@ static int bias_reference(const us_lab *t, size_t n, int U, int V, double lambda
             g[j] -= lambda * th[j];
             H[j * P + j] += lambda;
         }
-        if (!chol_solve(H, g, P)) break;
+        if (!us_spd_solve(H, g, P)) break;
         double move = 0;
         for (int j = 0; j < P; j++) th[j] += g[j], move = fmax(move, fabs(g[j]));
         ok = move < 1e-13;
@@ -336,6 +310,17 @@ TEST(collab_bias_fit_is_a_stationary_point) {
     bias_gradient(&m, train, BN, 3.0, &gu, &gi, &gmu);
     CHECK(gu > 1e-2);
     us_collab_free(&m);
+}
+
+TEST(spd_solve_known_system) {
+    /* a = [[4, 2, 0], [2, 5, 1], [0, 1, 3]], x = (1, -2, 3): b = a·x = (0, -5, 7) */
+    double a[9] = {4, 2, 0, 2, 5, 1, 0, 1, 3}, b[3] = {0, -5, 7};
+    REQUIRE(us_spd_solve(a, b, 3));
+    CHECK_NEAR(b[0], 1.0, 1e-12);
+    CHECK_NEAR(b[1], -2.0, 1e-12);
+    CHECK_NEAR(b[2], 3.0, 1e-12);
+    double s[4] = {1, 2, 2, 1}, c[2] = {1, 1}; /* indefinite: eigenvalues 3 and -1 */
+    CHECK(!us_spd_solve(s, c, 2));
 }
 
 /* ---- matrix factorization ---- */
