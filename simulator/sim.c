@@ -1045,6 +1045,15 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
         goto done;
     if (c->choose && (st = load_head(sim, db, path, 1, c->next_version, &sim->next, err)) != US_OK)
         goto done;
+    if (!c->choose && table_exists(db, "sasrec_checkpoint")) {
+        /* judge only: the next-item head is not the user's, but a greedy SASRec recommender
+         * (us_sim_next_scores) still ranks with it when the store has one */
+        us_err ignored;
+        if (load_head(sim, db, path, 1, c->next_version, &sim->next, &ignored) != US_OK) {
+            us_sasrec_free(sim->next);
+            sim->next = NULL;
+        }
+    }
     const int fitted = c->mode == US_SIM_FITTED;
     if (fitted || c->calibrate || c->choose) {
         if ((st = load_valid(sim, db, path, &v, err)) != US_OK) goto done;
@@ -1453,7 +1462,7 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
     }
     out->p_engage = 1.0f;
     out->engage = 1;
-    if (sim->next) {
+    if (c->choose) {
         double e[US_SIM_NENGAGE];
         engage_parts(sim, w, out, u, item, e);
         out->p_engage = (float)std_logit_eval(&sim->engage, e);

@@ -302,7 +302,8 @@ void us_sim_decide(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t
 
 /* The next-item head's logits of every item (out: n_items floats) for user u after the
  * episode, the scores a greedy SASRec recommender ranks by. Returns 0 (and writes nothing)
- * when sim has no next-item head (choose = 0). No allocation. Borrows everything. */
+ * when sim has no next-item head (choose = 0 opens the store's newest one when it has one, for
+ * this function only). No allocation. Borrows everything. */
 int us_sim_next_scores(const us_sim *sim, us_sim_worker *w, int32_t u, const int32_t *ep_items,
                        int ep_len, float *out);
 
