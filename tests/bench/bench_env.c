@@ -4,7 +4,11 @@
  *
  * The store is built as `make demo` builds it, then extract (built-in), embed (the BERT model
  * when installed, else the hashed embedder: the same width, so the same step cost) and
- * train-sasrec (the simulator preset, 3 epochs: the weights' values do not change the cost).
+ * train-sasrec (the rating head with the simulator preset and the next-item head with the
+ * paper's, as `usersim build` trains them; 3 epochs: the weights' values do not change the
+ * cost). The default reaction encodes a user's training history with the next-item head once
+ * per worker and user: the decision rows draw a new random user each time, so they pay that
+ * encoding on every decision, while the vector env pays it once per episode.
  * Speeds are reported as ratios to a reference measured in the same run: the issue's target of
  * 100,000 steps/s per core, and the one-thread vector env for the scaling.
  * Environment: BENCH_BIG_USERS (default 100000; 0 skips the memory run). */
