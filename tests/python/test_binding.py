@@ -674,7 +674,12 @@ class Sharing(unittest.TestCase):
         c = usersim.make(STORE, tie="dislike", **SASREC_ONLY)
         self.assertIsNot(c._sim, a._sim)
         self.assertEqual(_sim.shared_count(), base + 2)
-        for env in (a, b, v):
+        # every field tells sims apart: the default reaction is not the paper's
+        d = usersim.make(STORE, **DEFAULT_SASREC)
+        e = usersim.make(STORE, choose=False, **DEFAULT_SASREC)
+        self.assertEqual(len({id(a._sim), id(d._sim), id(e._sim)}), 3)
+        self.assertEqual(_sim.shared_count(), base + 4)
+        for env in (a, b, v, d, e):
             env.close()
         self.assertEqual(_sim.shared_count(), base + 1)
         c.close()

@@ -118,9 +118,10 @@ def layout():
 
 # What the mirrors must come to on an LP64 platform (x86-64, aarch64 Linux), worked out by hand
 # from the headers: us_err is 4 + 4 padding + 8 + 256 + 64 + 512; us_sim_config's int64 sits at
-# 48 after twelve 4-byte fields and four more follow it (thresholds, calibrate); us_env_config
-# pads its int before the double; the reaction is 28 four-byte values and two arrays of 8; the
-# step result adds 4 four-byte values.
+# 48 after twelve 4-byte fields, four more follow it (thresholds, calibrate), then four ints,
+# the next-item int64 at 80, two ints and the uint64 seed at 96 (112 in all); us_env_config
+# pads its int before each double (40); the reaction is 36 four-byte values and two arrays of
+# 8 (144); the step result adds 4 four-byte values (160).
 LP64_SIZES = {
     "us_err": 848,
     "us_sim_config": 112,

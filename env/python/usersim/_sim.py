@@ -145,8 +145,12 @@ def split_options(options):
 
 
 def _config_key(c):
-    return (c.mode, c.tie, tuple(c.use), tuple(c.weight), c.category_filter, c.empty_sim,
-            c.keyword_scale, c.embed_scale, c.sasrec_version, tuple(c.threshold), c.calibrate)
+    """Every field of the config, so that two configs share one sim only when they are equal."""
+    key = []
+    for name, _ in c._fields_:
+        v = getattr(c, name)
+        key.append(tuple(v) if hasattr(v, "__len__") else v)
+    return tuple(key)
 
 
 class Sim:

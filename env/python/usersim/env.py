@@ -52,8 +52,9 @@ class UserSimEnv(_gym.Env):
 
     UserSimEnv(store, render_mode=None, eval_order=False, **options); usersim.make() is the
     same. store is a NAME.usdb file; options are listed in usersim.OPTIONS (simulator options
-    such as mode, tie, use_keyword, use_embed, use_sasrec, category_filter, thresholds,
-    calibrate; environment options max_steps, leave_prob, obs_len, mask_repeats). The attribute
+    such as paper, mode, choose, judge_known, use_collab, tie, use_keyword, use_embed,
+    use_sasrec, category_filter, thresholds, calibrate; environment options max_steps,
+    leave_prob, leave_gain, leave_decay, obs_len, mask_repeats). The attribute
     thresholds holds the (keyword, embed, sasrec) thresholds in use (fitted on the validation
     split with calibrate=True). eval_order: episodes without a chosen user
     take users 0, 1, 2, ... in turn and never end early (the evaluation mode).
