@@ -9,9 +9,12 @@ Run by tests/env/test_python.c (make test) with
 Plain unittest; exits 1 on any failure. Prints a few speed figures (never asserted).
 """
 import contextlib
+import copy
+import gc
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -491,6 +494,55 @@ class Vector(unittest.TestCase):
             obs, *_ = v.step(v.action_space.sample())
             self.assertIn(obs, v.observation_space)
         v.close()
+
+
+class Ownership(unittest.TestCase):
+    """An object holding a C handle frees it exactly once: copying or pickling one is refused
+    with a TypeError (a shallow copy would share the handle, and collecting the copy would free
+    it under the original), and the refused attempt leaves the original working."""
+
+    def assert_refused(self, obj):
+        attempts = [copy.copy, copy.deepcopy]
+        attempts += [lambda o, p=p: pickle.dumps(o, protocol=p)
+                     for p in range(pickle.HIGHEST_PROTOCOL + 1)]
+        for attempt in attempts:
+            with self.assertRaisesRegex(TypeError, "cannot be copied or pickled"):
+                attempt(obj)
+        gc.collect()
+
+    def test_env_refuses_copies_and_still_works(self):
+        base = _sim.shared_count()
+        env = usersim.make(STORE, max_steps=8, leave_prob=0.0, **SASREC_ONLY)
+        env.reset(seed=4)
+        self.assert_refused(env)
+        self.assert_refused(env._sim)
+        ref = usersim.make(STORE, max_steps=8, leave_prob=0.0, **SASREC_ONLY)
+        for e in (env, ref):
+            e.reset(seed=5)
+        for item in (1, 2, 3, 1):
+            got, want = env.step(item), ref.step(item)
+            np.testing.assert_array_equal(got[0], want[0])
+            self.assertEqual(got[1:4], want[1:4])
+        self.assertEqual(env.action_masks().tolist(), ref.action_masks().tolist())
+        env.close()
+        ref.close()
+        self.assertEqual(_sim.shared_count(), base)
+
+    def test_vector_env_refuses_copies_and_still_works(self):
+        base = _sim.shared_count()
+        v = usersim.make_vec(STORE, 3, threads=2, seed=6, max_steps=5, **SASREC_ONLY)
+        v.reset()
+        self.assert_refused(v)
+        ref = usersim.make_vec(STORE, 3, threads=2, seed=6, max_steps=5, **SASREC_ONLY)
+        np.testing.assert_array_equal(v.reset(seed=7)[0], ref.reset(seed=7)[0])
+        acts = np.random.default_rng(3)
+        for _ in range(12):
+            a = acts.integers(N_ITEMS, size=3)
+            for x, y in zip(v.step(a)[:4], ref.step(a)[:4]):
+                np.testing.assert_array_equal(x, y)
+        v.close()
+        ref.close()
+        self.assertEqual(_sim.shared_count(), base)
 
 
 class Errors(unittest.TestCase):

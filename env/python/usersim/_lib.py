@@ -153,6 +153,19 @@ class UserSimError(RuntimeError):
         self.field = field
 
 
+class OwnsHandle:
+    """Base of every object that holds a C handle and frees it once (close() or collection).
+    A copy would hold the same handle and free it a second time, under the original, so
+    copy.copy, copy.deepcopy and pickle are refused with a TypeError; make a new object
+    instead (the same store and options give the same episodes)."""
+
+    def _refuse_copy(self, *args):
+        raise TypeError(f"usersim: a {type(self).__name__} owns a C handle and cannot be "
+                        "copied or pickled; make a new one with the same store and options")
+
+    __copy__ = __deepcopy__ = __reduce__ = __reduce_ex__ = __getstate__ = _refuse_copy
+
+
 class LibraryNotFound(ImportError):
     """libusersim could not be loaded; the message lists every place that was tried."""
 

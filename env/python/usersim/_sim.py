@@ -153,7 +153,7 @@ def _config_key(c):
     return tuple(key)
 
 
-class Sim:
+class Sim(_lib.OwnsHandle):
     """One opened us_sim and what the binding looks up in it (raw ids, keyword texts), cached.
     Made and shared by acquire(); every holder calls release() once."""
 

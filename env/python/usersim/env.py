@@ -47,7 +47,7 @@ def observation_bounds(n_users, n_items, obs_len):
     return low, high
 
 
-class UserSimEnv(_gym.Env):
+class UserSimEnv(_lib.OwnsHandle, _gym.Env):
     """A simulated user receiving one recommended item per step (env/env.h has the semantics).
 
     UserSimEnv(store, render_mode=None, eval_order=False, **options); usersim.make() is the

@@ -31,7 +31,7 @@ def _reconstruct_final(prev, actions, rewards):
     return final
 
 
-class UserSimVectorEnv(_gym.VectorEnv):
+class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
     """num_envs simulated users stepped together (env/env.h, us_vecenv).
 
     UserSimVectorEnv(store, num_envs, threads=1, seed=0, eval_order=False, **options);
