@@ -77,6 +77,11 @@ void us_env_free(us_env *env) {
     free(env);
 }
 
+uint64_t us_env_bytes_estimate(const us_env_config *cfg) {
+    const int steps = cfg && cfg->max_steps > 0 ? cfg->max_steps : 0;
+    return US_ENV_BYTES_BASE + (uint64_t)US_ENV_BYTES_PER_STEP * (uint64_t)steps;
+}
+
 int us_env_obs_size(const us_env *env) { return 1 + 2 * env->cfg.obs_len; }
 int32_t us_env_user(const us_env *env) { return env->user; }
 int us_env_steps(const us_env *env) { return env->steps; }
@@ -231,9 +236,18 @@ static void vec_run(us_vecenv *v) {
 us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config *cfg, int n,
                          int n_threads, uint64_t seed, int eval_order, us_err *err) {
     *out = NULL;
-    if (n < 1 || n > 1 << 20)
-        return us_err_set(err, US_EINVAL, NULL, 0, "n", "expected 1..%d envs, found %d", 1 << 20,
-                          n);
+    us_env_config c = cfg ? *cfg : us_env_config_default();
+    us_status st = us_env_config_validate(&c, err);
+    if (st != US_OK) return st;
+    /* Refused before allocating: n envs would take about n · each bytes. */
+    const uint64_t each = us_env_bytes_estimate(&c), limit = US_VECENV_MAX_BYTES / each;
+    if (n < 1 || (uint64_t)n > limit)
+        return us_err_set(err, US_EINVAL, NULL, 0, "n",
+                          "expected 1..%llu envs (about %llu bytes each with max_steps %d, at "
+                          "most %llu bytes in all), found %d: about %llu bytes",
+                          (unsigned long long)limit, (unsigned long long)each, c.max_steps,
+                          (unsigned long long)US_VECENV_MAX_BYTES, n,
+                          (unsigned long long)(n > 0 ? (uint64_t)n * each : 0));
     if (n_threads < 1 || n_threads > 1024)
         return us_err_set(err, US_EINVAL, NULL, 0, "n_threads", "expected 1..1024, found %d",
                           n_threads);
@@ -250,7 +264,7 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
     }
     for (int i = 0; i < n; i++) {
-        us_status st = us_env_init(&v->envs[i], sim, cfg, err);
+        st = us_env_init(&v->envs[i], sim, &c, err);
         if (st != US_OK) {
             us_vecenv_free(v);
             return st;
@@ -259,7 +273,7 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
     v->obs_size = us_env_obs_size(v->envs[0]);
     v->n_threads = n_threads;
     if (n_threads > 1) {
-        us_status st = us_pool_init(&v->pool, n_threads, vec_worker, v, err);
+        st = us_pool_init(&v->pool, n_threads, vec_worker, v, err);
         if (st != US_OK) {
             us_vecenv_free(v);
             return st;

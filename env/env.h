@@ -86,6 +86,17 @@ typedef struct us_env_step_result {
 us_status us_env_init(us_env **out, const us_sim *sim, const us_env_config *cfg, us_err *err);
 void us_env_free(us_env *env);
 
+/* Memory: an env takes about us_env_bytes_estimate(cfg) bytes: US_ENV_BYTES_BASE for its
+ * simulator worker's fixed scratch (the SASRec heads' activations for a batch of 64 dominate:
+ * about 194 KiB measured on the stores `usersim build` makes with its default SASRec sizes,
+ * rounded up; a larger SASRec takes more) plus 21 bytes a step of max_steps (the episode's
+ * items and reactions and the worker's four history buffers). A vector env refuses to take
+ * more than US_VECENV_MAX_BYTES by that estimate (with the defaults, about 32 000 envs). */
+#define US_ENV_BYTES_BASE ((uint64_t)256 << 10)
+#define US_ENV_BYTES_PER_STEP 21
+#define US_VECENV_MAX_BYTES ((uint64_t)8 << 30)
+uint64_t us_env_bytes_estimate(const us_env_config *cfg);
+
 /* Length of an observation: 1 + 2 * cfg.obs_len. */
 int us_env_obs_size(const us_env *env);
 
@@ -153,7 +164,9 @@ typedef struct us_vecenv us_vecenv;
 
 /* Env i's k-th episode is seeded with a value derived from (seed, i, k) and starts with a
  * random user (or, with eval_order, users i, i + n, i + 2n, ... in turn), so results do not
- * depend on n_threads. Borrows sim; copies cfg. Caller owns *out; release with
+ * depend on n_threads. US_EINVAL, before anything is allocated, when n is below 1 or
+ * n · us_env_bytes_estimate(cfg) exceeds US_VECENV_MAX_BYTES (the message gives the estimate),
+ * or n_threads is outside 1..1024. Borrows sim; copies cfg. Caller owns *out; release with
  * us_vecenv_free(). */
 us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config *cfg, int n,
                          int n_threads, uint64_t seed, int eval_order, us_err *err);

@@ -463,3 +463,44 @@ TEST(env_two_policies_share_leaving_when_reactions_agree) {
     }
     us_sim_close(sim);
 }
+
+/* A request for more envs than the memory limit allows is refused before anything is
+ * allocated, with the estimate in the message; the limit follows the per-env estimate, which
+ * grows with max_steps. */
+TEST(vecenv_refuses_more_envs_than_its_memory_limit) {
+    us_sim *sim = make_sim("m.usdb");
+    REQUIRE(sim != NULL);
+    us_env_config cfg = us_env_config_default();
+    const uint64_t each = us_env_bytes_estimate(&cfg);
+    CHECK(each >= US_ENV_BYTES_BASE + 21u * (uint64_t)cfg.max_steps);
+    const uint64_t limit = US_VECENV_MAX_BYTES / each;
+    CHECK(limit >= 1000 && limit < (1u << 20));
+    us_vecenv *v = (us_vecenv *)&cfg; /* must come back NULL */
+    us_err err;
+    char want[128];
+    const int over[] = {(int)limit + 1, 1000000, 2147483647};
+    for (int k = 0; k < 3; k++) {
+        us_status st = us_vecenv_init(&v, sim, &cfg, over[k], 1, 1, 0, &err);
+        CHECK(v == NULL);
+        CHECK_STR(err.field, "n");
+        snprintf(want, sizeof want, "found %d: about %llu bytes", over[k],
+                 (unsigned long long)((uint64_t)over[k] * each));
+        CHECK_ERR(st, err, US_EINVAL, want);
+        snprintf(want, sizeof want, "expected 1..%llu envs", (unsigned long long)limit);
+        CHECK_ERR(st, err, US_EINVAL, want);
+    }
+    CHECK_ERR(us_vecenv_init(&v, sim, &cfg, 0, 1, 1, 0, &err), err, US_EINVAL, "found 0");
+    CHECK(v == NULL);
+    /* longer episodes take more memory per env, so fewer envs fit */
+    cfg.max_steps = 1000000;
+    const uint64_t big = us_env_bytes_estimate(&cfg);
+    CHECK(big > each + 20u * 1000000u);
+    CHECK_ERR(us_vecenv_init(&v, sim, &cfg, (int)(US_VECENV_MAX_BYTES / big) + 1, 1, 1, 0, &err),
+              err, US_EINVAL, "bytes");
+    CHECK(v == NULL);
+    cfg = us_env_config_default();
+    CHECK_OK(us_vecenv_init(&v, sim, &cfg, 3, 2, 1, 0, &err), err);
+    CHECK(v != NULL && us_vecenv_n(v) == 3);
+    us_vecenv_free(v);
+    us_sim_close(sim);
+}

@@ -10,6 +10,7 @@ Plain unittest; exits 1 on any failure. Prints a few speed figures (never assert
 """
 import contextlib
 import copy
+import ctypes
 import gc
 import io
 import json
@@ -543,6 +544,55 @@ class Ownership(unittest.TestCase):
         v.close()
         ref.close()
         self.assertEqual(_sim.shared_count(), base)
+
+
+class VectorSize(unittest.TestCase):
+    """The number of envs and threads is checked in Python before anything is opened (a Python
+    int is never cut down to a C int), and against the C library's memory limit, with the
+    estimate in the message."""
+
+    def test_too_many_envs_are_refused_with_the_estimate(self):
+        lib = _lib.load()
+        cfg = lib.us_env_config_default()
+        each = lib.us_env_bytes_estimate(ctypes.byref(cfg))
+        limit = _lib.US_VECENV_MAX_BYTES // each
+        self.assertGreater(limit, 1000)
+        base = _sim.shared_count()
+        missing = os.path.join(WORK, "not-there.usdb")  # refused before the store is opened
+        for n in (limit + 1, 10**6, 2**31, 2**32 + 2, 2**64 + 1):
+            for store in (STORE, missing):
+                with self.assertRaises(ValueError) as e:
+                    usersim.make_vec(store, n, **SASREC_ONLY)
+                msg = str(e.exception)
+                self.assertIn(f"found {n}", msg)
+                self.assertIn(f"about {n * each:,} bytes", msg)
+                self.assertIn(f"1..{limit}", msg)
+                self.assertNotIn("found -", msg)
+        self.assertEqual(_sim.shared_count(), base)
+        # the limit shrinks as episodes grow (every env holds max_steps steps)
+        cfg.max_steps = 100000
+        big = lib.us_env_bytes_estimate(ctypes.byref(cfg))
+        with self.assertRaisesRegex(ValueError, f"1..{_lib.US_VECENV_MAX_BYTES // big} "):
+            usersim.make_vec(missing, _lib.US_VECENV_MAX_BYTES // big + 1, max_steps=100000)
+        # the C library draws the same line
+        sim = _sim.acquire(STORE, SASREC_ONLY)
+        try:
+            ptr, err = ctypes.c_void_p(), _lib.us_err()
+            cfg = lib.us_env_config_default()
+            st = lib.us_vecenv_init(ctypes.byref(ptr), sim.ptr, ctypes.byref(cfg), limit + 1, 1,
+                                    0, 0, ctypes.byref(err))
+            self.assertEqual((st, ptr.value, err.field), (-1, None, b"n"))  # US_EINVAL
+            self.assertIn(f"about {(limit + 1) * each} bytes".encode(), err.msg)
+        finally:
+            _sim.release(sim)
+        v = usersim.make_vec(STORE, 2, **SASREC_ONLY)
+        self.assertEqual(v.num_envs, 2)
+        v.close()
+
+    def test_threads_are_never_cut_down(self):
+        for threads in (1025, 2**32 + 1, 2**31):
+            with self.assertRaisesRegex(ValueError, f"threads must be .*1024, found {threads}"):
+                usersim.make_vec(STORE, 2, threads=threads, **SASREC_ONLY)
 
 
 class Errors(unittest.TestCase):

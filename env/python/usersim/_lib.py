@@ -19,6 +19,8 @@ US_SIM_MAX_MATCHED = 8
 US_ENV_RANDOM_USER = -1
 US_ENV_NEXT_USER = -2
 US_ENV_MAX_OBS_LEN = 256
+US_VECENV_MAX_BYTES = 8 << 30  # a vector env's memory limit (env.h; us_vecenv_init enforces it)
+US_VECENV_MAX_THREADS = 1024
 
 VOTE_NAMES = ("keyword", "embed", "sasrec")
 MODES = {"majority": 0, "weighted": 1, "stochastic": 2, "fitted": 3}
@@ -248,6 +250,7 @@ def _declare(lib):
     _fn(lib, "us_env_init", cint, P(vp), vp, P(us_env_config), P(us_err))
     _fn(lib, "us_env_free", None, vp)
     _fn(lib, "us_env_obs_size", cint, vp)
+    _fn(lib, "us_env_bytes_estimate", u64, P(us_env_config))
     _fn(lib, "us_env_reset", i32, vp, u64, i32, vp)
     _fn(lib, "us_env_step", None, vp, i32, vp, P(us_env_step_result))
     _fn(lib, "us_env_user", i32, vp)

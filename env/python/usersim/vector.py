@@ -35,7 +35,10 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
     """num_envs simulated users stepped together (env/env.h, us_vecenv).
 
     UserSimVectorEnv(store, num_envs, threads=1, seed=0, eval_order=False, **options);
-    usersim.make_vec(store, n, ...) is the same. Options as for usersim.make.
+    usersim.make_vec(store, n, ...) is the same. Options as for usersim.make. num_envs is
+    limited by memory: each env takes about us_env_bytes_estimate bytes (env/env.h; about
+    257 KiB with max_steps 50) and a vector env at most 8 GiB, so about 32 000 envs with the
+    defaults; a larger request raises ValueError with the estimate. threads is 1..1024.
 
     Seeds: env i's k-th episode is seeded with usersim.episode_seed(seed, i, k) and starts with
     a random user (with eval_order, users i, i + n, i + 2n, ... in turn), so the outputs do not
@@ -57,15 +60,28 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
         self._vec = None
         self._sim = None
         self.closed = False
+        # Checked here in full: ctypes would cut a Python int down to a C int without a word.
         for name, v, lo in (("num_envs", num_envs, 1), ("threads", threads, 1), ("seed", seed, 0)):
             if not is_int(v) or v < lo:
                 raise ValueError(f"usersim: {name} must be an integer >= {lo}, found {v!r}")
         if seed >= 2**64:
             raise ValueError(f"usersim: seed must be below 2**64, found {seed!r}")
+        if threads > _lib.US_VECENV_MAX_THREADS:
+            raise ValueError(f"usersim: threads must be 1..{_lib.US_VECENV_MAX_THREADS}, "
+                             f"found {threads!r}")
         sim_options, env_options = _sim.split_options(options)
         lib = _lib.load()
         self._lib = lib
         self.config = _sim.env_config(lib, env_options)
+        # The C library's memory limit (env.h), checked before the store is opened.
+        each = lib.us_env_bytes_estimate(ctypes.byref(self.config))
+        limit = _lib.US_VECENV_MAX_BYTES // each
+        if num_envs > limit:
+            raise ValueError(
+                f"usersim: num_envs must be 1..{limit} (each env takes about {each:,} bytes "
+                f"with max_steps {self.config.max_steps}, and a vector env at most "
+                f"{_lib.US_VECENV_MAX_BYTES:,}), found {int(num_envs)}: about "
+                f"{int(num_envs) * each:,} bytes")
         self.num_envs = int(num_envs)
         self.threads = int(threads)
         self.eval_order = bool(eval_order)
