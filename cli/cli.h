@@ -7,16 +7,26 @@
 #define USERSIM_CLI_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/core.h"
 
 #define USERSIM_VERSION "0.1.0"
 
-/* Prints "usersim CMD: <fmt with arg>" and a hint to stderr; returns 2. */
+/* s made safe to print to a terminal: every byte a terminal could act on is written as the
+ * four characters \xHH: the C0 controls (newline and tab included), DEL, both bytes of a C1
+ * control (U+0080..U+009F) and each byte of an invalid UTF-8 sequence; valid UTF-8 text is
+ * copied as it is. Ids, categories, keywords, paths and error messages all come from files or
+ * arguments anyone can write, so everything the commands print from them goes through here.
+ * Writes into buf (size >= 4 bytes), ending in "..." when the escaped text does not fit;
+ * returns buf. */
+const char *cli_escape(const char *s, char *buf, size_t size);
+
+/* Prints "usersim CMD: <fmt with arg>" and a hint to stderr (arg escaped); returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
 
-/* Prints "usersim: error: <err>" to stderr; returns 1. */
+/* Prints "usersim: error: <err>" to stderr, escaped; returns 1. */
 int cli_fail(const us_err *err);
 
 /* v with thousands separators ("1,234,567") into buf (at least 27 bytes); returns buf. */

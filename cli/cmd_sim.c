@@ -264,9 +264,9 @@ static void print_row(const char *name, const us_sim_metrics *m) {
 
 static void print_report(const char *path, const us_sim_eval_report *r,
                          const thresholds_in_use *th, const us_policy_report *pol) {
-    char b[32];
+    char b[32], e[1024];
     printf("eval-sim %s: %s test interactions; like rate real %.3f, simulated (the judge) %.3f\n",
-           path, cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
+           cli_escape(path, e, sizeof e), cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
     print_thresholds(th);
     printf("\nheld-out prediction                AUC  logloss  accuracy  precision  recall     F1\n");
     static const char *const rows[US_SIM_NVOTES] = {"keyword (pros - cons)",
@@ -414,7 +414,9 @@ static int32_t find_id(const us_sim *sim, const char *s, int items) {
 }
 
 static void print_keywords(const us_sim *sim, const uint32_t *ids, int n) {
-    for (int k = 0; k < n; k++) printf("%s%s", k ? ", " : "", us_sim_keyword(sim, ids[k]));
+    char e[1024];
+    for (int k = 0; k < n; k++)
+        printf("%s%s", k ? ", " : "", cli_escape(us_sim_keyword(sim, ids[k]), e, sizeof e));
     if (!n) printf("none");
 }
 
@@ -452,9 +454,12 @@ int cmd_play(int argc, char **argv) {
     us_err err;
     us_sim *sim;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);
+    /* every id, category and input echoed is escaped (cli_escape): they come from files */
+    char e1[1024], e2[1024], e3[1024];
     int32_t u = find_id(sim, user_arg, 0);
     if (u < 0) {
-        fprintf(stderr, "usersim play: %s: no user '%s'\n", path, user_arg);
+        fprintf(stderr, "usersim play: %s: no user '%s'\n", cli_escape(path, e1, sizeof e1),
+                cli_escape(user_arg, e2, sizeof e2));
         us_sim_close(sim);
         return 1;
     }
@@ -473,7 +478,7 @@ int cmd_play(int argc, char **argv) {
     int nh = us_sim_history(sim, u, &hist, &lab);
     printf("user %s (#%d): %d items in the training history. Recommend an item (its id), "
            "'history' or 'quit'.\n",
-           us_sim_user_raw(sim, u), u, nh);
+           cli_escape(us_sim_user_raw(sim, u), e1, sizeof e1), u, nh);
     const thresholds_in_use th = thresholds_of(sim);
     print_thresholds(&th);
     char line[512];
@@ -484,15 +489,17 @@ int cmd_play(int argc, char **argv) {
         if (!strcmp(line, "history")) {
             for (int k = 0; k < nh; k++)
                 printf("  %s %-20s %s\n", lab[k] == 1 ? "like   " : lab[k] == 0 ? "dislike" : "-      ",
-                       us_sim_item_raw(sim, hist[k]), us_sim_category(sim, hist[k]));
+                       cli_escape(us_sim_item_raw(sim, hist[k]), e1, sizeof e1),
+                       cli_escape(us_sim_category(sim, hist[k]), e2, sizeof e2));
             for (int k = 0; k < steps; k++)
                 printf("  %s %-20s (this session)\n", ep_likes[k] ? "like   " : "dislike",
-                       us_sim_item_raw(sim, ep_items[k]));
+                       cli_escape(us_sim_item_raw(sim, ep_items[k]), e1, sizeof e1));
             continue;
         }
         int32_t it = find_id(sim, line, 1);
         if (it < 0) {
-            printf("no item '%s' in %s\n", line, path);
+            printf("no item '%s' in %s\n", cli_escape(line, e1, sizeof e1),
+                   cli_escape(path, e2, sizeof e2));
             continue;
         }
         us_sim_reaction r;
@@ -500,10 +507,13 @@ int cmd_play(int argc, char **argv) {
         ep_items[steps] = it;
         ep_likes[steps] = (int8_t)r.like;
         steps++;
-        const char *cat = *us_sim_category(sim, it) ? us_sim_category(sim, it) : "no category";
+        const char *cat = *us_sim_category(sim, it) ? cli_escape(us_sim_category(sim, it), e2,
+                                                                 sizeof e2)
+                                                    : "no category";
+        const char *raw = cli_escape(us_sim_item_raw(sim, it), e3, sizeof e3);
         if (r.repeat && r.vote[US_VOTE_KEYWORD] < 0 && r.vote[US_VOTE_EMBED] < 0 &&
             r.vote[US_VOTE_SASREC] < 0) {
-            printf("- %s (%s): REPEAT, no like: %s\n", us_sim_item_raw(sim, it), cat,
+            printf("- %s (%s): REPEAT, no like: %s\n", raw, cat,
                    r.logged == 1   ? "the user rated it before: liked"
                    : r.logged == 0 ? "the user rated it before: disliked"
                                    : "already met (history or this session)");
@@ -511,7 +521,7 @@ int cmd_play(int argc, char **argv) {
             continue;
         }
         printf("%s %s (%s): %s  [P(choose) %.3f, judge P(like) %.3f, P(like) %.3f]\n",
-               r.like ? "+" : "-", us_sim_item_raw(sim, it), cat,
+               r.like ? "+" : "-", raw, cat,
                r.like ? "LIKE" : !r.engage ? "NOT CHOSEN" : "DISLIKE", (double)r.p_engage,
                (double)r.score, (double)r.p_reward);
         if (!r.engage)

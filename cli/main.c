@@ -53,7 +53,8 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "usersim: unknown command '%s'\n\n", cmd);
+    char e[1024];
+    fprintf(stderr, "usersim: unknown command '%s'\n\n", cli_escape(cmd, e, sizeof e));
     print_help(stderr);
     return 2;
 }

@@ -152,3 +152,69 @@ TEST(cli_play_shows_each_reaction) {
     CHECK_EQ_INT(us_test_cli(nouser, "o2"), 1);
     CHECK(strstr(us_test_slurp("o2"), "no user 'nobody'") != NULL);
 }
+
+/* No byte that a terminal acts on (C0 controls, DEL, the C1 controls U+0080..U+009F) and no
+ * 0xff in out, and `needle` in it. The failure messages never quote out (it may hold the raw
+ * bytes). */
+static void check_escaped(us_test_ctx *t_, const char *out, const char *needle) {
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++) {
+        int bad = (*p < 0x20 && *p != '\n') || *p == 0x7f || *p == 0xff ||
+                  (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f);
+        if (bad) {
+            us_test_fail(t_, __FILE__, __LINE__, "raw byte 0x%02x at offset %ld of the output",
+                         *p, (long)((const char *)p - out));
+            return;
+        }
+    }
+    if (!strstr(out, needle))
+        us_test_fail(t_, __FILE__, __LINE__, "expected \"%s\" in the output", needle);
+}
+
+/* Ids, categories and error messages come from files anyone can write: printed to a terminal,
+ * their control characters and invalid UTF-8 are written as \xHH escapes. */
+TEST(cli_escapes_control_characters_in_what_it_prints) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("x.usdb", store);
+    REQUIRE(sim != NULL);
+    us_sim_close(sim);
+    /* user 3 and item 5 with an SGR sequence, an OSC title with BEL, a C1 CSI (U+009B) and a
+     * byte that is not UTF-8 (categories take the same path, but the SASRec-only store loads
+     * none) */
+    REQUIRE(us_test_sql_exec(store, "UPDATE users SET raw_id = 'u' || char(27) || '[31mred' "
+                                    "WHERE id = 3") == 0);
+    REQUIRE(us_test_sql_exec(store, "UPDATE items SET raw_id = 'i' || char(27) || ']0;t' || "
+                                    "char(7) || 'x' || char(155) || '2J' || CAST(x'ff' AS TEXT) "
+                                    "WHERE id = 5") == 0);
+    FILE *f = fopen(us_test_path("in.txt"), "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "#5\nhistory\nno\033[5mitem\nquit\n");
+    fclose(f);
+    const char *args[] = {"play", store, "--user", "#3", "--no-keyword", "--no-embed",
+                          "--judge-known", NULL};
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    check_escaped(t_, out, "user u\\x1b[31mred (#3)");
+    check_escaped(t_, out, "i\\x1b]0;t\\x07x\\xc2\\x9b2J\\xff (");
+    check_escaped(t_, out, "no item 'no\\x1b[5mitem'");
+    /* a user that is not there, named with escapes */
+    const char *nouser[] = {"play", store, "--user", "a\033[2Jb", "--no-keyword", "--no-embed",
+                            NULL};
+    CHECK_EQ_INT(us_test_cli(nouser, "o2"), 1);
+    check_escaped(t_, us_test_slurp("o2"), "no user 'a\\x1b[2Jb'");
+    /* a usage error echoing its argument */
+    const char *seed[] = {"play", store, "--user", "#3", "--seed", "\033[8m", NULL};
+    CHECK_EQ_INT(us_test_cli(seed, "o3"), 2);
+    check_escaped(t_, us_test_slurp("o3"), "found '\\x1b[8m'");
+    /* a library error quoting a binary file (--truth) */
+    f = fopen(us_test_path("truth.bin"), "wb");
+    REQUIRE(f != NULL);
+    fputs("\033[31m\x07\x9b\xff\x01", f);
+    fclose(f);
+    char truth[1024];
+    snprintf(truth, sizeof truth, "%s", us_test_path("truth.bin"));
+    const char *ev[] = {"eval-sim", store, "--no-keyword", "--no-embed", "--truth", truth,
+                        "--random-steps", "0", "--episodes", "1", NULL};
+    CHECK_EQ_INT(us_test_cli(ev, "o4"), 1);
+    check_escaped(t_, us_test_slurp("o4"), "found \"\\x1b[31m\\x07\\x9b\\xff\\x01\"");
+}
