@@ -163,6 +163,13 @@ void us_env_step(us_env *env, int32_t item, int32_t *obs, us_env_step_result *ou
     write_obs(env, obs);
 }
 
+int32_t us_env_reset_eval(us_env *env, uint64_t seed, int32_t user, int32_t *obs) {
+    US_ASSERT(user >= 0);
+    us_env_reset(env, seed, user, obs);
+    env->eval = 1;
+    return user;
+}
+
 double us_env_leave_prob(const us_env *env) { return env->p_leave; }
 
 void us_env_action_mask(const us_env *env, uint8_t *mask) {
@@ -202,8 +209,9 @@ static void vec_reset_one(us_vecenv *v, int i, int32_t *obs) {
         const uint64_t nu = (uint64_t)us_sim_n_users(env->sim);
         user = (int32_t)(((uint64_t)i + k * (uint64_t)v->n) % nu);
     }
-    us_env_reset(env, us_vecenv_episode_seed(v->seed, (uint64_t)i, k), user, obs);
-    if (v->eval_order) env->eval = 1; /* a chosen user walking the order: no early leaving */
+    const uint64_t seed = us_vecenv_episode_seed(v->seed, (uint64_t)i, k);
+    if (v->eval_order) us_env_reset_eval(env, seed, user, obs); /* no early leaving */
+    else us_env_reset(env, seed, user, obs);
 }
 
 static void vec_run_slice(us_vecenv *v, int t) {

@@ -24,7 +24,8 @@
  * 0.025·e^1.75 = 0.14 after a long run of misses (~7 steps), so a policy that pleases keeps its
  * users longer. Reaching cfg.max_steps steps without leaving
  * ends it as `truncated`. In evaluation order (reset with US_ENV_NEXT_USER) users come 0, 1,
- * 2, ... and never leave early, so every user gets exactly max_steps steps.
+ * 2, ... and never leave early, so every user gets exactly max_steps steps (us_env_reset_eval
+ * starts such an episode for a chosen user).
  *
  * Observation: int32 [user, then the last cfg.obs_len (item, reaction) pairs of the episode,
  * oldest first, padded at the front with (-1, -1)]; reaction 1 like, 0 not.
@@ -105,6 +106,11 @@ int us_env_obs_size(const us_env *env);
  * the user. A user id out of range is a programmer error (check with us_sim_n_users). */
 int32_t us_env_reset(us_env *env, uint64_t seed, int32_t user, int32_t *obs);
 
+/* As us_env_reset with a user id, but the episode is one of evaluation order: the user never
+ * leaves early (what US_ENV_NEXT_USER and a vector env made with eval_order do with the users
+ * they choose). Replays a vector env's evaluation-order episode given its seed and user. */
+int32_t us_env_reset_eval(us_env *env, uint64_t seed, int32_t user, int32_t *obs);
+
 /* Recommends item (0 <= item < n_items; a programmer error otherwise) to the episode's user;
  * writes the next observation into obs and the outcome into *out. Stepping an episode that
  * has ended is a programmer error: reset first. No allocation, no I/O. */
@@ -175,7 +181,11 @@ void us_vecenv_free(us_vecenv *v);
 int us_vecenv_n(const us_vecenv *v);
 
 /* The seed of env i's k-th episode (k from 0) in a vector env made with seed: a single us_env
- * reset with it (and the same user) replays that episode exactly. */
+ * reset with it replays that episode exactly (observations, rewards, flags), given
+ * US_ENV_RANDOM_USER or the user the vector env gave the episode (the user is the only thing
+ * drawn from the seed's user stream; reactions and leaving come from its other streams). With
+ * eval_order the vector env chooses the user and the episode never ends early: replay it with
+ * us_env_reset_eval and that user. */
 uint64_t us_vecenv_episode_seed(uint64_t seed, uint64_t i, uint64_t k);
 
 /* Resets every env; obs (n, obs_size). */

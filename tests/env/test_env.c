@@ -504,3 +504,84 @@ TEST(vecenv_refuses_more_envs_than_its_memory_limit) {
     us_vecenv_free(v);
     us_sim_close(sim);
 }
+
+/* us_vecenv_episode_seed's promise (env.h): a single env reset with the seed of env i's k-th
+ * episode replays that episode exactly (observations, rewards, both flags), given either
+ * US_ENV_RANDOM_USER or the user the vector env gave the episode; with eval_order, the user
+ * through us_env_reset_eval (a chosen user walking the order never leaves early). */
+TEST(vecenv_episode_replays_from_its_seed_and_user) {
+    us_sim *sim = make_sim("r.usdb");
+    REQUIRE(sim != NULL);
+    us_env_config cfg = us_env_config_default();
+    cfg.leave_prob = 0.1; /* episodes end by leaving as well as by truncation */
+    cfg.max_steps = 8;
+    cfg.obs_len = 3;
+    enum { N = 3, OBS = 7 };
+    const uint64_t seed = 77;
+    us_err err;
+    for (int eval = 0; eval < 2; eval++) {
+        us_vecenv *v;
+        REQUIRE(us_vecenv_init(&v, sim, &cfg, N, 2, seed, eval, &err) == US_OK);
+        int32_t vobs[N * OBS], vusers[N];
+        float vr[N];
+        uint8_t vt[N], vu[N];
+        us_vecenv_reset(v, vobs);
+        /* by_user[i] is reset with the vector env's user, by_seed[i] with a random one (in
+         * evaluation order the vector env chooses the user, so only by_user applies) */
+        us_env *by_user[N], *by_seed[N];
+        int32_t uobs[N][OBS], sobs[N][OBS];
+        uint64_t k[N] = {0};
+        int left = 0, truncated = 0;
+        for (int i = 0; i < N; i++) {
+            REQUIRE(us_env_init(&by_user[i], sim, &cfg, &err) == US_OK);
+            REQUIRE(us_env_init(&by_seed[i], sim, &cfg, &err) == US_OK);
+        }
+        for (int s = -1; s < 120; s++) {
+            if (s >= 0) {
+                int32_t a[N];
+                for (int i = 0; i < N; i++) a[i] = (int32_t)((s * 7 + i * 13) % 40);
+                us_vecenv_step(v, a, vobs, vr, vt, vu, vusers);
+                for (int i = 0; i < N; i++) {
+                    us_env_step_result r, q;
+                    us_env_step(by_user[i], a[i], uobs[i], &r);
+                    CHECK(r.reward == vr[i]);
+                    /* stepping on after the episodes part ways would step an ended env */
+                    REQUIRE(r.terminated == vt[i] && r.truncated == vu[i]);
+                    left += vt[i];
+                    truncated += vu[i];
+                    if (!eval) {
+                        us_env_step(by_seed[i], a[i], sobs[i], &q);
+                        CHECK(q.reward == vr[i]);
+                        REQUIRE(q.terminated == vt[i] && q.truncated == vu[i]);
+                        CHECK(memcmp(uobs[i], sobs[i], sizeof uobs[i]) == 0);
+                    }
+                }
+            }
+            for (int i = 0; i < N; i++) {
+                if (s < 0 || vt[i] || vu[i]) { /* episode k of env i starts */
+                    const uint64_t es = us_vecenv_episode_seed(seed, (uint64_t)i, k[i]++);
+                    const int32_t user = vobs[i * OBS];
+                    if (eval) {
+                        CHECK_EQ_INT(us_env_reset_eval(by_user[i], es, user, uobs[i]), user);
+                    } else {
+                        CHECK_EQ_INT(us_env_reset(by_user[i], es, user, uobs[i]), user);
+                        CHECK_EQ_INT(us_env_reset(by_seed[i], es, US_ENV_RANDOM_USER, sobs[i]),
+                                     user);
+                        CHECK(memcmp(sobs[i], vobs + i * OBS, sizeof sobs[i]) == 0);
+                    }
+                }
+                CHECK(memcmp(uobs[i], vobs + i * OBS, sizeof uobs[i]) == 0);
+                if (s >= 0) CHECK_EQ_INT(vusers[i], us_env_user(by_user[i]));
+            }
+        }
+        /* both kinds of ending were replayed (none by leaving in evaluation order) */
+        CHECK(truncated > 5);
+        CHECK(eval ? left == 0 : left > 5);
+        for (int i = 0; i < N; i++) {
+            us_env_free(by_user[i]);
+            us_env_free(by_seed[i]);
+        }
+        us_vecenv_free(v);
+    }
+    us_sim_close(sim);
+}
