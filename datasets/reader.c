@@ -156,6 +156,35 @@ static us_status check_utf8(const char *line, size_t len, us_err *err, us_skip *
                   quote_excerpt(line + at, n, q, sizeof q), at + 1);
 }
 
+/* A NUL character, raw or escaped, would end the stored string early ("Copycat (1995)" kept as
+ * "Copyca") or vanish from an id (merging two ids), so a line holding one is refused whole.
+ * Escapes are looked for only in formats that have them (JSON and Python literals): a
+ * backslash starts a pair there, so "\\u0000" is text and not a NUL. */
+static us_status check_nul(us_format f, const char *line, size_t len, us_err *err,
+                           us_skip *why) {
+    const char *raw = memchr(line, '\0', len);
+    if (raw)
+        return us_bad(err, why, US_SKIP_MALFORMED, "",
+                      "expected text without NUL characters, found a NUL byte at byte %zu",
+                      (size_t)(raw - line) + 1);
+    if (f == US_FORMAT_MOVIELENS || f == US_FORMAT_ANIME) return US_OK;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\') continue;
+        const char *e = line + i + 1;
+        size_t left = len - i - 1;
+        const char *what = NULL;
+        if (left >= 5 && memcmp(e, "u0000", 5) == 0) what = "\\u0000";
+        else if (left >= 3 && memcmp(e, "x00", 3) == 0) what = "\\x00";
+        else if (left >= 9 && memcmp(e, "U00000000", 9) == 0) what = "\\U00000000";
+        if (what)
+            return us_bad(err, why, US_SKIP_MALFORMED, "",
+                          "expected text without NUL characters, found the escape %s at byte %zu",
+                          what, i + 1);
+        i++; /* the escaped character is not the start of another escape */
+    }
+    return US_OK;
+}
+
 typedef us_status (*review_fn)(us_reader *, char *, size_t, us_review *, us_err *, us_skip *);
 typedef us_status (*meta_fn)(us_reader *, char *, size_t, us_meta *, us_err *, us_skip *);
 
@@ -200,6 +229,7 @@ us_status us_read_review(us_reader *r, char *line, size_t len, us_review *out, u
     if (st != US_OK) return st;
     if (format_checks_utf8(r->format) && (st = check_utf8(line, len, err, why)) != US_OK)
         return st;
+    if ((st = check_nul(r->format, line, len, err, why)) != US_OK) return st;
     st = review_parsers[r->format](r, line, len, out, err, why);
     if (st != US_OK) return st;
     if ((st = check_id(out->user, out->user_len, "user", err, why)) != US_OK) return st;
@@ -226,6 +256,7 @@ us_status us_read_meta(us_reader *r, char *line, size_t len, us_meta *out, us_er
     if (st != US_OK) return st;
     if (format_checks_utf8(r->format) && (st = check_utf8(line, len, err, why)) != US_OK)
         return st;
+    if ((st = check_nul(r->format, line, len, err, why)) != US_OK) return st;
     st = meta_parsers[r->format](r, line, len, out, err, why);
     if (st != US_OK) return st;
     if (!out->categories) out->categories = r->cats;
