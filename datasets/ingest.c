@@ -41,6 +41,8 @@ typedef struct ingest {
     US_VEC(rec) recs;
     US_VEC(uint8_t) has_text; /* per seq: a reviews row was written */
     uint8_t *alive;           /* per rec */
+    int64_t min_ts;           /* earliest time among recs (when have_ts) */
+    int have_ts;
     double threshold;
     /* metadata pass */
     const uint32_t *new_item; /* per interned item: dense id, UINT32_MAX when filtered out
@@ -183,6 +185,20 @@ static us_status review_line(ingest *g, us_reader *r, us_lines *l, char *line, s
     long lineno = us_lines_lineno(l);
     us_status st = us_read_review(r, line, len, &v, &e, &why);
     if (st == US_NOREC) return US_OK;
+    /* A last line without a newline may have been cut short. A number cut short still parses,
+     * and a cut unix time is still a time (881250949 cut to 8 is 1970), so such a line must
+     * also have a time no earlier than every complete line's: a cut time has lost digits. */
+    int cut = us_lines_unterminated(l);
+    if (st == US_OK && cut && v.ts != US_TS_NONE && g->have_ts && v.ts < g->min_ts) {
+        st = us_bad(&e, &why, US_SKIP_RANGE, us_format_time_field(g->cfg->format),
+                    "expected a time no earlier than the file's earliest (%lld), found %lld",
+                    (long long)g->min_ts, (long long)v.ts);
+    }
+    if (st == US_EFORMAT && cut) {
+        size_t n = strlen(e.msg);
+        snprintf(e.msg + n, sizeof e.msg - n,
+                 " (the file ends inside this line, without a newline: cut short?)");
+    }
     if (st == US_ENOMEM)
         return us_err_set(g->err, st, g->cfg->reviews_path, lineno, NULL, "%s", e.msg);
     if (st != US_OK) {
@@ -203,6 +219,10 @@ static us_status review_line(ingest *g, us_reader *r, us_lines *l, char *line, s
         }
     }
     rec x = {.rating = (float)v.rating, .ts = v.ts, .seq = (uint32_t)g->recs.len};
+    if (v.ts != US_TS_NONE && (!g->have_ts || v.ts < g->min_ts)) {
+        g->min_ts = v.ts;
+        g->have_ts = 1;
+    }
     if (g->recs.len >= UINT32_MAX - 1)
         return us_err_set(g->err, US_EINVAL, g->cfg->reviews_path, lineno, NULL,
                           "expected fewer than 2^32 records");

@@ -135,6 +135,9 @@ us_status us_movielens_meta(us_reader *r, char *line, size_t len, us_meta *out, 
 
 /* ---- helpers shared by the parsers (reader.c) ---- */
 
+/* The dataset's own name of its time field ("unixReviewTime", "date", "timestamp"). */
+const char *us_format_time_field(us_format f);
+
 /* Sets err (field, "expected ..., found ...") and *why; returns US_EFORMAT. */
 us_status us_bad(us_err *err, us_skip *why, us_skip kind, const char *field, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
@@ -223,6 +226,9 @@ us_status us_lines_open_mem(us_lines **out, const void *data, size_t n, const ch
 int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err);
 /* Line number of the last line returned (1-based). */
 long us_lines_lineno(const us_lines *l);
+/* 1 when the last line returned had no '\n' after it: the file ends inside it, so it may have
+ * been cut short (a partial download or copy). */
+int us_lines_unterminated(const us_lines *l);
 /* Raw (compressed) and decoded bytes consumed so far. */
 uint64_t us_lines_raw_bytes(const us_lines *l);
 uint64_t us_lines_bytes(const us_lines *l);

@@ -31,6 +31,7 @@ struct us_lines {
     char *buf;            /* decoded bytes; a line is buf[start..end) */
     size_t cap, start, end, scan;
     long lineno;
+    int unterminated; /* the last line returned ended at the end of input, not at '\n' */
     uint64_t raw_bytes, bytes, size;
     us_sha256 sha;
 };
@@ -261,6 +262,7 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
             size_t s = l->start, n = l->end - s;
             l->start = l->scan = l->end;
             l->lineno++;
+            l->unterminated = 1;
             if (long_len || n > US_MAX_LINE) {
                 *line = NULL;
                 *len = long_len + n;
@@ -277,6 +279,7 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
 }
 
 long us_lines_lineno(const us_lines *l) { return l->lineno; }
+int us_lines_unterminated(const us_lines *l) { return l->unterminated; }
 uint64_t us_lines_raw_bytes(const us_lines *l) { return l->raw_bytes; }
 uint64_t us_lines_bytes(const us_lines *l) { return l->bytes; }
 uint64_t us_lines_size(const us_lines *l) { return l->size; }

@@ -214,6 +214,8 @@ static const char *time_field(us_format f) {
     }
 }
 
+const char *us_format_time_field(us_format f) { return time_field(f); }
+
 /* Times a review can have: 1900-01-01 to 3000-01-01 (UTC). Outside it a value is a unit
  * mistake (milliseconds read as seconds) or garbage, and it would also collide with
  * US_TS_NONE. */
