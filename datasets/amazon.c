@@ -111,10 +111,19 @@ static us_status review_time(us_reader *r, int64_t *ts, us_err *err, us_skip *wh
     us_jval *date = us_jget(r, "reviewTime");
     const char *d = date && date->type == US_JSTR ? us_jstr(date) : NULL;
     if (d && parse_review_time(d, date->len, ts) == 0) return US_OK;
+    /* A reviewTime that is there but unreadable is a wrong value, not a missing one. */
     char q[64];
+    if (d && date->len > 0)
+        return us_bad(err, why, US_SKIP_TYPE, "reviewTime",
+                      "expected a reviewTime \"MM DD, YYYY\" (no unixReviewTime given), found %s",
+                      excerpt(d, date->len, q));
+    if (date && date->type != US_JNULL && date->type != US_JSTR)
+        return us_bad(err, why, US_SKIP_TYPE, "reviewTime",
+                      "expected a reviewTime string \"MM DD, YYYY\" (no unixReviewTime given), "
+                      "found another type");
     return us_bad(err, why, US_SKIP_MISSING, "unixReviewTime",
                   "expected unixReviewTime, or a reviewTime \"MM DD, YYYY\", found %s",
-                  d ? excerpt(d, date->len, q) : "neither");
+                  d ? "an empty reviewTime" : "neither");
 }
 
 us_status us_amazon_review(us_reader *r, char *line, size_t len, us_review *out, us_err *err,

@@ -97,7 +97,7 @@ TEST(amazon_review_time_fallback) {
     char line[512];
     static const struct {
         const char *time_fields;
-        int ok;
+        int ok; /* 1: read; 0: missing unixReviewTime; 2: a wrong reviewTime */
         long long ts;
     } cases[] = {
         {"\"reviewTime\": \"09 13, 2009\"", 1, 1252800000}, /* 2014: zero-padded day */
@@ -107,13 +107,13 @@ TEST(amazon_review_time_fallback) {
         {"\"unixReviewTime\": 1400000000, \"reviewTime\": \"09 1, 2016\"", 1, 1400000000},
         {"\"unixReviewTime\": \"1400000000\"", 1, 1400000000}, /* as a string */
         {"\"unixReviewTime\": -86400", 1, -86400},
-        {"\"reviewTime\": \"02 29, 2015\"", 0, 0}, /* no such day */
-        {"\"reviewTime\": \"13 01, 2015\"", 0, 0}, /* no such month */
-        {"\"reviewTime\": \"2015-01-01\"", 0, 0},  /* another layout */
-        {"\"reviewTime\": \"09 13, 09\"", 0, 0},   /* two-digit year */
-        {"\"reviewTime\": \"09 13 2009\"", 0, 0},  /* no comma */
+        {"\"reviewTime\": \"02 29, 2015\"", 2, 0}, /* no such day */
+        {"\"reviewTime\": \"13 01, 2015\"", 2, 0}, /* no such month */
+        {"\"reviewTime\": \"2015-01-01\"", 2, 0},  /* another layout */
+        {"\"reviewTime\": \"09 13, 09\"", 2, 0},   /* two-digit year */
+        {"\"reviewTime\": \"09 13 2009\"", 2, 0},  /* no comma */
         {"\"reviewTime\": \"\"", 0, 0},
-        {"\"reviewTime\": 20090913", 0, 0},
+        {"\"reviewTime\": 20090913", 2, 0},
         {"", 0, 0}, /* neither */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -121,7 +121,9 @@ TEST(amazon_review_time_fallback) {
                  "{\"reviewerID\": \"U1\", \"asin\": \"I1\", \"overall\": 3.0%s%s}",
                  *cases[i].time_fields ? ", " : "", cases[i].time_fields);
         us_status st = RV(line);
-        if (!cases[i].ok) {
+        if (cases[i].ok == 2) {
+            th_check_bad(t_, __FILE__, __LINE__, st, why, &e, US_SKIP_TYPE, "reviewTime");
+        } else if (!cases[i].ok) {
             th_check_bad(t_, __FILE__, __LINE__, st, why, &e, US_SKIP_MISSING,
                          "unixReviewTime");
         } else if (st != US_OK || v.ts != cases[i].ts) {
@@ -129,10 +131,11 @@ TEST(amazon_review_time_fallback) {
                          (long long)v.ts, e.msg);
         }
     }
-    /* Without unixReviewTime the message names what was found. */
+    /* Without unixReviewTime the message names what was found: a wrong reviewTime, not a
+     * missing time. */
     CHECK_BAD(RV("{\"reviewerID\": \"U1\", \"asin\": \"I1\", \"overall\": 3.0, "
                  "\"reviewTime\": \"Sept 13\"}"),
-              US_SKIP_MISSING, "unixReviewTime");
+              US_SKIP_TYPE, "reviewTime");
     CHECK(strstr(e.msg, "\"Sept 13\"") != NULL);
     /* A unixReviewTime that is there but not whole seconds is wrong, not a reason to fall
      * back. */
