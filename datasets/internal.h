@@ -158,6 +158,13 @@ us_status us_jscan_text(us_reader *r, const char *name, const char **s, size_t *
 us_status us_jscan_number(us_reader *r, const char *name, double *out, us_err *err,
                           us_skip *why);
 
+/* The byte (1-based) where s[0..len) first opens an array or object deeper than max_depth
+ * levels (brackets inside strings do not count), or 0 when it never does. */
+size_t us_json_too_deep(const char *s, size_t len, int max_depth);
+/* Rejects a line whose JSON did not parse (at: 0-based byte where parsing stopped): "nested
+ * too deep" when it is deeper than max_depth, else "invalid JSON at byte". */
+us_status us_json_invalid(const char *line, size_t len, size_t at, int max_depth, us_err *err,
+                          us_skip *why);
 /* Parses line as one JSON object into r->doc (cJSON). */
 us_status us_json_line(us_reader *r, const char *line, size_t len, us_err *err, us_skip *why);
 /* A required id: a non-empty string, or an integer number (written as decimal text into the

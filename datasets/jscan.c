@@ -227,8 +227,8 @@ end:
     return US_OK;
 bad:
     r->njm = 0;
-    return us_bad(err, why, US_SKIP_MALFORMED, "",
-                  "expected a JSON object, found invalid JSON at byte %zu", i + 1);
+    /* The object itself, then MAX_DEPTH levels inside its members. */
+    return us_json_invalid(line, len, i, MAX_DEPTH + 1, err, why);
 }
 
 us_jval *us_jget(us_reader *r, const char *name) {

@@ -268,6 +268,37 @@ us_status us_read_meta(us_reader *r, char *line, size_t len, us_meta *out, us_er
 
 /* ---- JSON ---- */
 
+size_t us_json_too_deep(const char *s, size_t len, int max_depth) {
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return i + 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/* The message for JSON that does not parse: nesting past the parser's limit is named as such,
+ * since the line may be valid JSON that is only too deep for us. */
+us_status us_json_invalid(const char *line, size_t len, size_t at, int max_depth, us_err *err,
+                          us_skip *why) {
+    size_t deep = us_json_too_deep(line, len, max_depth);
+    if (deep)
+        return us_bad(err, why, US_SKIP_MALFORMED, "",
+                      "expected JSON nested at most %d levels deep, found deeper nesting at "
+                      "byte %zu", max_depth, deep);
+    return us_bad(err, why, US_SKIP_MALFORMED, "",
+                  "expected a JSON object, found invalid JSON at byte %zu", at + 1);
+}
+
 us_status us_json_line(us_reader *r, const char *line, size_t len, us_err *err, us_skip *why) {
     const char *end = NULL;
     cJSON_Delete(r->doc);
@@ -277,8 +308,7 @@ us_status us_json_line(us_reader *r, const char *line, size_t len, us_err *err, 
         if (len == 0)
             return us_bad(err, why, US_SKIP_MALFORMED, "",
                           "expected a JSON object, found an empty line");
-        return us_bad(err, why, US_SKIP_MALFORMED, "",
-                      "expected a JSON object, found invalid JSON at byte %zu", at + 1);
+        return us_json_invalid(line, len, at, CJSON_NESTING_LIMIT, err, why);
     }
     while (end && (size_t)(end - line) < len && isspace((unsigned char)*end)) end++;
     if (end && (size_t)(end - line) < len)
