@@ -16,7 +16,7 @@
 
 static const char train_sasrec_help[] =
     "usage: usersim train-sasrec NAME.usdb [--head rating|next|both] [--preset simulator|paper]\n"
-    "                            [--dataset ml-1m] [--d N] [--blocks N] [--heads N] [--max-len N]\n"
+    "                            [--dataset ml-1m|beauty|games|steam] [--d N] [--blocks N] [--heads N] [--max-len N]\n"
     "                            [--dropout X] [--lr X] [--weight-decay X] [--batch N]\n"
     "                            [--epochs N] [--patience N] [--seed N] [--threads N] [--json]\n"
     "\n"
@@ -58,6 +58,17 @@ static void print_metrics(const char *split, const us_sasrec_metrics *m, us_sasr
         printf("  %-5s HR@10 %.4f  NDCG@10 %.4f (100 negatives)  HR@10 %.4f  NDCG@10 %.4f "
                "(all items)  (%llu)\n", split, m->hr10, m->ndcg10, m->hr10_full, m->ndcg10_full,
                (unsigned long long)m->n);
+}
+
+/* The datasets of the SASRec paper, whose settings --dataset selects (ml-1m: T 200). */
+static const char known_datasets[] = "ml-1m, beauty, games, steam";
+
+static int known_dataset(const char *name) {
+    static const char *const names[] = {"ml-1m", "beauty", "games", "steam"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(name, names[i]) == 0) return 1;
+    }
+    return 0;
 }
 
 /* One head: preset, overrides, fit to the data, train, save. */
@@ -151,7 +162,16 @@ int cmd_train_sasrec(int argc, char **argv) {
         switch (c) {
         case 'H': head = optarg; break;
         case 'p': o.preset = optarg; break;
-        case 'D': o.dataset = optarg; break;
+        case 'D':
+            if (!known_dataset(optarg)) {
+                char msg[256];
+                snprintf(msg, sizeof msg,
+                         "--dataset: expected one of %s (the paper's datasets), found \"%s\"",
+                         known_datasets, optarg);
+                return cli_usage_error("train-sasrec", "%s", msg);
+            }
+            o.dataset = optarg;
+            break;
         case 'd': case 'b': case 'n': case 'T': case 'B': case 'e': case 'P': case 's':
         case 't':
             if (cli_parse_u64(optarg, &v) != 0 || (c != 's' && v > 1000000))

@@ -57,3 +57,14 @@ TEST(cli_train_sasrec_saves_checkpoints) {
     CHECK_EQ_INT(us_test_cli(help, "o4"), 0);
     CHECK(strstr(us_test_slurp("o4"), "--preset") != NULL);
 }
+
+TEST(cli_train_sasrec_refuses_unknown_dataset) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    /* Refused while reading the options, before the store is opened. */
+    const char *bogus[] = {"train-sasrec", us_test_path("none.usdb"), "--head", "next",
+                           "--dataset", "bogus", NULL};
+    CHECK_EQ_INT(us_test_cli(bogus, "o1"), 2);
+    const char *o = us_test_slurp("o1");
+    CHECK(strstr(o, "--dataset") != NULL && strstr(o, "\"bogus\"") != NULL);
+    CHECK(strstr(o, "ml-1m") != NULL);
+}
