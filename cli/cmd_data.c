@@ -127,6 +127,7 @@ static cJSON *ingest_json(const us_ingest_config *cfg, const us_ingest_report *r
     cJSON_AddNumberToObject(j, "lines", (double)r->lines);
     cJSON_AddNumberToObject(j, "records", (double)r->records);
     cJSON_AddNumberToObject(j, "skipped", (double)r->skipped);
+    cJSON_AddNumberToObject(j, "meta_skipped", (double)r->meta_skipped);
     cJSON_AddNumberToObject(j, "filtered", (double)r->filtered);
     cJSON_AddNumberToObject(j, "duplicates", (double)r->duplicates);
     cJSON_AddNumberToObject(j, "kcore_removed", (double)r->kcore_removed);
@@ -209,7 +210,8 @@ int cmd_ingest(int argc, char **argv) {
     }
     char a[32], b[32], d[32], e[32];
     printf("ingest: %s lines, %s records, %s skipped, %s duplicates",
-           cli_group(rep.lines, a), cli_group(rep.records, b), cli_group(rep.skipped, d),
+           cli_group(rep.lines, a), cli_group(rep.records, b),
+           cli_group(rep.skipped - rep.meta_skipped, d),
            cli_group(rep.duplicates, e));
     if (cfg.state) printf(", %s outside %s", cli_group(rep.filtered, a), cfg.state);
     if (cfg.kcore > 1)
@@ -217,9 +219,10 @@ int cmd_ingest(int argc, char **argv) {
                rep.kcore_rounds);
     printf("\n");
     if (cfg.meta_path)
-        printf("ingest: metadata %s lines, %s items described, %s not in the reviews\n",
-               cli_group(rep.meta_lines, a), cli_group(rep.items_with_meta, b),
-               cli_group(rep.meta_unused, d));
+        printf("ingest: metadata %s lines, %s skipped, %s items described, %s not in the "
+               "reviews\n",
+               cli_group(rep.meta_lines, a), cli_group(rep.meta_skipped, e),
+               cli_group(rep.items_with_meta, b), cli_group(rep.meta_unused, d));
     for (int i = 0; i < rep.nskip_kinds; i++) {
         const us_skip_count *k = &rep.skips[i];
         printf("  skipped %s %s line(s): %s%s%s (first at line %ld: %s)\n", cli_group(k->count, a),

@@ -97,6 +97,7 @@ typedef struct us_ingest_report {
     uint64_t lines;        /* lines of the reviews file */
     uint64_t records;      /* valid review records */
     uint64_t skipped;      /* bad lines, reviews and meta */
+    uint64_t meta_skipped; /* of those, bad lines of the metadata file */
     uint64_t filtered;     /* records dropped by --state */
     uint64_t duplicates;   /* user-item pairs seen again (the latest was kept) */
     uint64_t kcore_removed;/* interactions removed by k-core filtering */

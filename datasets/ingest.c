@@ -61,6 +61,7 @@ static us_status db_fail(ingest *g, const char *what) {
 static void count_skip(ingest *g, const char *role, us_skip why, const us_err *e, long line) {
     us_ingest_report *rep = g->rep;
     rep->skipped++;
+    if (!strcmp(role, "meta")) rep->meta_skipped++;
     const char *reason = us_skip_name(why);
     for (int i = 0; i < rep->nskip_kinds; i++) {
         us_skip_count *k = &rep->skips[i];
@@ -115,6 +116,7 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
     us_progress bar;
     us_progress_begin(&bar, NULL, label, shift == 20 ? "MiB" : "KiB", us_lines_size(l) >> shift,
                       g->cfg->quiet);
+    long last_good = 0; /* the last line that did not fail */
     for (;;) {
         char *line;
         size_t len;
@@ -123,6 +125,17 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
         int got = us_lines_next(l, &line, &len, &e);
         if (got == 0) break;
         if (got == US_EFORMAT) { /* truncated or corrupt gzip: lines before it were read */
+            /* Say how much of the file the damage cost: inflate may turn corrupt data into
+             * garbage lines for a while before it notices, so everything after the last line
+             * that gave a record is lost. */
+            long at = us_lines_lineno(l), lost = at - last_good;
+            if (at > 0) {
+                size_t n = strlen(e.msg);
+                snprintf(e.msg + n, sizeof e.msg - n,
+                         "; the lines after line %ld, the last good one, are lost: %ld of the "
+                         "%ld lines read (%.1f%%), and the rest of the file",
+                         last_good, lost, at, 100.0 * (double)lost / (double)at);
+            }
             if (g->cfg->strict) {
                 *g->err = e;
                 st = US_EFORMAT;
@@ -144,7 +157,9 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
                 break;
             continue;
         }
+        uint64_t skipped = g->rep->skipped;
         if ((st = fn(g, r, l, line, len)) != US_OK) break;
+        if (g->rep->skipped == skipped) last_good = us_lines_lineno(l);
         if ((us_lines_lineno(l) & 1023) == 0) us_progress_set(&bar, us_lines_raw_bytes(l) >> shift);
     }
     us_progress_set(&bar, us_lines_raw_bytes(l) >> shift);
@@ -640,6 +655,20 @@ us_status us_ingest(const us_ingest_config *cfg, us_ingest_report *rep_out, us_e
         if (st != US_OK) goto fail;
     }
     rep->records = g.recs.len;
+    if (g.recs.len == 0 && cfg->state && us_strtab_count(g.allowed) == 0) {
+        st = us_err_set(err, US_EEMPTY, cfg->meta_path, 0, "--state",
+                        "expected businesses in state \"%s\", found none in the business file "
+                        "(states are as written there, e.g. \"MO\")",
+                        cfg->state);
+        goto fail;
+    }
+    if (g.recs.len == 0 && cfg->state && rep->filtered > 0) {
+        st = us_err_set(err, US_EEMPTY, cfg->reviews_path, 0, "--state",
+                        "expected reviews of businesses in state \"%s\", found none (%llu "
+                        "valid reviews are of businesses elsewhere)",
+                        cfg->state, (unsigned long long)rep->filtered);
+        goto fail;
+    }
     if (g.recs.len == 0) {
         st = us_err_set(err, US_EEMPTY, cfg->reviews_path, 0, NULL,
                         rep->lines == 0 ? "expected %s reviews, found an empty file"
