@@ -181,11 +181,20 @@ static int set_option(us_extract_config *cfg, flags *fl, int c, const char *arg,
  * false), '#' comments, and optional [sections] of which only [extract] is read (keys before
  * the first section apply too). Values are kept in *text (caller frees). 0, or 1 after printing
  * "FILE:LINE: KEY: why". */
+static int parse_config(const char *path, char *buf, us_extract_config *cfg, flags *fl);
+
 static int load_config(const char *path, us_extract_config *cfg, flags *fl, char **text) {
     us_err err;
     char *buf;
     if (us_read_file(path, 1 << 20, &buf, NULL, &err) != US_OK) return cli_fail(&err);
     *text = buf;
+    return parse_config(path, buf, cfg, fl);
+}
+
+/* The lines of buf (NUL-terminated, cut up in place; values point into it), read as the file
+ * path. */
+static int parse_config(const char *path, char *buf, us_extract_config *cfg, flags *fl) {
+    us_err err;
     int in_section = 1, line = 0;
     for (char *p = buf, *next; p; p = next) {
         line++;
