@@ -47,7 +47,10 @@ static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, in
     fflush(stdout);
     int rc = cmd(argc, argv);
     fflush(stdout);
-    if (rc != 0) fprintf(stderr, "usersim build: stage %s failed (exit %d)\n", name, rc);
+    if (rc != 0)
+        fprintf(stderr, "usersim build: stage %s failed (exit %d); the store is not complete. "
+                "Fix the cause above and run the same build again: it resumes from there.\n",
+                name, rc);
     return rc;
 }
 

@@ -46,7 +46,9 @@ static const char extract_help[] =
     "  --report         print what the store holds and the request log per pass; extract nothing\n"
     "  --quiet, --json  no progress bar; the report as JSON\n"
     "Results are cached per (item, pass, prompt version, model, review sample): a re-run does\n"
-    "only what is missing, and an interrupted run (even kill -9) is finished by running it again.\n";
+    "only what is missing, and an interrupted run (even kill -9) is finished by running it again.\n"
+    "Exit status 1 when any item-pass failed (no answer, or no readable one after a retry): the\n"
+    "keywords then hold the other items, and running the command again retries the failed ones.\n";
 
 static void print_report(const us_extract_report *r, int ran) {
     char a[32], b[32], c[32], d[32];
@@ -77,6 +79,7 @@ static cJSON *report_json(const us_extract_report *r, int ran) {
         cJSON_AddNumberToObject(j, "extracted", (double)r->extracted);
         cJSON_AddNumberToObject(j, "cached", (double)r->cached);
         cJSON_AddNumberToObject(j, "seconds", r->seconds);
+        if (r->failed) cJSON_AddStringToObject(j, "first_error", r->first_error);
     }
     cJSON_AddNumberToObject(j, "failed", (double)r->failed);
     cJSON_AddNumberToObject(j, "profiles", (double)r->profiles);
@@ -298,6 +301,14 @@ int cmd_extract(int argc, char **argv) {
     if (us_extract(path, &cfg, &rep, &err) != US_OK) rc = cli_fail(&err);
     else if (fl.json) cli_print_json(report_json(&rep, 1));
     else print_report(&rep, 1);
+    if (rc == 0 && rep.failed) {
+        /* A stage with failed items is not done: say so, and how to finish it. */
+        fflush(stdout);
+        fprintf(stderr, "usersim extract: %llu item-passes failed (the first: %s); the "
+                "keywords were built from the rest. Run the same command again to retry only "
+                "the failed ones.\n", (unsigned long long)rep.failed, rep.first_error);
+        rc = 1;
+    }
     free(text);
     return rc;
 }

@@ -613,8 +613,14 @@ static void store_item(llm_pass *p, size_t i) {
         p->st = st;
         return;
     }
-    if (res) s->rep->extracted++;
-    else s->rep->failed++;
+    if (res) {
+        s->rep->extracted++;
+    } else {
+        if (!s->rep->failed)
+            snprintf(s->rep->first_error, sizeof s->rep->first_error, "item %lld, pass %s: %s",
+                     (long long)s->items[i].id, p->name, why && why[0] ? why : "no answer");
+        s->rep->failed++;
+    }
     unit_done(s, res == NULL);
 }
 

@@ -125,6 +125,7 @@ typedef struct us_extract_report {
     uint64_t cached;        /* item-pass results found already done */
     uint64_t extracted;     /* item-pass results made by this run */
     uint64_t failed;        /* item-pass results recorded as failed by this run */
+    char first_error[320];  /* the first of them: "item I, pass P: why" ("" when none) */
     uint64_t profiles;      /* item_profile rows written */
     uint64_t keywords;      /* vocabulary size */
     uint64_t links;         /* item_keyword rows */
@@ -138,7 +139,11 @@ typedef struct us_extract_report {
  * item in scope not already in the cache, then rebuilds the final tables. US_ENOTFOUND when the
  * store is missing, US_EINVAL for a bad config (llm_url without model, ranges), US_EIO for a
  * prompt file that cannot be read, US_EDB for SQLite errors. A request that fails is recorded
- * (status 'failed', with the raw answer) and is not an error of the run. Borrows cfg and its
+ * (status 'failed', with the raw answer) and counted in rep->failed, with the first reason in
+ * rep->first_error; the final tables are built from the items that succeeded, and the next run
+ * retries only the failed ones. The call still returns US_OK then: the caller decides (the
+ * command exits 1, and `usersim build` stops there, since a stage with failed items is not
+ * done). Borrows cfg and its
  * strings for the call; fills the caller's *rep (may be NULL). */
 us_status us_extract(const char *path, const us_extract_config *cfg, us_extract_report *rep,
                      us_err *err);

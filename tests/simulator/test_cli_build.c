@@ -61,3 +61,30 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
     const char *none[] = {"build", us_test_path("none.usdb"), "--hashed", NULL};
     CHECK(us_test_cli(none, "o6") != 0);
 }
+
+/* An extract whose requests all fail (nothing listens on the discard port) is a failed stage:
+ * it exits 1 with how many failed, why and how to resume, and build stops there instead of
+ * calling a store with no keywords complete. */
+TEST(cli_extract_with_failed_items_fails_and_build_stops) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024], conf[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("f.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+    snprintf(conf, sizeof conf, "%s", us_test_write("x.conf", "retries = 0\ntimeout = 5\n", -1));
+    const char *ex[] = {"extract", store, "--llm", "http://127.0.0.1:9/v1", "--model", "x",
+                        "--config", conf, "--quiet", NULL};
+    CHECK_EQ_INT(us_test_cli(ex, "o1"), 1);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, "24 failed") != NULL);
+    CHECK(strstr(out, "24 item-passes failed") != NULL);
+    CHECK(strstr(out, "again") != NULL); /* how to resume */
+    const char *build[] = {"build", store, "--llm", "http://127.0.0.1:9/v1", "--llm-model", "x",
+                           "--config", conf, "--hashed", NULL};
+    CHECK(us_test_cli(build, "o2") != 0);
+    out = us_test_slurp("o2");
+    CHECK(strstr(out, "is complete") == NULL);
+    CHECK(strstr(out, "build: embed") == NULL);
+    CHECK(strstr(out, "stage extract failed") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), -1);
+}
