@@ -406,7 +406,14 @@ static us_status load_vectors(us_sim *sim, sqlite3 *db, const char *path, us_err
         memcpy(row, b, (size_t)bytes);
         double ss = 0;
         for (int c = 0; c < sim->dim; c++) ss += (double)row[c] * row[c];
-        if (!(ss > 0) || !isfinite(ss)) {
+        if (!isfinite(ss)) {
+            st = us_err_set(err, US_EFORMAT, path, 0, "item_vec",
+                            "item %lld side %d: expected finite float32 components, found a "
+                            "NaN or an infinity (not finite): run `usersim embed` again",
+                            it, side);
+            break;
+        }
+        if (!(ss > 0)) {
             memset(row, 0, (size_t)bytes); /* a zero vector (empty text): no vector */
             continue;
         }

@@ -11,6 +11,7 @@
  * extraction stage deletes the vectors of what it rewrites. Vectors of keywords and items that
  * no longer exist are deleted.
  */
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,16 @@ us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config
             if (ne > 0) us_embedder_embed(e, texts, ne, vecs);
             for (size_t k = 0; k < nb; k++) {
                 const job *j = &v->data[i0 + k];
+                for (int c2 = 0; slot[k] >= 0 && c2 < dim; c2++)
+                    if (!isfinite(vecs[(size_t)slot[k] * dim + c2])) {
+                        us_progress_end(&bar);
+                        st = us_err_set(err, US_EFORMAT, path, 0,
+                                        pass == 0 ? "keyword_vec" : "item_vec",
+                                        "id %lld: expected a finite embedding, found a "
+                                        "component that is not finite (the model's output)",
+                                        (long long)j->id);
+                        goto done;
+                    }
                 if (slot[k] >= 0)
                     to_le(blob, vecs + (size_t)slot[k] * dim, dim);
                 else

@@ -1004,7 +1004,14 @@ us_status us_bert_weights_init(us_bert_weights *w, const us_safetensors *st,
             const us_st_tensor *t = us_safetensors_find(st, name);
             if (!t) break; /* an absent optional pair: its field stays NULL */
             if (l == 0) *field = block + at;
-            if ((rc = us_safetensors_read_f32(st, t, block + at, err)) != US_OK) {
+            rc = us_safetensors_read_f32(st, t, block + at, err);
+            /* A NaN or an infinity in one weight would make every embedding NaN. */
+            for (size_t i = 0; rc == US_OK && i < (size_t)t->numel; i++)
+                if (!isfinite(block[at + i]))
+                    rc = us_err_set(err, US_EFORMAT, st->name, 0, name,
+                                    "expected finite weights, found %s at index %zu",
+                                    isnan(block[at + i]) ? "nan" : "inf", i);
+            if (rc != US_OK) {
                 free(block);
                 memset(w, 0, sizeof *w);
                 return rc;

@@ -270,7 +270,10 @@ us_status us_sasrec_evaluate(us_sasrec *m, const us_sasrec_data *d, int split,
  * restored at the end and evaluated on valid and test into *rep. The steps run data-parallel
  * over P = openblas_get_num_threads() threads (a pool made for this call; see the top of this
  * section), with dropout masks from generators derived from (cfg.seed, step, shard), so the
- * result is deterministic for cfg.seed and P. log NULL: quiet. Borrows m, d and log for the
+ * result is deterministic for cfg.seed and P. A training loss or a parameter that is not
+ * finite (a learning rate that diverges) stops training with US_EINVAL naming the epoch, the
+ * tensor and the learning rate; m then holds the diverged parameters and must not be saved
+ * (us_sasrec_checkpoint_save refuses them). log NULL: quiet. Borrows m, d and log for the
  * call. */
 us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_report *rep,
                           const us_log *log, us_err *err);
@@ -286,7 +289,9 @@ double us_sasrec_auc(const float *scores, const int8_t *labels, size_t n, uint32
 /* Appends one row (version = max + 1) to sasrec_checkpoint(version, head, config JSON,
  * config_hash = SHA-256 of that JSON, n_params, shapes JSON, params BLOB of n_params
  * little-endian float32, metrics JSON, created_by), creating the table when missing, in one
- * transaction. *version (may be NULL) receives the new version. Borrows everything. */
+ * transaction. A parameter that is NaN or infinite is refused (US_EINVAL naming the tensor
+ * and the index in it) and nothing is written. *version (may be NULL) receives the new
+ * version. Borrows everything. */
 us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
                                     const us_sasrec_metrics *metrics, const char *created_by,
                                     int64_t *version, us_err *err);
@@ -294,7 +299,8 @@ us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
 /* Loads checkpoint `version` (0: the newest) from the store into a new model: parses and
  * validates the config, checks config_hash, the tensor shapes against those the config
  * implies, and the blob size against n_params. When expect is not NULL its architecture
- * fields (head, n_users, n_items, d, n_blocks, n_heads, max_len) must match too. Caller owns
+ * fields (head, n_users, n_items, d, n_blocks, n_heads, max_len) must match too. A parameter
+ * that is NaN or infinite is US_EFORMAT naming the tensor and the index in it. Caller owns
  * *out; release with us_sasrec_free(). */
 us_status us_sasrec_checkpoint_load(const char *path, int64_t version,
                                     const us_sasrec_config *expect, us_sasrec **out, us_err *err);

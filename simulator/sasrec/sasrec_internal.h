@@ -62,6 +62,10 @@ struct us_sasrec_acts {
 /* Tensor sizes in us_sasrec_tensor_names order. */
 void sasrec_tensor_sizes(const us_sasrec_config *c, size_t sizes[US_SASREC_NTENSORS]);
 
+/* The first parameter of m that is NaN or infinite: 1 with its tensor (index into
+ * us_sasrec_tensor_names) and its index inside the tensor, or 0 when all are finite. */
+int sasrec_find_nonfinite(const us_sasrec *m, size_t *tensor, size_t *index);
+
 /* Activations for B rows; backward 0 leaves out the gradient buffers (serving). Caller owns
  * *out; release with sasrec_acts_free(). */
 us_status sasrec_acts_init(us_sasrec_acts **out, const us_sasrec_config *c, int B, int backward,

@@ -189,6 +189,19 @@ static char *metrics_json(const us_sasrec_metrics *mt) {
     return s;
 }
 
+int sasrec_find_nonfinite(const us_sasrec *m, size_t *tensor, size_t *index) {
+    for (size_t t = 0; t < m->block.ntensors; t++) {
+        const float *x = m->mem + m->block.offsets[t];
+        for (size_t i = 0; i < m->block.sizes[t]; i++)
+            if (!isfinite(x[i])) {
+                *tensor = t;
+                *index = i;
+                return 1;
+            }
+    }
+    return 0;
+}
+
 us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
                                     const us_sasrec_metrics *metrics, const char *created_by,
                                     int64_t *version, us_err *err) {
@@ -200,6 +213,14 @@ us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
     sqlite3_stmt *ins = NULL;
     us_status st = US_OK;
     int in_tx = 0;
+    size_t bad_t, bad_i;
+    if (sasrec_find_nonfinite(m, &bad_t, &bad_i)) {
+        st = us_err_set(err, US_EINVAL, path, 0, us_sasrec_tensor_names[bad_t],
+                        "expected finite parameters, found %g at index %zu (not finite: the "
+                        "model diverged); nothing saved", m->mem[m->block.offsets[bad_t] + bad_i],
+                        bad_i);
+        goto done;
+    }
     if (!cfg || !shapes || !mets || !blob) {
         st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory (checkpoint)");
         goto done;
@@ -373,6 +394,11 @@ us_status us_sasrec_checkpoint_load(const char *path, int64_t version,
         for (int k = 0; k < 4; k++) w |= (uint32_t)blob[4 * i + k] << (8 * k);
         memcpy(m->mem + i, &w, 4);
     }
+    size_t bad_t, bad_i;
+    if (sasrec_find_nonfinite(m, &bad_t, &bad_i))
+        st = us_err_set(err, US_EFORMAT, path, 0, us_sasrec_tensor_names[bad_t],
+                        "version %lld: expected finite parameters, found %g at index %zu (not "
+                        "finite)", ver, m->mem[m->block.offsets[bad_t] + bad_i], bad_i);
 done:
     sqlite3_finalize(q);
     sqlite3_close(db);

@@ -653,6 +653,17 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
             examples += n;
         }
         t_train += us_now() - t0;
+        /* A diverged run (a learning rate far too high) is an error, not a checkpoint. */
+        size_t bad_t = 0, bad_i = 0;
+        int bad_p = sasrec_find_nonfinite(m, &bad_t, &bad_i);
+        if (!isfinite(loss) || bad_p) {
+            st = us_err_set(err, US_EINVAL, NULL, 0, "lr",
+                            "epoch %d: expected a finite training loss and parameters, found "
+                            "loss %g%s%s (not finite: training diverged; lower the learning "
+                            "rate, now %g)", ep, loss, bad_p ? " and a non-finite value in " : "",
+                            bad_p ? us_sasrec_tensor_names[bad_t] : "", (double)c->lr);
+            goto done;
+        }
         us_sasrec_metrics v;
         st = us_sasrec_evaluate(m, d, 1, &v, err);
         if (st != US_OK) goto done;

@@ -426,6 +426,25 @@ TEST(sim_refuses_a_vector_of_the_wrong_size) {
     CHECK(sim == NULL);
 }
 
+/* An embedding with a NaN is refused when the store is opened, by table, item and side, not
+ * taken for an empty text's missing vector. */
+TEST(sim_refuses_a_vector_that_is_not_finite) {
+    fixture f;
+    REQUIRE(build(&f, "nan.usdb", 1, 0.0f) == 0);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(f.store, &db) == SQLITE_OK);
+    REQUIRE(exec(db, "UPDATE item_vec SET vec = x'0000803f0000c07f0000803f0000803f' "
+                     "WHERE rowid = 3") == 0);
+    sqlite3_close(db);
+    us_sim *sim = NULL;
+    us_err err;
+    char buf[1200];
+    CHECK(us_sim_open(&sim, f.store, NULL, &err) == US_EFORMAT);
+    us_err_str(&err, buf, sizeof buf);
+    CHECK(strstr(buf, "item_vec") != NULL && strstr(buf, "not finite") != NULL);
+    CHECK(sim == NULL);
+}
+
 /* One decision of user 1 about item 5 with thresholds t and the given votes in use. Item 5:
  * keyword 2 - 1 = 1, embedding 0.8 - 1 = -0.2, SASRec P(like) = σ(bias) (out_w is zero). */
 static us_sim_reaction item5(const fixture *f, const int use[3], const float t[3],

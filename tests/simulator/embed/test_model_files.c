@@ -147,6 +147,7 @@ typedef struct tiny_opts {
     const char *skip;   /* a full name (without prefix) left out */
     const char *swap;   /* a full name written with its two dims swapped */
     const char *as_i32; /* a full name written as I32 */
+    const char *nan_in; /* a full name whose value 2 is NaN */
     int no_pooler, half_pooler, no_position_ids, bad_position_ids, extra_layer, mlm_head;
 } tiny_opts;
 
@@ -183,11 +184,12 @@ static const char *write_tiny(const char *fname, const tiny_opts *o) {
             const char *wdt = dt;
             for (size_t i = 0; i < n; i++) {
                 float v = tiny_value(k, i);
+                if (o->nan_in && strcmp(o->nan_in, base) == 0 && i == 2) v = NAN;
                 if (o->as_i32 && strcmp(o->as_i32, base) == 0) {
                     wdt = "I32";
                     memcpy(bytes + 4 * i, &v, 4);
                 } else if (strcmp(dt, "F16") == 0) {
-                    uint16_t h = half_bits(v);
+                    uint16_t h = isnan(v) ? 0x7e00 : half_bits(v); /* half_bits: normals */
                     bytes[2 * i] = (uint8_t)h, bytes[2 * i + 1] = (uint8_t)(h >> 8);
                 } else if (strcmp(dt, "BF16") == 0) {
                     uint16_t h = bf16_bits(v);
@@ -981,6 +983,22 @@ TEST(model_files_bert_wrong_dtype) {
     CHECK_ERR(load_tiny(&o, &c, &w, &e), e, US_EFORMAT,
               "encoder.layer.1.output.LayerNorm.weight: expected dtype F32, F16 or BF16, found "
               "I32");
+}
+
+/* A weight that is NaN (a broken conversion, a diverged fine-tune) is refused by name, in
+ * every float dtype, before it can turn every embedding into NaN. */
+TEST(model_files_bert_nonfinite_weight) {
+    us_err e;
+    us_bert_weights w;
+    us_bert_config c = tiny_config();
+    const char *dts[] = {"F32", "F16", "BF16"};
+    for (int i = 0; i < 3; i++) {
+        tiny_opts o = {.dtype = dts[i], .nan_in = "encoder.layer.1.attention.self.value.weight"};
+        CHECK_ERR(load_tiny(&o, &c, &w, &e), e, US_EFORMAT,
+                  "model.safetensors: encoder.layer.1.attention.self.value.weight: expected "
+                  "finite weights, found nan at index 2");
+        CHECK(w.block == NULL);
+    }
 }
 
 TEST(model_files_bert_extra_layer_and_positions) {

@@ -68,3 +68,19 @@ TEST(cli_train_sasrec_refuses_unknown_dataset) {
     CHECK(strstr(o, "--dataset") != NULL && strstr(o, "\"bogus\"") != NULL);
     CHECK(strstr(o, "ml-1m") != NULL);
 }
+
+/* A learning rate that blows the loss up stops training with an error, and nothing is saved:
+ * a NaN model never becomes the newest checkpoint. */
+TEST(cli_train_sasrec_diverging_loss_fails_and_saves_nothing) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 60, 40, 900, 0) == 0);
+    const char *huge[] = {"train-sasrec", store, "--lr", "1e30", "--epochs", "3", NULL};
+    CHECK_EQ_INT(us_test_cli(huge, "o1"), 1);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, "not finite") != NULL);
+    CHECK(strstr(out, "lr") != NULL);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint") <= 0);
+}

@@ -646,6 +646,26 @@ TEST(sasrec_checkpoint_roundtrip_and_errors) {
                                    "'{\"head\":\"rating\"}' WHERE version = 1") == 0);
     CHECK_ERR(us_sasrec_checkpoint_load(path, 1, NULL, &l, &err), err, US_EFORMAT,
               "expected a decimal string");
+    /* a parameter that is not a number: refused when saving and when loading, by tensor */
+    float keep = m->mem[3];
+    m->mem[3] = NAN;
+    CHECK_ERR(us_sasrec_checkpoint_save(path, m, NULL, "test", NULL, &err), err, US_EINVAL,
+              us_sasrec_tensor_names[0]);
+    CHECK(strstr(err.msg, "not finite") != NULL);
+    m->mem[3] = keep;
+    CHECK_EQ_INT(us_test_sql_int(path, "SELECT count(*) FROM sasrec_checkpoint"), 2);
+    int64_t v3 = 0;
+    CHECK_OK(us_sasrec_checkpoint_save(path, m, NULL, "test", &v3, &err), err);
+    size_t last = m->block.offsets[US_SASREC_NTENSORS - 1];
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE sasrec_checkpoint SET params = substr(params, 1, %zu) || "
+             "X'0000807F' || substr(params, %zu) WHERE version = %lld", last * 4, last * 4 + 5,
+             (long long)v3); /* +Inf in the first float of the last tensor */
+    REQUIRE(us_test_sql_exec(path, sql) == 0);
+    CHECK_ERR(us_sasrec_checkpoint_load(path, v3, NULL, &l, &err), err, US_EFORMAT,
+              us_sasrec_tensor_names[US_SASREC_NTENSORS - 1]);
+    CHECK(strstr(err.msg, "not finite") != NULL);
+    CHECK(l == NULL);
     /* a store without the table */
     const char *other_path = make_store(t_, "ck2", 60, 40, 900, 4, 0);
     REQUIRE(other_path);
