@@ -68,6 +68,10 @@ static us_status validate(const us_extract_config *c, us_err *err) {
     if (llm && (!c->model || !c->model[0]))
         return us_err_set(err, US_EINVAL, NULL, 0, "model", "expected a model name with an LLM "
                           "URL, found none");
+    char why[128];
+    if (llm && us_llm_url_scheme_ok(c->llm_url, why, sizeof why) != 0)
+        return us_err_set(err, US_EINVAL, NULL, 0, "llm_url", "expected an http:// or https:// "
+                          "URL, found %s (no other protocol is used)", why);
     if (c->concurrency < 1 || c->concurrency > 1024)
         return us_err_set(err, US_EINVAL, NULL, 0, "concurrency", "expected 1..1024, found %d",
                           c->concurrency);

@@ -71,10 +71,27 @@ void us_llm_config_from_env(us_llm_config *cfg) {
 
 static int bad_time(double x) { return !isfinite(x) || x < 0; }
 
+int us_llm_url_scheme_ok(const char *url, char *why, size_t cap) {
+    if (!url) url = "";
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) return 0;
+    const char *colon = strstr(url, "://");
+    size_t n = colon ? (size_t)(colon - url) : 0;
+    int plain = n > 0 && n <= 16;
+    for (size_t i = 0; plain && i < n; i++)
+        plain = isalnum((unsigned char)url[i]) || url[i] == '+' || url[i] == '-' || url[i] == '.';
+    if (plain) snprintf(why, cap, "scheme %.*s://", (int)n, url);
+    else snprintf(why, cap, "no scheme in '%.60s'", url);
+    return -1;
+}
+
 us_status us_llm_config_validate(const us_llm_config *cfg, us_err *err) {
     if (!cfg) return us_err_set(err, US_EINVAL, NULL, 0, "config", "expected a config, got NULL");
     if (!cfg->url || !*cfg->url)
         return us_err_set(err, US_EINVAL, NULL, 0, "url", "expected a server URL, got none");
+    char why[128];
+    if (us_llm_url_scheme_ok(cfg->url, why, sizeof why) != 0)
+        return us_err_set(err, US_EINVAL, NULL, 0, "url", "expected an http:// or https:// URL, "
+                          "found %s (no other protocol is used)", why);
     if (!cfg->model || !*cfg->model)
         return us_err_set(err, US_EINVAL, NULL, 0, "model", "expected a model name, got none");
     if (cfg->concurrency < 1 || cfg->concurrency > MAX_CONCURRENCY)
@@ -334,6 +351,18 @@ us_status us_llm_open(us_llm **out, const us_llm_config *cfg, us_err *err) {
         if (rc == CURLE_OK) rc = curl_easy_setopt(s->h, CURLOPT_ACCEPT_ENCODING, "");
         if (rc == CURLE_OK) rc = curl_easy_setopt(s->h, CURLOPT_USERAGENT, "usersim-llm/0.1");
         if (rc == CURLE_OK) rc = curl_easy_setopt(s->h, CURLOPT_PRIVATE, (void *)s);
+        /* http and https only, for the URL and for any redirect (libcurl follows none here,
+         * but the restriction does not depend on that). */
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0: the string forms; the bitmasks are deprecated */
+        if (rc == CURLE_OK) rc = curl_easy_setopt(s->h, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (rc == CURLE_OK) rc = curl_easy_setopt(s->h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(s->h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(s->h, CURLOPT_REDIR_PROTOCOLS,
+                                  (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
         if (rc != CURLE_OK) {
             us_llm_close(llm);
             return us_err_set(err, US_EINVAL, NULL, 0, "libcurl", "libcurl rejected an option: %s",

@@ -53,7 +53,8 @@ extern "C" {
 #endif
 
 typedef struct us_llm_config {
-    const char *url;      /* base URL, e.g. "http://127.0.0.1:8080/v1"; "/chat/completions" is
+    const char *url;      /* base URL, http:// or https:// only, e.g.
+                           * "http://127.0.0.1:8080/v1"; "/chat/completions" is
                            * appended unless the URL already ends with it. Default
                            * "http://127.0.0.1:8080/v1" (llama.cpp server's default port) */
     const char *model;    /* the "model" field; default "default" */
@@ -80,7 +81,14 @@ us_llm_config us_llm_config_default(void);
  * borrowed from the environment: valid until it changes. */
 void us_llm_config_from_env(us_llm_config *cfg);
 
-/* US_EINVAL naming the field when a value is out of range (no URL or model, concurrency not in
+/* 0 when url starts with http:// or https:// (the scheme in any case); else -1 with the
+ * scheme found (or "no scheme") in why[cap]. The client speaks only these two: libcurl is also
+ * told so (CURLOPT_PROTOCOLS_STR and CURLOPT_REDIR_PROTOCOLS_STR, or the older bitmasks), so a
+ * file://, ftp://, gopher:// or dict:// URL, or a redirect to one, is never fetched. */
+int us_llm_url_scheme_ok(const char *url, char *why, size_t cap);
+
+/* US_EINVAL naming the field when a value is out of range (no URL or model, a URL that is not
+ * http:// or https://, concurrency not in
  * 1..1024, negative or non-finite times, negative retries, temperature not in [0, 2], a
  * control character in the API key, max_response_bytes < 64). Borrows cfg for the call. */
 us_status us_llm_config_validate(const us_llm_config *cfg, us_err *err);

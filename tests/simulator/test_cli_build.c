@@ -88,3 +88,22 @@ TEST(cli_extract_with_failed_items_fails_and_build_stops) {
     CHECK(strstr(out, "stage extract failed") != NULL);
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), -1);
 }
+
+/* An LLM URL that is not http or https is refused before any item is asked: no local file
+ * read into the store, no request logged, exit 1 naming the scheme. */
+TEST(cli_extract_refuses_a_file_url) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024], secret[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("u.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+    snprintf(secret, sizeof secret, "file://%s?", us_test_write("secret.txt", "s3cr3t-line", -1));
+    const char *ex[] = {"extract", store, "--llm", secret, "--model", "x", "--retries", "0",
+                        "--quiet", NULL};
+    CHECK(us_test_cli(ex, "o1") != 0);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, "http") != NULL && strstr(out, "file") != NULL);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE raw LIKE '%s3cr3t%' OR "
+                                 "error LIKE '%s3cr3t%'") <= 0);
+    CHECK(us_test_sql_int(store, "SELECT count(*) FROM llm_request") <= 0);
+}

@@ -591,6 +591,32 @@ TEST(llm_config_validate_and_env) {
     }
 }
 
+/* Only http and https reach libcurl: a file, ftp, gopher or dict URL (or no scheme) is
+ * refused before anything is opened, naming the scheme; the scheme is not case-sensitive. */
+TEST(llm_url_only_http_or_https) {
+    us_err err;
+    const char *bad[] = {"file:///etc/hostname?", "FILE:///etc/hostname", "ftp://127.0.0.1/x",
+                         "gopher://127.0.0.1:70/", "dict://127.0.0.1:2628/d:x",
+                         "127.0.0.1:8080/v1", "httpx://127.0.0.1/v1", "://x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        us_llm_config c = us_llm_config_default();
+        c.url = bad[i];
+        CHECK_ERR(us_llm_config_validate(&c, &err), err, US_EINVAL, "expected an http:// or "
+                  "https:// URL");
+        CHECK_STR(err.field, "url");
+        us_llm *llm = NULL;
+        CHECK_EQ_INT(us_llm_open(&llm, &c, &err), US_EINVAL);
+        CHECK(llm == NULL);
+    }
+    const char *good[] = {"http://127.0.0.1:8080/v1", "HTTPS://api.example.com/v1",
+                          "Http://[::1]:8000/v1"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        us_llm_config c = us_llm_config_default();
+        c.url = good[i];
+        CHECK_OK(us_llm_config_validate(&c, &err), err);
+    }
+}
+
 /* A URL that already names the endpoint, or ends with '/', reaches the same path. */
 TEST(llm_url_forms) {
     us_chat_server *srv;
