@@ -639,6 +639,15 @@ static void on_llm_done(void *ctx, const us_llm_result *r) {
         if (r->raw && r->raw[0]) j->answer = strdup(r->raw);
         j->final = 1;
         log_request(p, j, r, "failed", r->error);
+    } else if (r->finish_reason && strcmp(r->finish_reason, "length") == 0) {
+        /* Cut off at max_tokens: whatever part of it parses is not the whole answer. Asking
+         * again with the same limit gives the same cut, so it is a failure of this run, not
+         * cached, and the next run (perhaps with a larger --max-tokens) asks again. */
+        snprintf(j->why, sizeof j->why, "the answer was cut off at max_tokens %d "
+                 "(finish_reason \"length\"): raise --max-tokens", p->s->cfg->max_tokens);
+        j->answer = strdup(r->content ? r->content : "");
+        j->final = 1;
+        log_request(p, j, r, "failed", j->why);
     } else {
         j->answer = strdup(r->content ? r->content : "");
         cJSON *parsed = NULL;

@@ -32,8 +32,9 @@
  * Resumption: pass results are committed in small transactions as they arrive; an item whose
  * row for (pass, prompt version, model) exists is skipped, so re-running finishes an
  * interrupted run (kill -9 included) and a changed prompt or model re-extracts only what it
- * affects. Failed rows are retried by the next run. The final tables are rebuilt from the
- * cache in one transaction at the end of every run.
+ * affects. Failed rows are retried by the next run; an answer the server cut off at max_tokens
+ * (finish_reason "length") is such a failure, even when its beginning parses. The final tables
+ * are rebuilt from the cache in one transaction at the end of every run.
  * The merge: keywords normalized (HTML entities, ASCII case, spaces and punctuation, simple
  * plurals, stop words trimmed at both ends, 1-4 words and 2-40 bytes); per item each keyword's
  * support summed over passes, kept on the side with more support (dropped on a tie), the top

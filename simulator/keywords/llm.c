@@ -445,13 +445,67 @@ static void read_usage(envelope *e) {
     e->completion_tokens = usage_int(usage, "completion_tokens");
 }
 
+static int hex4(const char *p, const char *end, unsigned *out) {
+    if (end - p < 4) return 0;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], d = c >= '0' && c <= '9'   ? c - '0'
+                                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                               : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (unsigned)d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Rewrites, in place, every \uXXXX escape of a UTF-16 surrogate that is not half of a proper
+ * high-low pair (a lone surrogate: not a character, and cJSON refuses the whole body for it)
+ * as \ufffd, the replacement character, which has the same length. Other escapes (an escaped
+ * backslash followed by "ud800" included) are stepped over. Returns how many were replaced. */
+static size_t replace_lone_surrogates(char *b, size_t len) {
+    size_t n = 0;
+    char *end = b + len;
+    for (char *p = b; p + 1 < end; p++) {
+        if (*p != '\\') continue;
+        if (p[1] != 'u') {
+            p++; /* \\, \", \n, ...: the escaped character is not an escape itself */
+            continue;
+        }
+        unsigned u, v;
+        if (!hex4(p + 2, end, &u)) continue;
+        if (u >= 0xD800 && u <= 0xDBFF && end - (p + 6) >= 6 && p[6] == '\\' && p[7] == 'u' &&
+            hex4(p + 8, end, &v) && v >= 0xDC00 && v <= 0xDFFF) {
+            p += 11; /* a proper pair */
+            continue;
+        }
+        if (u >= 0xD800 && u <= 0xDFFF) {
+            memcpy(p + 2, "fffd", 4);
+            n++;
+        }
+        p += 5;
+    }
+    return n;
+}
+
 /* Parses a chat.completion body. Returns NULL and fills e, or a static description of what is
- * wrong (e->root is then freed by the caller as well, when not NULL). */
+ * wrong (e->root is then freed by the caller as well, when not NULL). A body that does not
+ * parse only because of lone surrogate escapes is parsed again with each replaced by U+FFFD. */
 static const char *parse_envelope(const char *body, size_t len, envelope *e) {
     memset(e, 0, sizeof *e);
     e->prompt_tokens = e->completion_tokens = -1;
     if (len == 0) return "empty body";
     e->root = cJSON_ParseWithLength(body, len);
+    if (!e->root && memchr(body, '\\', len)) {
+        char *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, body, len);
+            if (replace_lone_surrogates(copy, len) > 0)
+                e->root = cJSON_ParseWithLength(copy, len);
+            free(copy);
+        }
+    }
     if (!e->root) return "body is not JSON (or is truncated)";
     if (!cJSON_IsObject(e->root)) return "body is JSON but not an object";
     read_usage(e);

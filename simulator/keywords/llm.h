@@ -26,7 +26,9 @@
  *     answer, body shorter than its Content-Length), HTTP 408, 409, 429 and 5xx;
  *   - retried at most `max_format_retries` times: an HTTP 200 whose body is not a chat
  *     completion (not JSON, truncated JSON, no choices[0].message.content string, wrong types).
- *     With temperature 0 a server usually repeats itself, so the budget is small;
+ *     With temperature 0 a server usually repeats itself, so the budget is small. A lone
+ *     UTF-16 surrogate escape (\ud800 with no low half: not a character) does not make a
+ *     body "not JSON": it is read as U+FFFD, the replacement character;
  *   - never retried: other 4xx (bad request, bad key, unknown model), a bad URL, a response
  *     larger than `max_response_bytes`.
  *   The wait before retry k (k = 1, 2, ...) is the server's Retry-After (seconds or an HTTP
@@ -123,7 +125,8 @@ typedef struct us_llm_result {
     int attempts;           /* 1 + retries made */
     const char *content;    /* the assistant message's text when ok, else NULL (borrowed: valid
                              * only during the callback) */
-    const char *finish_reason; /* "stop", "length", ... or NULL when absent (borrowed) */
+    const char *finish_reason; /* "stop", "length", ... or NULL when absent (borrowed); ok
+                                * with "length" is a cut-off answer: the caller decides */
     const char *raw;        /* the last attempt's response body as received, NUL-terminated
                              * (it may hold other NULs: see raw_len); "" when none (borrowed) */
     size_t raw_len;

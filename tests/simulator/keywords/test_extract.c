@@ -654,3 +654,65 @@ TEST(extract_cli_config_file_and_precedence) {
     CHECK_EQ_INT(us_test_cli(hot, "o7"), 2);
     us_chat_server_stop(srv);
 }
+
+/* The scripted model's answers sent as raw completions whose finish_reason is `finish`
+ * ("length": the server stopped at max_tokens, so the answer may be cut short). */
+typedef struct finish_ctx {
+    model_ctx m;
+    const char *finish;
+    char body[4096];
+} finish_ctx;
+
+static void finish_handler(void *ctx, const us_chat_request *req, us_chat_reply *reply) {
+    finish_ctx *f = ctx;
+    model_handler(&f->m, req, reply);
+    if (reply->kind != US_CHAT_ANSWER || !reply->content) return;
+    char esc[3000];
+    size_t k = 0;
+    for (const char *p = reply->content; *p && k + 3 < sizeof esc; p++) {
+        if (*p == '\n') esc[k++] = '\\', esc[k++] = 'n';
+        else if (*p == '"' || *p == '\\') esc[k++] = '\\', esc[k++] = *p;
+        else esc[k++] = *p;
+    }
+    esc[k] = '\0';
+    snprintf(f->body, sizeof f->body, "{\"choices\":[{\"index\":0,\"message\":{\"role\":"
+             "\"assistant\",\"content\":\"%s\"},\"finish_reason\":\"%s\"}],\"usage\":{"
+             "\"prompt_tokens\":10,\"completion_tokens\":512}}", esc, f->finish);
+    *reply = (us_chat_reply){.kind = US_CHAT_RAW, .body = f->body};
+}
+
+/* An answer cut off at max_tokens (finish_reason "length") is not a result, even when what
+ * arrived parses: it is recorded as failed, saying why, and the next run asks again. */
+TEST(extract_llm_truncated_answer_is_a_failure_retried_next_run) {
+    char store[1024];
+    snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
+    REQUIRE(us_test_synth_store(us_test_path("data"), store, 30, 10, 200, 1) == 0);
+    us_chat_server *srv = NULL;
+    us_err e;
+    REQUIRE(us_chat_server_start(&srv, &e) == US_OK);
+    finish_ctx f = {.finish = "length"};
+    us_chat_server_set_handler(srv, finish_handler, &f);
+    us_extract_config cfg = us_extract_config_default();
+    cfg.quiet = 1;
+    cfg.llm_url = us_chat_server_url(srv);
+    cfg.model = "scripted";
+    cfg.max_retries = 0;
+    cfg.min_items = 1;
+    us_extract_report rep;
+    CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
+    CHECK_EQ_U64(rep.extracted, 0);
+    CHECK_EQ_U64(rep.failed, 20);
+    CHECK(strstr(rep.first_error, "max_tokens") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE status = 'failed' "
+                                        "AND error LIKE '%finish_reason%length%'"), 20);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 0);
+    /* Answers that end normally: every item-pass is asked again and kept. */
+    f.finish = "stop";
+    us_chat_server_reset_stats(srv);
+    CHECK_OK(us_extract(store, &cfg, &rep, &e), e);
+    CHECK_EQ_INT(us_chat_server_requests(srv), 20);
+    CHECK_EQ_U64(rep.extracted, 20);
+    CHECK_EQ_U64(rep.failed, 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_profile"), 10);
+    us_chat_server_stop(srv);
+}

@@ -617,6 +617,37 @@ TEST(llm_url_only_http_or_https) {
     }
 }
 
+/* A lone UTF-16 surrogate escape in an answer (not valid Unicode, which cJSON refuses) is
+ * replaced by U+FFFD and the answer kept, instead of calling the whole body "not JSON"; a
+ * proper pair and an escaped backslash before "ud800" are left as they are. */
+TEST(llm_lone_surrogate_replaced) {
+    us_chat_server *srv;
+    us_err err;
+    REQUIRE(us_chat_server_start(&srv, &err) == US_OK);
+    const char *bodies[] = {
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"a \\ud800 b\"},"
+        "\"finish_reason\":\"stop\"}]}",
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"\\udc00x\\ud83d\"},"
+        "\"finish_reason\":\"stop\"}]}",
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"\\ud800\\udc00 "
+        "\\\\ud800\"},\"finish_reason\":\"stop\"}]}"};
+    const char *want[] = {"a \xEF\xBF\xBD b", "\xEF\xBF\xBDx\xEF\xBF\xBD",
+                          "\xF0\x90\x80\x80 \\ud800"};
+    for (int i = 0; i < 3; i++) {
+        us_chat_server_push(srv, &(us_chat_reply){.kind = US_CHAT_RAW, .body = bodies[i]});
+        us_llm_config cfg = test_config(srv);
+        cfg.max_format_retries = 0; /* the first answer is the one judged */
+        sink s = {0};
+        CHECK_OK(run_one(&cfg, "x", &s, &err), err);
+        REQUIRE(s.n == 1);
+        CHECK(s.r[0].ok);
+        if (s.r[0].ok) CHECK_STR(s.r[0].content, want[i]);
+        else printf("    %s\n", s.r[0].error);
+        sink_free(&s);
+    }
+    us_chat_server_stop(srv);
+}
+
 /* A URL that already names the endpoint, or ends with '/', reaches the same path. */
 TEST(llm_url_forms) {
     us_chat_server *srv;
