@@ -135,6 +135,16 @@ typedef struct us_store_stats {
     int64_t first_ts, last_ts; /* 0 when the dataset has no time */
 } us_store_stats;
 
+/* Checks that path is a usersim store this build can read, before a command uses it, and says
+ * what is wrong when it is not: US_ENOTFOUND when no file is there; US_EDB "locked by a writer
+ * (another command is writing it): wait or retry" when a writer still holds it after a short
+ * wait; US_EFORMAT "truncated ...: rebuild it" when the file is shorter than its own header
+ * says or SQLite finds it damaged; US_EFORMAT naming "schema N" and "upgrade usersim" when a
+ * newer usersim wrote it (or "rebuild it" for an older schema); US_EFORMAT "not a usersim store"
+ * only for a file that is not SQLite or has no meta table. Opens and closes the store
+ * read-only; writes nothing. Borrows path for the call. */
+us_status us_store_check(const char *path, us_err *err);
+
 /* Opens the store read-only and computes its statistics. US_ENOTFOUND when the file does not
  * exist, US_EFORMAT when it is not a usersim store of a known schema. Fills the caller's *out;
  * the store is closed before returning. */

@@ -159,10 +159,98 @@ static int64_t query_int(sqlite3 *db, const char *sql, int *ok) {
     return v;
 }
 
+/* The SQLite header's page size and page count against the file's length: 1 when the file
+ * is shorter than the header says (a copy or a download cut short). A store with a -wal file
+ * beside it may legitimately be shorter; it is not judged here. */
+static int shorter_than_header(const char *path, long long *have, long long *want) {
+    char wal[4200];
+    if (snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal && access(wal, F_OK) == 0)
+        return 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    unsigned char h[100];
+    ssize_t n = read(fd, h, sizeof h);
+    off_t len = lseek(fd, 0, SEEK_END);
+    close(fd);
+    if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0) return 0;
+    long long page = (long long)h[16] << 8 | h[17];
+    if (page == 1) page = 65536;
+    unsigned long long pages = (unsigned long long)h[28] << 24 | (unsigned long long)h[29] << 16 |
+                               (unsigned long long)h[30] << 8 | h[31];
+    /* the page count is valid only when the change counter matches version-valid-for */
+    if (memcmp(h + 24, h + 92, 4) != 0 || pages == 0) return 0;
+    *have = (long long)len;
+    *want = page * (long long)pages;
+    return *have < *want;
+}
+
+us_status us_store_check(const char *path, us_err *err) {
+    if (!path || access(path, F_OK) != 0)
+        return us_err_set(err, US_ENOTFOUND, path, 0, NULL, "no such store");
+    long long have = 0, want = 0;
+    if (shorter_than_header(path, &have, &want))
+        return us_err_set(err, US_EFORMAT, path, 0, NULL,
+                          "the store is truncated: %lld bytes where its header says %lld; "
+                          "rebuild it (usersim ingest, then usersim build)", have, want);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        us_status st = db_error(db, path, "cannot open", err);
+        sqlite3_close(db);
+        return st;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &s, NULL);
+    int schema = -1;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(s, 0);
+            schema = v ? atoi(v) : -1;
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    int ext = sqlite3_extended_errcode(db);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    switch (rc & 0xff) {
+    case SQLITE_OK: break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return us_err_set(err, US_EDB, path, 0, NULL, "the store is locked by a writer (another "
+                          "command is writing it): wait or retry when it is done");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        if ((rc & 0xff) == SQLITE_NOTADB && ext == SQLITE_NOTADB && have == 0)
+            return us_err_set(err, US_EFORMAT, path, 0, NULL,
+                              "not a usersim store: not an SQLite file (%s)", msg);
+        return us_err_set(err, US_EFORMAT, path, 0, NULL, "the store is truncated or damaged "
+                          "(%s): rebuild it (usersim ingest, then usersim build)", msg);
+    case SQLITE_ERROR:
+        return us_err_set(err, US_EFORMAT, path, 0, NULL,
+                          "not a usersim store: no meta table (%s)", msg);
+    default:
+        return us_err_set(err, US_EDB, path, 0, NULL, "cannot read the store: %s", msg);
+    }
+    if (schema > US_STORE_SCHEMA)
+        return us_err_set(err, US_EFORMAT, path, 0, "schema", "the store has schema %d, newer "
+                          "than this usersim reads (%d): upgrade usersim", schema,
+                          US_STORE_SCHEMA);
+    if (schema != US_STORE_SCHEMA)
+        return us_err_set(err, US_EFORMAT, path, 0, "schema", "the store has schema %d, older "
+                          "than this usersim reads (%d): rebuild it (usersim ingest)", schema,
+                          US_STORE_SCHEMA);
+    return US_OK;
+}
+
 us_status us_store_stats_read(const char *path, us_store_stats *out, us_err *err) {
     memset(out, 0, sizeof *out);
-    if (access(path, F_OK) != 0)
-        return us_err_set(err, US_ENOTFOUND, path, 0, NULL, "no such store");
+    us_status cst = us_store_check(path, err);
+    if (cst != US_OK) return cst;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         us_status st = db_error(db, path, "cannot open", err);

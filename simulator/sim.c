@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/datasets.h"
 #include "simulator/internal.h"
 #include "simulator/sasrec/sasrec.h"
 #include "simulator/simulator.h"
@@ -991,6 +992,8 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
     double *z = NULL;
     const us_sim_config *c = &sim->cfg;
     if ((st = check_config(c, path, err)) != US_OK) goto done;
+    /* a store held by a writer, cut short or from a newer usersim: said as such */
+    if ((st = us_store_check(path, err)) != US_OK) goto done;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         st = db_fail(db, path, NULL, err);
         goto done;

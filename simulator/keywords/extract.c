@@ -151,8 +151,9 @@ static char *dup_col(sqlite3_stmt *q, int col) {
 }
 
 static us_status open_store(stage *s, int readonly, us_err *err) {
-    if (access(s->path, F_OK) != 0)
-        return us_err_set(err, US_ENOTFOUND, s->path, 0, NULL, "no such store");
+    /* locked, truncated, newer or not a store at all: said as such, before anything else */
+    us_status cst = us_store_check(s->path, err);
+    if (cst != US_OK) return cst;
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if (sqlite3_open_v2(s->path, &s->db, flags, NULL) != SQLITE_OK) {
         us_status st = dberr(s, "cannot open the store", err);

@@ -3,7 +3,10 @@
  * default reaction opens; a second build changes nothing (extract from its cache, embed writes
  * no vector, both checkpoints are kept); a store that already has a rating head keeps it; bad
  * arguments are refused. */
+#include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "simulator/simulator.h"
 #include "tests/cli.h"
@@ -106,4 +109,53 @@ TEST(cli_extract_refuses_a_file_url) {
     CHECK(us_test_sql_int(store, "SELECT count(*) FROM extraction WHERE raw LIKE '%s3cr3t%' OR "
                                  "error LIKE '%s3cr3t%'") <= 0);
     CHECK(us_test_sql_int(store, "SELECT count(*) FROM llm_request") <= 0);
+}
+
+/* The store is named for what is wrong with it, by every command that reads it: held by a
+ * writer (wait or retry), cut short (rebuild), or written by a newer usersim (upgrade), never
+ * "not a usersim store" or "no keywords yet". */
+static void check_says(us_test_ctx *t_, const char *store, const char *a, const char *b) {
+    const char *stats[] = {"stats", store, NULL};
+    CHECK_EQ_INT(us_test_cli(stats, "s"), 1);
+    const char *out = us_test_slurp("s");
+    if (!strstr(out, a) || !strstr(out, b)) us_test_fail(t_, __FILE__, __LINE__, "stats: %s", out);
+    const char *rep[] = {"extract", store, "--report", NULL};
+    CHECK_EQ_INT(us_test_cli(rep, "r"), 1);
+    out = us_test_slurp("r");
+    if (!strstr(out, a) || !strstr(out, b))
+        us_test_fail(t_, __FILE__, __LINE__, "extract --report: %s", out);
+    us_sim *sim = NULL;
+    us_err e;
+    char buf[1200];
+    CHECK(us_sim_open(&sim, store, NULL, &e) != US_OK);
+    us_err_str(&e, buf, sizeof buf);
+    if (!strstr(buf, a) || !strstr(buf, b)) us_test_fail(t_, __FILE__, __LINE__, "sim: %s", buf);
+    CHECK(sim == NULL);
+}
+
+TEST(cli_store_locked_truncated_or_newer_says_so) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("l.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+    const char *x[] = {"extract", store, "--quiet", NULL};
+    REQUIRE(us_test_cli(x, "x") == 0);
+    /* a writer holds it */
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open(store, &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "BEGIN EXCLUSIVE; UPDATE meta SET value = value WHERE key = "
+                             "'schema'", NULL, NULL, NULL) == SQLITE_OK);
+    check_says(t_, store, "locked by a writer", "wait or retry");
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    /* a newer usersim wrote it */
+    REQUIRE(us_test_sql_exec(store, "UPDATE meta SET value = '99' WHERE key = 'schema'") == 0);
+    check_says(t_, store, "schema 99", "upgrade usersim");
+    REQUIRE(us_test_sql_exec(store, "UPDATE meta SET value = '1' WHERE key = 'schema'") == 0);
+    /* cut short (a copy that stopped half way) */
+    struct stat sb;
+    REQUIRE(stat(store, &sb) == 0);
+    REQUIRE(truncate(store, sb.st_size / 2) == 0);
+    check_says(t_, store, "truncated", "rebuild");
 }
