@@ -121,6 +121,7 @@ typedef struct stage {
     us_extract_report *rep;
     us_progress bar;
     uint64_t done_units, total_units, failed_units;
+    int wrote; /* this run wrote a row to the cache */
 } stage;
 
 static us_status dberr(stage *s, const char *what, us_err *err) {
@@ -292,6 +293,7 @@ static us_status put_result(stage *s, int64_t item, const char *pass, const char
     sqlite3_clear_bindings(q);
     cJSON_free(text);
     if (rc != SQLITE_DONE) return dberr(s, "writing the cache", err);
+    s->wrote = 1;
     return US_OK;
 }
 
@@ -436,9 +438,31 @@ done:
 static us_status finalize(stage *s, const char *obj_pass, const char *obj_ver,
                           const char *sub_pass, const char *sub_ver, const char *model,
                           const char *source, us_err *err) {
+    /* What the tables are built from. When this run wrote nothing to the cache and the tables
+     * were last built from the same, the rebuild would write back what is there: skip it. */
+    char sig[1024];
+    const us_extract_config *c = s->cfg;
+    snprintf(sig, sizeof sig, "%s|%s@%s|%s@%s|%s|limit %llu|min_items %d|max_item_share %.17g|"
+             "max_per_side %d", source, obj_pass, obj_ver, sub_pass, sub_ver, model,
+             (unsigned long long)c->limit, c->min_items, c->max_item_share, c->max_per_side);
+    sqlite3_stmt *q = NULL;
+    if (!s->wrote &&
+        sqlite3_prepare_v2(s->db, "SELECT (SELECT signature FROM keyword_build WHERE id = 1), "
+                                  "(SELECT count(*) FROM item_profile), (SELECT count(*) FROM "
+                                  "keyword), (SELECT count(*) FROM item_keyword)", -1, &q,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) &&
+        strcmp((const char *)sqlite3_column_text(q, 0), sig) == 0) {
+        s->rep->profiles = (uint64_t)sqlite3_column_int64(q, 1);
+        s->rep->keywords = (uint64_t)sqlite3_column_int64(q, 2);
+        s->rep->links = (uint64_t)sqlite3_column_int64(q, 3);
+        sqlite3_finalize(q);
+        return US_OK;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
     kw_item_passes *ip = calloc(s->n ? s->n : 1, sizeof *ip);
     char **cat_first = calloc(s->n ? s->n : 1, sizeof *cat_first);
-    sqlite3_stmt *q = NULL;
     us_status st = US_OK;
     if (!ip || !cat_first) {
         st = us_err_set(err, US_ENOMEM, s->path, 0, NULL, "out of memory");
@@ -489,6 +513,18 @@ static us_status finalize(stage *s, const char *obj_pass, const char *obj_ver,
                         &s->rep->links, err);
     if (st != US_OK) goto done;
     s->rep->profiles = m;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO keyword_build(id, signature) "
+                                  "VALUES(1, ?)", -1, &q, NULL) != SQLITE_OK) {
+        st = dberr(s, "recording what the keywords were built from", err);
+        goto done;
+    }
+    sqlite3_bind_text(q, 1, sig, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        st = dberr(s, "recording what the keywords were built from", err);
+        goto done;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
     st = exec(s, "COMMIT", err);
 done:
     sqlite3_finalize(q);

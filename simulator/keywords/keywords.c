@@ -356,7 +356,9 @@ static const char *const SCHEMA_SQL =
     "CREATE TABLE IF NOT EXISTS llm_request(id INTEGER PRIMARY KEY, item INTEGER NOT NULL,"
     "  pass TEXT NOT NULL, prompt_version TEXT NOT NULL, model TEXT NOT NULL,"
     "  attempt INTEGER NOT NULL, outcome TEXT NOT NULL, http_status INTEGER,"
-    "  latency_s REAL, prompt_tokens INTEGER, completion_tokens INTEGER, error TEXT);";
+    "  latency_s REAL, prompt_tokens INTEGER, completion_tokens INTEGER, error TEXT);"
+    "CREATE TABLE IF NOT EXISTS keyword_build(id INTEGER PRIMARY KEY CHECK(id = 1),"
+    "  signature TEXT NOT NULL);";
 
 us_status kw_schema(sqlite3 *db, const char *path, us_err *err) {
     char *msg = NULL;

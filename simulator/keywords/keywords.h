@@ -29,12 +29,16 @@
  *       {"category", "pros": [{"reason", "evidence", "keywords": [...], "support"}], "cons"}
  *   llm_request(item, pass, prompt_version, model, attempt, outcome, http_status, latency_s,
  *       prompt_tokens, completion_tokens, error)      one row per request sent
+ *   keyword_build(id = 1, signature)   what the final tables were built from: the pass keys,
+ *       the model and the merge settings (limit, min_items, max_item_share, max_per_side)
  * Resumption: pass results are committed in small transactions as they arrive; an item whose
  * row for (pass, prompt version, model) exists is skipped, so re-running finishes an
  * interrupted run (kill -9 included) and a changed prompt or model re-extracts only what it
  * affects. Failed rows are retried by the next run; an answer the server cut off at max_tokens
  * (finish_reason "length") is such a failure, even when its beginning parses. The final tables
- * are rebuilt from the cache in one transaction at the end of every run.
+ * are rebuilt from the cache in one transaction at the end of a run, unless the run wrote
+ * nothing to the cache and keyword_build says they were built from the same keys and
+ * settings: a run with nothing to do writes nothing (and works on a store it cannot write).
  * The merge: keywords normalized (HTML entities, ASCII case, spaces and punctuation, simple
  * plurals, stop words trimmed at both ends, 1-4 words and 2-40 bytes); per item each keyword's
  * support summed over passes, kept on the side with more support (dropped on a tie), the top
