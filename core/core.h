@@ -211,6 +211,25 @@ uint64_t us_hash64(const void *data, size_t len, uint64_t seed);
  * US_ENOTFOUND, another open or read failure US_EIO, each naming path. Caller frees *out. */
 us_status us_read_file(const char *path, size_t max, char **out, size_t *size, us_err *err);
 
+/* The writer lock of a store (core/lock.c). Every command that writes a store holds it for the
+ * whole write, so two writers of one store never overlap:
+ *
+ *   us_store_lock *lk;
+ *   if (us_store_lock_acquire("x.usdb", &lk, &err) != US_OK) return ...;
+ *   ... write x.usdb ...
+ *   us_store_lock_release(lk);
+ *
+ * It is an exclusive flock(2) on "<store>.lock" beside the store, holding the holder's pid, and
+ * never waits: when another process (or another thread of this one) holds it, the call fails at
+ * once with US_EIO and "another usersim is writing <store> (pid N)". The kernel drops the lock
+ * when its holder exits, however it exits, so a crashed writer never blocks the next one. The
+ * thread that holds a lock may take it again (a command that runs other commands on the store);
+ * each acquire needs its release, and the last release removes the lock file. Readers take no
+ * lock. Caller owns *out; release with us_store_lock_release() (NULL is a no-op). */
+typedef struct us_store_lock us_store_lock;
+us_status us_store_lock_acquire(const char *store, us_store_lock **out, us_err *err);
+void us_store_lock_release(us_store_lock *lock);
+
 /* ------------------------------------------------------------------------------------------
  * Thread pool (core/pool.c)
  * ---------------------------------------------------------------------------------------- */
