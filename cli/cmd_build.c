@@ -42,6 +42,10 @@ static int has_head(const char *path, int next) {
     return 1;
 }
 
+static int build_stages(char *path, const char *llm, const char *llm_model,
+                        const char *concurrency, const char *config, const char *model,
+                        int hashed, const char *epochs);
+
 static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, int argc) {
     printf("build: %s\n", name);
     fflush(stdout);
@@ -82,6 +86,19 @@ int cmd_build(int argc, char **argv) {
     if (model && hashed)
         return cli_usage_error("build", "%s", "--model and --hashed exclude each other");
     char *path = argv[optind];
+    /* One lock for the whole build (the stages take it again, nested): a second build of the
+     * same store is refused, instead of both finding a head missing and both training it. */
+    us_store_lock *lock;
+    us_err err;
+    if (us_store_lock_acquire(path, &lock, &err) != US_OK) return cli_fail(&err);
+    int rc = build_stages(path, llm, llm_model, concurrency, config, model, hashed, epochs);
+    us_store_lock_release(lock);
+    return rc;
+}
+
+static int build_stages(char *path, const char *llm, const char *llm_model,
+                        const char *concurrency, const char *config, const char *model,
+                        int hashed, const char *epochs) {
 
     char *xa[14] = {"extract", path};
     int xn = 2;

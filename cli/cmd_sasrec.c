@@ -211,12 +211,19 @@ int cmd_train_sasrec(int argc, char **argv) {
     const char *path = argv[optind];
     us_sasrec_data *data;
     us_err err;
-    if (us_sasrec_data_open(path, &data, &err) != US_OK) return cli_fail(&err);
+    /* Held from the start: a second trainer is refused now, not after its training. */
+    us_store_lock *lock;
+    if (us_store_lock_acquire(path, &lock, &err) != US_OK) return cli_fail(&err);
+    if (us_sasrec_data_open(path, &data, &err) != US_OK) {
+        us_store_lock_release(lock);
+        return cli_fail(&err);
+    }
     cJSON *out = json ? cJSON_CreateArray() : NULL;
     int rc = 0;
     if (strcmp(head, "next")) rc = train_one(path, data, US_SASREC_RATING, &o, json, out);
     if (!rc && strcmp(head, "rating")) rc = train_one(path, data, US_SASREC_NEXT, &o, json, out);
     us_sasrec_data_close(data);
+    us_store_lock_release(lock);
     if (json && !rc) cli_print_json(out);
     else cJSON_Delete(out);
     return rc;

@@ -9,8 +9,10 @@
  * then validation, then test; fewer than three labeled: all training, as the SASRec reference
  * code does). A second streaming pass reads the metadata of the items that survived.
  *
- * Everything is written to "<out>.tmp" and renamed over <out> only when complete: an interrupted
- * or failed ingest leaves the old store as it was. It does not extract keywords, embed or train:
+ * Everything is written to "<out>.tmp-<pid>" and renamed over <out> only when complete: an
+ * interrupted or failed ingest leaves the old store as it was. The store's writer lock is held
+ * throughout, so a second ingest (or any other writer) of the same store is refused, and an
+ * output that is one of the inputs is refused before anything is written. It does not extract keywords, embed or train:
  * those are the simulator's stages over the finished store. */
 #include <math.h>
 #include <stdlib.h>
@@ -558,6 +560,23 @@ static us_status check_config(const us_ingest_config *c, us_err *err) {
     return US_OK;
 }
 
+/* Refuses an --out that is one of the input files (the same file under any name): the store
+ * would replace the data it is read from. */
+static us_status out_is_not_input(const us_ingest_config *c, us_err *err) {
+    struct stat out;
+    if (stat(c->out_path, &out) != 0) return US_OK; /* a new file cannot be an input */
+    const char *in[2] = {c->reviews_path, c->meta_path};
+    const char *flag[2] = {"--reviews", "--meta"};
+    for (int i = 0; i < 2; i++) {
+        struct stat sb;
+        if (in[i] && stat(in[i], &sb) == 0 && sb.st_dev == out.st_dev && sb.st_ino == out.st_ino)
+            return us_err_set(err, US_EINVAL, c->out_path, 0, "--out",
+                              "expected a store path apart from the inputs, found the %s file "
+                              "%s itself (the store would replace it)", flag[i], in[i]);
+    }
+    return US_OK;
+}
+
 static us_status write_meta_table(ingest *g) {
     const us_ingest_config *c = g->cfg;
     us_ingest_report *r = g->rep;
@@ -612,8 +631,13 @@ us_status us_ingest(const us_ingest_config *cfg, us_ingest_report *rep_out, us_e
     if (!isnan(cfg->like_threshold)) g.threshold = cfg->like_threshold;
 
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", cfg->out_path) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", cfg->out_path, (long)getpid()) >=
+        (int)sizeof tmp)
         return us_err_set(err, US_EINVAL, cfg->out_path, 0, NULL, "path too long");
+    if ((st = out_is_not_input(cfg, err)) != US_OK) return st;
+    us_store_lock *lock = NULL;
+    if ((st = us_store_lock_acquire(cfg->out_path, &lock, err)) != US_OK) return st;
+    us_store_remove_stale_temps(cfg->out_path);
     if ((st = us_store_create(tmp, &g.db, err)) != US_OK) goto fail;
     if ((st = us_strtab_init(&g.users)) != US_OK || (st = us_strtab_init(&g.items)) != US_OK) {
         st = us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
@@ -717,6 +741,7 @@ us_status us_ingest(const us_ingest_config *cfg, us_ingest_report *rep_out, us_e
         goto fail;
     }
     us_store_sync_dir(cfg->out_path);
+    us_store_lock_release(lock);
     rep->seconds = us_now() - t0;
     us_strtab_free(g.users);
     us_strtab_free(g.items);
@@ -732,6 +757,7 @@ fail:
     sqlite3_finalize(g.ins_item);
     if (g.db) sqlite3_close(g.db);
     unlink(tmp);
+    us_store_lock_release(lock);
     us_strtab_free(g.users);
     us_strtab_free(g.items);
     us_strtab_free(g.allowed);

@@ -265,5 +265,14 @@ us_status us_store_finish(sqlite3 *db, us_err *err);
 us_status us_store_close(sqlite3 *db, const char *path, us_err *err);
 /* Flushes the folder holding path, so a rename into it is durable. Best effort. */
 void us_store_sync_dir(const char *path);
+/* Removes the temporary files "<store>.tmp-<pid>" that writers killed before their rename left
+ * beside the store. Call only while holding the store's writer lock (then no live writer owns
+ * one). Best effort. */
+void us_store_remove_stale_temps(const char *store);
+/* The name to give SQLite for the file at path: path itself, or "./path" when path would read as
+ * a URI ("file:..."), since SQLite may be built to take such names as URIs. Returns buf or path;
+ * US_EINVAL naming path when buf is too small. */
+us_status us_store_sqlite_name(const char *path, char *buf, size_t cap, const char **out,
+                               us_err *err);
 
 #endif

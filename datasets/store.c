@@ -1,6 +1,7 @@
 /* store.c — the store's schema, the provenance tables (meta, sources, skips), the atomic finish
  * of a store being built, and the statistics `usersim stats` prints. It does not decide what goes
  * in the data tables: ingest.c does. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
@@ -42,10 +43,50 @@ static us_status db_error(sqlite3 *db, const char *path, const char *what, us_er
                       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+us_status us_store_sqlite_name(const char *path, char *buf, size_t cap, const char **out,
+                               us_err *err) {
+    *out = path;
+    if (strncmp(path, "file:", 5) != 0) return US_OK;
+    if ((size_t)snprintf(buf, cap, "./%s", path) >= cap)
+        return us_err_set(err, US_EINVAL, path, 0, NULL, "path too long");
+    *out = buf;
+    return US_OK;
+}
+
+void us_store_remove_stale_temps(const char *store) {
+    char *copy = strdup(store);
+    if (!copy) return;
+    const char *base = strrchr(store, '/');
+    base = base ? base + 1 : store;
+    size_t nb = strlen(base);
+    DIR *d = opendir(dirname(copy));
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            const char *n = de->d_name;
+            if (strncmp(n, base, nb) != 0 || strncmp(n + nb, ".tmp-", 5) != 0) continue;
+            const char *p = n + nb + 5;
+            if (!*p || strspn(p, "0123456789") != strlen(p)) continue;
+            char full[4096];
+            size_t nd = strlen(store) - strlen(base);
+            if (nd + strlen(n) + 1 > sizeof full) continue;
+            memcpy(full, store, nd);
+            strcpy(full + nd, n);
+            unlink(full);
+        }
+        closedir(d);
+    }
+    free(copy);
+}
+
 us_status us_store_create(const char *path, sqlite3 **db, us_err *err) {
     *db = NULL;
+    char buf[4200];
+    const char *name;
+    us_status nst = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
+    if (nst != US_OK) return nst;
     unlink(path); /* a stale file from an interrupted run */
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(name, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         us_status st = db_error(*db, path, "cannot create the store", err);
         sqlite3_close(*db);
@@ -252,7 +293,11 @@ us_status us_store_stats_read(const char *path, us_store_stats *out, us_err *err
     us_status cst = us_store_check(path, err);
     if (cst != US_OK) return cst;
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    char buf[4200];
+    const char *name;
+    us_status nst = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
+    if (nst != US_OK) return nst;
+    if (sqlite3_open_v2(name, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         us_status st = db_error(db, path, "cannot open", err);
         sqlite3_close(db);
         return st;

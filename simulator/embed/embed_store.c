@@ -156,7 +156,9 @@ us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config
     int *slot = NULL;
     int in_tx = 0;
     us_status st = US_OK;
+    us_store_lock *lock = NULL;
 
+    if ((st = us_store_lock_acquire(path, &lock, err)) != US_OK) return st;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         st = us_err_set(err, US_ENOTFOUND, path, 0, NULL, "cannot open the store: %s",
                         sqlite3_errmsg(db));
@@ -325,6 +327,7 @@ done:
     sqlite3_finalize(ins_item);
     if (in_tx && st != US_OK) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
+    us_store_lock_release(lock);
     jobs_free(&kw);
     jobs_free(&items);
     free(vecs);

@@ -1097,6 +1097,8 @@ us_status us_extract(const char *path, const us_extract_config *cfg_in, us_extra
     if (!path) return us_err_set(err, US_EINVAL, NULL, 0, "path", "expected a store path");
     us_status st = validate(cfg, err);
     if (st != US_OK) return st;
+    us_store_lock *lock = NULL;
+    if ((st = us_store_lock_acquire(path, &lock, err)) != US_OK) return st;
     stage s = {.path = path, .cfg = cfg, .rep = rep};
     st = open_store(&s, 0, err);
     if (st == US_OK) st = load_items(&s, err);
@@ -1116,6 +1118,7 @@ us_status us_extract(const char *path, const us_extract_config *cfg_in, us_extra
     }
     if (st == US_OK) st = read_log(&s, rep, err);
     stage_free(&s);
+    us_store_lock_release(lock);
     rep->seconds = us_now() - t0;
     return st;
 }

@@ -213,6 +213,7 @@ us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
     sqlite3_stmt *ins = NULL;
     us_status st = US_OK;
     int in_tx = 0;
+    us_store_lock *lock = NULL;
     size_t bad_t, bad_i;
     if (sasrec_find_nonfinite(m, &bad_t, &bad_i)) {
         st = us_err_set(err, US_EINVAL, path, 0, us_sasrec_tensor_names[bad_t],
@@ -221,6 +222,7 @@ us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
                         bad_i);
         goto done;
     }
+    if ((st = us_store_lock_acquire(path, &lock, err)) != US_OK) goto done;
     if (!cfg || !shapes || !mets || !blob) {
         st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory (checkpoint)");
         goto done;
@@ -269,6 +271,7 @@ done:
     sqlite3_finalize(ins);
     if (in_tx) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
+    us_store_lock_release(lock);
     free(cfg);
     free(shapes);
     free(mets);

@@ -2,6 +2,7 @@
  * duplicates, k-core to a fixed point, bad lines (counted, or fatal with --strict), wrong
  * format, empty and truncated files, idempotence, and stores left intact by failed or killed
  * ingests (a real child process killed with SIGKILL). */
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -85,6 +86,18 @@ static const char *q(sqlite3 *db, const char *sql) {
     return out;
 }
 
+/* 1 when the test's folder holds no temporary store of s.usdb ("s.usdb.tmp-<pid>"). */
+static int no_temp_store(void) {
+    DIR *d = opendir(us_test_tmpdir());
+    if (!d) return 0;
+    int none = 1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (!strncmp(de->d_name, "s.usdb.tmp", 10)) none = 0;
+    closedir(d);
+    return none;
+}
+
 /* Every table's content in a canonical order, hashed: equal stores give equal digests. */
 static void store_digest(const char *path, char hex[65]) {
     sqlite3 *db = open_ro(path);
@@ -162,7 +175,7 @@ TEST(ingest_ids_labels_time_order_split) {
     CHECK_EQ_INT(strlen(q(db, "SELECT sha256 FROM sources")), 64);
     CHECK_STR(q(db, "SELECT count(*) FROM items WHERE has_meta = 0"), "5");
     sqlite3_close(db);
-    CHECK(access(us_test_path("s.usdb.tmp"), F_OK) != 0);
+    CHECK(no_temp_store());
 }
 
 TEST(ingest_duplicates_keep_latest) {
@@ -257,7 +270,7 @@ TEST(ingest_bad_lines_counted_or_strict) {
     CHECK(strstr(msg, "expected") != NULL);
     store_digest(out, after);
     CHECK_STR(after, before);
-    CHECK(access(us_test_path("s.usdb.tmp"), F_OK) != 0);
+    CHECK(no_temp_store());
 
     /* A strict run stopping at line 4 names the missing field. */
     char only[512];
@@ -479,7 +492,6 @@ TEST(ingest_killed_midway_leaves_old_store) {
     char store[1024], fifo[1024], tmp[1100];
     snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
     snprintf(fifo, sizeof fifo, "%s", us_test_path("reviews.fifo"));
-    snprintf(tmp, sizeof tmp, "%s.tmp", store);
     const char *in = write_rows("r.json", basic_rows, 9);
     us_ingest_report rep;
     us_err e;
@@ -497,6 +509,8 @@ TEST(ingest_killed_midway_leaves_old_store) {
               (char *)NULL);
         _exit(127);
     }
+    /* The child's temporary store is its own: named with its pid. */
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", store, (long)pid);
     int wfd = open(fifo, O_WRONLY); /* blocks until the child opens its end */
     REQUIRE(wfd >= 0);
     char line[512];
@@ -535,6 +549,7 @@ TEST(ingest_killed_midway_leaves_old_store) {
     CHECK_OK(run_ingest(us_test_path("full.json"), NULL, store, 0, 0, &rep, &e), e);
     CHECK_EQ_INT(rep.records, 2000);
     CHECK(access(tmp, F_OK) != 0);
+    CHECK(no_temp_store());
 }
 
 /* A time outside 1900-3000 is a unit mistake (milliseconds as seconds) or garbage; it is
