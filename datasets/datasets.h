@@ -37,6 +37,12 @@ extern "C" {
 
 #define US_STORE_SCHEMA 1
 
+/* The longest line an input file may have: 64 MiB (the largest real review or metadata line is
+ * far below). A longer line is an error naming the file, the line and the byte offset where it
+ * starts, found as soon as the limit is passed, so an endless line (/dev/zero) ends the ingest
+ * at once instead of running forever. */
+#define US_MAX_LINE (64u << 20)
+
 typedef enum us_format {
     US_FORMAT_AMAZON,     /* Amazon reviews 2014 and 2018 (5-core files), metadata 2014 / 2018 */
     US_FORMAT_AMAZON2023, /* Amazon reviews 2023 (<Category>.jsonl.gz, meta_<Category>.jsonl.gz) */

@@ -126,10 +126,11 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
         us_err_clear(&e);
         int got = us_lines_next(l, &line, &len, &e);
         if (got == 0) break;
-        if (got == US_EFORMAT) { /* truncated or corrupt gzip: lines before it were read */
-            /* Say how much of the file the damage cost: inflate may turn corrupt data into
-             * garbage lines for a while before it notices, so everything after the last line
-             * that gave a record is lost. */
+        if (got == US_EFORMAT && !us_lines_too_long(l)) {
+            /* truncated or corrupt gzip: lines before it were read. Say how much of the file
+             * the damage cost: inflate may turn corrupt data into garbage lines for a while
+             * before it notices, so everything after the last line that gave a record is
+             * lost. */
             long at = us_lines_lineno(l), lost = at - last_good;
             if (at > 0) {
                 size_t n = strlen(e.msg);
@@ -151,13 +152,6 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
             *g->err = e;
             st = (us_status)got;
             break;
-        }
-        if (!line) {
-            us_err_set(&e, US_EFORMAT, NULL, 0, "",
-                       "expected a line of at most %u bytes, found %zu", US_MAX_LINE, len);
-            if ((st = bad_line(g, role, path, us_lines_lineno(l), US_SKIP_TOOLONG, &e)) != US_OK)
-                break;
-            continue;
         }
         uint64_t skipped = g->rep->skipped;
         if ((st = fn(g, r, l, line, len)) != US_OK) break;

@@ -18,8 +18,6 @@
 #define US_NOREC 1
 /* ts of a record whose dataset has no time (Anime). */
 #define US_TS_NONE INT64_MIN
-/* Lines longer than this are skipped as "too-long" (the largest real review is far below). */
-#define US_MAX_LINE (64u << 20)
 /* Ids longer than this are rejected. */
 #define US_MAX_ID 256
 
@@ -30,7 +28,8 @@ typedef enum us_skip {
     US_SKIP_RANGE,     /* a rating outside the format's scale */
     US_SKIP_UTF8,      /* invalid UTF-8 */
     US_SKIP_TRUNCATED, /* a gzip stream that ends early or is corrupt */
-    US_SKIP_TOOLONG,   /* a line over US_MAX_LINE bytes */
+    US_SKIP_TOOLONG,   /* kept for stores written when over-long lines were skipped; a line
+                          over US_MAX_LINE is now an error */
     US_SKIP_COUNT
 } us_skip;
 
@@ -228,9 +227,15 @@ us_status us_lines_open_mem(us_lines **out, const void *data, size_t n, const ch
 /* The next line, without "\n" or "\r\n", NUL-terminated and writable until the next call.
  * Returns 1 with a line, 0 at the end, US_EFORMAT at a truncated or corrupt gzip stream (err
  * names the file and line; every complete line before it has been delivered; the partial line
- * is dropped), US_EIO on a read error. A line over US_MAX_LINE is delivered with *len set to
- * its full length but *line NULL, so the caller can skip it. */
+ * is dropped), US_EIO on a read error. A line over US_MAX_LINE bytes is US_EFORMAT naming the
+ * file, the line and the byte offset where it starts, found as soon as the limit is passed
+ * (without reading the rest of it, which may never end: /dev/zero); nothing more is read
+ * after it. *line is never NULL when 1 is returned. */
 int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err);
+/* Sets the longest line accepted (default US_MAX_LINE), for tests of the limit. */
+void us_lines_set_max_line(us_lines *l, size_t max);
+/* 1 once us_lines_next has met a line over the limit (its US_EFORMAT is then that, not gzip). */
+int us_lines_too_long(const us_lines *l);
 /* Line number of the last line returned (1-based). */
 long us_lines_lineno(const us_lines *l);
 /* 1 when the last line returned had no '\n' after it: the file ends inside it, so it may have

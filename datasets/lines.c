@@ -30,6 +30,8 @@ struct us_lines {
     uint8_t *raw;         /* raw block (gzip only) */
     char *buf;            /* decoded bytes; a line is buf[start..end) */
     size_t cap, start, end, scan;
+    size_t max_line;      /* longest line accepted, US_MAX_LINE unless a test sets less */
+    int too_long;         /* a line over max_line was met: the input is not read further */
     long lineno;
     int unterminated; /* the last line returned ended at the end of input, not at '\n' */
     uint64_t raw_bytes, bytes, size;
@@ -42,6 +44,7 @@ static us_status lines_new(us_lines **out, const char *name, us_err *err) {
     l->fd = -1;
     snprintf(l->name, sizeof l->name, "%s", name);
     l->cap = BUF_START;
+    l->max_line = US_MAX_LINE;
     l->buf = malloc(l->cap);
     l->raw = malloc(RAW_BLOCK);
     if (!l->buf || !l->raw) {
@@ -197,19 +200,34 @@ static long fill(us_lines *l) {
     return 0;
 }
 
+void us_lines_set_max_line(us_lines *l, size_t max) { l->max_line = max; }
+int us_lines_too_long(const us_lines *l) { return l->too_long; }
+
+/* The error for line lineno + 1, which starts at decoded byte `at` and is longer than the limit
+ * (found is how much of it was read). Reading stops there: the rest of such a line may be
+ * endless (/dev/zero). */
+static int too_long(us_lines *l, size_t found, us_err *err) {
+    uint64_t at = l->bytes - (l->end - l->start);
+    l->too_long = 1;
+    l->start = l->end = l->scan = 0;
+    return us_err_set(err, US_EFORMAT, l->name, l->lineno + 1, NULL,
+                      "expected a line of at most %zu bytes, found one of %s%zu bytes starting "
+                      "at byte offset %llu%s", l->max_line, found > l->max_line ? "over " : "",
+                      found, (unsigned long long)at, l->gz ? " of the decompressed data" : "");
+}
+
 int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
-    size_t long_len = 0; /* >0 while skipping the rest of an over-long line */
+    if (l->too_long)
+        return us_err_set(err, US_EFORMAT, l->name, l->lineno + 1, NULL,
+                          "expected a line of at most %zu bytes, found a longer one",
+                          l->max_line);
     for (;;) {
         char *nl = memchr(l->buf + l->scan, '\n', l->end - l->scan);
         if (nl) {
             size_t s = l->start, n = (size_t)(nl - l->buf) - s;
+            if (n > l->max_line) return too_long(l, n, err);
             l->start = l->scan = (size_t)(nl - l->buf) + 1;
             l->lineno++;
-            if (long_len || n > US_MAX_LINE) {
-                *line = NULL;
-                *len = long_len + n;
-                return 1;
-            }
             if (n && l->buf[s + n - 1] == '\r') n--;
             l->buf[s + n] = '\0';
             *line = l->buf + s;
@@ -224,10 +242,7 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
             l->scan = l->end;
             l->start = 0;
         }
-        if (l->end >= US_MAX_LINE) { /* drop what is read of a line that is too long */
-            long_len += l->end;
-            l->end = l->scan = 0;
-        }
+        if (l->end > l->max_line) return too_long(l, l->end, err);
         if (l->end + 1 >= l->cap) {
             size_t ncap = l->cap * 2;
             char *p = realloc(l->buf, ncap);
@@ -258,16 +273,12 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
                                           "(truncated download?)"
                                         : "expected gzip data, found corrupt bytes");
         }
-        if (l->end > l->start || long_len) {
+        if (l->end > l->start) {
             size_t s = l->start, n = l->end - s;
+            if (n > l->max_line) return too_long(l, n, err);
             l->start = l->scan = l->end;
             l->lineno++;
             l->unterminated = 1;
-            if (long_len || n > US_MAX_LINE) {
-                *line = NULL;
-                *len = long_len + n;
-                return 1;
-            }
             if (n && l->buf[s + n - 1] == '\r') n--;
             l->buf[s + n] = '\0';
             *line = l->buf + s;

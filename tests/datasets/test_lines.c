@@ -183,7 +183,8 @@ TEST(lines_corrupt_gzip) {
 }
 
 TEST(lines_long_lines) {
-    /* 3 MiB line (grows the buffer), then one over US_MAX_LINE (reported with its length). */
+    /* A 3 MiB line (grows the buffer), then one over US_MAX_LINE: an error naming the file, the
+     * line and the byte offset where the line starts; nothing is read after it. */
     size_t big = 3u << 20, huge = US_MAX_LINE + 100;
     size_t total = 2 + big + 1 + huge + 1 + 4;
     char *data = malloc(total);
@@ -202,13 +203,45 @@ TEST(lines_long_lines) {
     CHECK(line && len == 1);
     CHECK_EQ_INT(us_lines_next(l, &line, &len, &e), 1);
     CHECK(line && len == big && line[0] == 'x' && line[big - 1] == 'x' && line[big] == '\0');
-    CHECK_EQ_INT(us_lines_next(l, &line, &len, &e), 1);
-    CHECK(line == NULL);
-    CHECK_EQ_U64(len, huge);
-    CHECK_EQ_INT(us_lines_next(l, &line, &len, &e), 1);
-    CHECK(line && !strcmp(line, "end"));
-    CHECK_EQ_INT(us_lines_lineno(l), 4);
-    CHECK_EQ_INT(us_lines_next(l, &line, &len, &e), 0);
+    CHECK_ERR(us_lines_next(l, &line, &len, &e), e, US_EFORMAT, "mem:3: ");
+    CHECK(strstr(e.msg, "starting at byte offset 3145731") != NULL);
+    CHECK(us_lines_too_long(l));
+    CHECK_ERR(us_lines_next(l, &line, &len, &e), e, US_EFORMAT, "mem:3: ");
+    CHECK_EQ_INT(us_lines_lineno(l), 2);
     us_lines_close(l);
+    free(data);
+}
+
+/* A line that does not end is an error as soon as it passes the limit (set small here): the
+ * reader stops within its first buffer instead of reading (or, for /dev/zero, running) on. The
+ * same for plain and gzip input. */
+TEST(lines_endless_line_stops_at_the_limit) {
+    size_t n = 4u << 20;
+    char *data = malloc(n);
+    REQUIRE(data);
+    memcpy(data, "first\n", 6);
+    memset(data + 6, 'z', n - 6);
+    const char *plain = us_test_write("long.txt", data, (long)n);
+    char gz[1024];
+    snprintf(gz, sizeof gz, "%s", us_test_path("long.txt.gz"));
+    REQUIRE(write_gz(gz, data, n, 1) == 0);
+    const char *paths[2] = {plain, gz};
+    for (int i = 0; i < 2; i++) {
+        us_lines *l;
+        us_err e;
+        REQUIRE(us_lines_open(&l, paths[i], &e) == US_OK);
+        us_lines_set_max_line(l, 1000);
+        char *line;
+        size_t len;
+        CHECK_EQ_INT(us_lines_next(l, &line, &len, &e), 1);
+        CHECK(line && !strcmp(line, "first"));
+        char where[1100];
+        snprintf(where, sizeof where, "%s:2: ", paths[i]);
+        CHECK_ERR(us_lines_next(l, &line, &len, &e), e, US_EFORMAT, where);
+        CHECK(strstr(e.msg, "at most 1000 bytes") != NULL);
+        CHECK(strstr(e.msg, "starting at byte offset 6") != NULL);
+        CHECK(us_lines_bytes(l) < n / 2);
+        us_lines_close(l);
+    }
     free(data);
 }

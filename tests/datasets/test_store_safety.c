@@ -232,3 +232,23 @@ TEST(ingest_out_path_is_never_a_uri) {
     CHECK_EQ_INT(count_prefixed("abc.usdb"), 0);
     CHECK_EQ_INT(count_prefixed("file:abc.usdb."), 0);
 }
+
+/* A reviews file whose first line never ends before US_MAX_LINE (a sparse file of NUL bytes,
+ * the way /dev/zero reads) stops the ingest with an error naming the file, the line and the
+ * byte offset, and writes no store. */
+TEST(ingest_line_over_the_limit_is_an_error) {
+    char in[1024], out[1024];
+    snprintf(in, sizeof in, "%s", us_test_path("zeros.json"));
+    snprintf(out, sizeof out, "%s", us_test_path("z.usdb"));
+    int fd = open(in, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(ftruncate(fd, (off_t)US_MAX_LINE + 4096) == 0);
+    close(fd);
+    us_err e;
+    char where[1100];
+    snprintf(where, sizeof where, "%s:1: ", in);
+    CHECK_ERR(ingest_amazon(in, out, &e), e, US_EFORMAT, where);
+    CHECK(strstr(e.msg, "starting at byte offset 0") != NULL);
+    CHECK(access(out, F_OK) != 0);
+    CHECK_EQ_INT(count_prefixed("z.usdb"), 0);
+}
