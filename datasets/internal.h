@@ -224,7 +224,7 @@ us_status us_lines_open(us_lines **out, const char *path, us_err *err);
  * name. For fuzzers and tests. */
 us_status us_lines_open_mem(us_lines **out, const void *data, size_t n, const char *name,
                             us_err *err);
-/* The next line, without "\n" or "\r\n", NUL-terminated and writable until the next call.
+/* The next line, without "\n" or "\r\n" (nor a UTF-8 byte-order mark before line 1), NUL-terminated and writable until the next call.
  * Returns 1 with a line, 0 at the end, US_EFORMAT at a truncated or corrupt gzip stream (err
  * names the file and line; every complete line before it has been delivered; the partial line
  * is dropped), US_EIO on a read error. A line over US_MAX_LINE bytes is US_EFORMAT naming the

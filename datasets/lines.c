@@ -216,6 +216,12 @@ static int too_long(us_lines *l, size_t found, us_err *err) {
                       found, (unsigned long long)at, l->gz ? " of the decompressed data" : "");
 }
 
+/* A UTF-8 byte-order mark before the first line (editors and some exports write one) is not
+ * part of the first record. */
+static void drop_bom(const char *buf, size_t *s, size_t *n) {
+    if (*n >= 3 && memcmp(buf + *s, "\xEF\xBB\xBF", 3) == 0) *s += 3, *n -= 3;
+}
+
 int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
     if (l->too_long)
         return us_err_set(err, US_EFORMAT, l->name, l->lineno + 1, NULL,
@@ -228,6 +234,7 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
             if (n > l->max_line) return too_long(l, n, err);
             l->start = l->scan = (size_t)(nl - l->buf) + 1;
             l->lineno++;
+            if (l->lineno == 1) drop_bom(l->buf, &s, &n);
             if (n && l->buf[s + n - 1] == '\r') n--;
             l->buf[s + n] = '\0';
             *line = l->buf + s;
@@ -279,6 +286,7 @@ int us_lines_next(us_lines *l, char **line, size_t *len, us_err *err) {
             l->start = l->scan = l->end;
             l->lineno++;
             l->unterminated = 1;
+            if (l->lineno == 1) drop_bom(l->buf, &s, &n);
             if (n && l->buf[s + n - 1] == '\r') n--;
             l->buf[s + n] = '\0';
             *line = l->buf + s;
