@@ -463,6 +463,17 @@ static us_status insert_item(ingest *g, uint32_t id, const char *raw, size_t raw
     return rc == SQLITE_DONE ? US_OK : db_fail(g, "writing an item");
 }
 
+/* The metadata file has lines but no valid record among the first of them: another dataset's
+ * file, most likely, which would leave every item without metadata. */
+static us_status wrong_meta(ingest *g, long lines, int whole, long first, const char *field,
+                            const char *msg) {
+    return us_err_set(g->err, US_EFORMAT, g->cfg->meta_path, whole ? 0 : lines, NULL,
+                      "expected %s metadata, found no valid record in %s %ld lines (wrong "
+                      "--meta?); line %ld: %s%s%s", us_format_name(g->cfg->format),
+                      whole ? "its" : "the first", lines, first, field, field[0] ? ": " : "",
+                      msg);
+}
+
 static us_status meta_line(ingest *g, us_reader *r, us_lines *l, char *line, size_t len) {
     us_meta m;
     us_err e;
@@ -472,7 +483,12 @@ static us_status meta_line(ingest *g, us_reader *r, us_lines *l, char *line, siz
     if (st == US_NOREC) return US_OK;
     if (st == US_ENOMEM)
         return us_err_set(g->err, st, g->cfg->meta_path, us_lines_lineno(l), NULL, "%s", e.msg);
-    if (st != US_OK) return bad_line(g, "meta", g->cfg->meta_path, us_lines_lineno(l), why, &e);
+    if (st != US_OK) {
+        long lineno = us_lines_lineno(l);
+        if (lineno >= FORMAT_PROBE_LINES && g->rep->meta_records == 0)
+            return wrong_meta(g, lineno, 0, lineno, e.field, e.msg);
+        return bad_line(g, "meta", g->cfg->meta_path, lineno, why, &e);
+    }
     g->rep->meta_records++;
     uint32_t old;
     if (!us_strtab_find(g->items, m.item, m.item_len, &old) || g->new_item[old] == UINT32_MAX) {
@@ -501,6 +517,14 @@ static us_status write_items(ingest *g, uint32_t n_items) {
         us_reader_init(&r, g->cfg->format, 1);
         st = each_line(g, g->cfg->meta_path, "meta", &r, meta_line, "metadata");
         us_reader_free(&r);
+        /* A file shorter than the probe, none of whose lines is a record. */
+        if (st == US_OK && g->rep->meta_records == 0 && g->rep->meta_lines > 0) {
+            const us_skip_count *k = NULL;
+            for (int i = 0; i < g->rep->nskip_kinds && !k; i++)
+                if (!strcmp(g->rep->skips[i].role, "meta")) k = &g->rep->skips[i];
+            st = wrong_meta(g, (long)g->rep->meta_lines, 1, k ? k->first_line : 1,
+                            k ? k->field : "", k ? k->example : "not a record");
+        }
     }
     for (uint32_t old = 0; old < ni && st == US_OK; old++) {
         uint32_t id = g->new_item[old];
