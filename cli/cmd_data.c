@@ -118,7 +118,8 @@ static const char ingest_help[] =
     "  --state ST           yelp: keep only businesses in state ST (e.g. MO)\n"
     "  --strict             stop at the first bad line (default: skip and count by reason)\n"
     "  --json               print the report as JSON\n"
-    "The store is written beside NAME.usdb and renamed into place when complete.\n";
+    "The store is written beside NAME.usdb and renamed into place when complete; while another\n"
+    "usersim writes NAME.usdb (lock file NAME.usdb.lock) the ingest is refused.\n";
 
 static cJSON *ingest_json(const us_ingest_config *cfg, const us_ingest_report *r) {
     cJSON *j = cJSON_CreateObject();

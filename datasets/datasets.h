@@ -91,7 +91,8 @@ us_ingest_config us_ingest_config_default(void);
 typedef struct us_skip_count {
     char role[8];     /* "reviews" or "meta" */
     char reason[24];  /* "malformed", "missing-field", "wrong-type", "out-of-range",
-                         "invalid-utf8", "truncated-gzip", "too-long" */
+                         "invalid-utf8", "truncated-gzip"; "too-long" only in stores written
+                         before an over-long line became an error */
     char field[64];
     uint64_t count;
     long first_line;
@@ -117,11 +118,20 @@ typedef struct us_ingest_report {
 } us_ingest_report;
 
 /* Reads the configured files and writes the store at cfg->out_path. The store is built in
- * "<out>.tmp" beside it and renamed into place only when complete, so an interrupted or failed
- * ingest leaves any existing store untouched. Deterministic: the same inputs and parameters give
- * the same store. Bad lines are skipped and counted by reason (rep->skips), or with cfg->strict
- * the first one fails with err naming file:line: field. Borrows cfg and its strings for the
- * call; fills the caller's *rep (may be NULL). */
+ * "<out>.tmp-<pid>" beside it and renamed into place only when complete, so an interrupted or
+ * failed ingest leaves any existing store untouched; temporary files left by killed ingests are
+ * removed by the next. The store's writer lock (us_store_lock_acquire) is held throughout: while
+ * another process writes the store, US_EIO "another usersim is writing <out> (pid N)" and
+ * nothing is touched. An out_path that is one of the inputs (the same file under any name) is
+ * US_EINVAL; a path starting "file:" is a file of that name, never an SQLite URI.
+ * Deterministic: the same inputs and parameters give the same store. Bad lines are skipped and
+ * counted by reason (rep->skips), or with cfg->strict the first one fails with err naming
+ * file:line: field. A reviews file with no valid record in its first 100 lines is US_EFORMAT
+ * ("wrong --format?"; US_EEMPTY when a shorter file has none), a metadata file with none in its
+ * first 100 lines, or in all of them when fewer, US_EFORMAT ("wrong --meta?"), and a line over
+ * US_MAX_LINE US_EFORMAT naming its byte offset. A UTF-8 byte-order mark before the first line
+ * of any file is ignored. Borrows cfg and its strings for the call; fills the caller's *rep (may
+ * be NULL). */
 us_status us_ingest(const us_ingest_config *cfg, us_ingest_report *rep, us_err *err);
 
 /* Paper-style statistics of a store. */
