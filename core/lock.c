@@ -23,7 +23,8 @@ struct us_store_lock {
     int fd;
     dev_t dev;
     ino_t ino;
-    pid_t pid;       /* the process that took it: a forked child inherits the list, not the lock */
+    pid_t pid;       /* the process that took it: a forked child inherits this list, but the
+                        lock is not its own to nest in */
     pthread_t owner;
     int depth;
 };
