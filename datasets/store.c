@@ -234,7 +234,11 @@ us_status us_store_check(const char *path, us_err *err) {
                           "the store is truncated: %lld bytes where its header says %lld; "
                           "rebuild it (usersim ingest, then usersim build)", have, want);
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    char buf[4200];
+    const char *name; /* a "file:" path is a file of that name, not an SQLite URI */
+    us_status nst = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
+    if (nst != US_OK) return nst;
+    if (sqlite3_open_v2(name, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         us_status st = db_error(db, path, "cannot open", err);
         sqlite3_close(db);
         return st;
