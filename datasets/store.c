@@ -53,6 +53,22 @@ us_status us_store_sqlite_name(const char *path, char *buf, size_t cap, const ch
     return US_OK;
 }
 
+/* Opens the store at path read-only into *db ("file:..." as a file of that name, not an SQLite
+ * URI); on failure *db is NULL and err names the path. */
+static us_status open_readonly(const char *path, sqlite3 **db, us_err *err) {
+    char buf[4200];
+    const char *name;
+    *db = NULL;
+    us_status st = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
+    if (st != US_OK) return st;
+    if (sqlite3_open_v2(name, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        st = db_error(*db, path, "cannot open", err);
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return st;
+}
+
 void us_store_remove_stale_temps(const char *store) {
     char *copy = strdup(store);
     if (!copy) return;
@@ -234,15 +250,8 @@ us_status us_store_check(const char *path, us_err *err) {
                           "the store is truncated: %lld bytes where its header says %lld; "
                           "rebuild it (usersim ingest, then usersim build)", have, want);
     sqlite3 *db = NULL;
-    char buf[4200];
-    const char *name; /* a "file:" path is a file of that name, not an SQLite URI */
-    us_status nst = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
-    if (nst != US_OK) return nst;
-    if (sqlite3_open_v2(name, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        us_status st = db_error(db, path, "cannot open", err);
-        sqlite3_close(db);
-        return st;
-    }
+    us_status ost = open_readonly(path, &db, err);
+    if (ost != US_OK) return ost;
     sqlite3_busy_timeout(db, 2000);
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &s, NULL);
@@ -297,15 +306,8 @@ us_status us_store_stats_read(const char *path, us_store_stats *out, us_err *err
     us_status cst = us_store_check(path, err);
     if (cst != US_OK) return cst;
     sqlite3 *db = NULL;
-    char buf[4200];
-    const char *name;
-    us_status nst = us_store_sqlite_name(path, buf, sizeof buf, &name, err);
-    if (nst != US_OK) return nst;
-    if (sqlite3_open_v2(name, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        us_status st = db_error(db, path, "cannot open", err);
-        sqlite3_close(db);
-        return st;
-    }
+    us_status ost = open_readonly(path, &db, err);
+    if (ost != US_OK) return ost;
     int ok = 1;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta WHERE key IN ('schema','format')",
