@@ -132,7 +132,8 @@ static thresholds_in_use thresholds_of(const us_sim *sim) {
 static void print_thresholds(const thresholds_in_use *th) {
     char b[32];
     printf("reaction: %s, judge %s%s; ", th->cfg.choose ? "choose then judge" : "judge only",
-           MODE_NAMES[th->cfg.mode], th->cfg.judge_known ? ", repeats judged" : ", repeats earn nothing");
+           MODE_NAMES[th->cfg.mode],
+           th->cfg.judge_known ? ", repeats judged" : ", repeats earn nothing");
     if (th->cal.n)
         printf("vote thresholds calibrated on %s validation interactions (like rate %.3f):",
                cli_group(th->cal.n, b), th->cal.real_like_rate);
@@ -159,7 +160,8 @@ static void print_thresholds(const thresholds_in_use *th) {
     if (th->fits.has_engage) {
         static const char *const part[US_SIM_NENGAGE] = {"next-item logit", "log popularity",
                                                           "category share", "similarity"};
-        printf("choosing on %s rows (log loss %.4f): intercept %.3f", cli_group(th->fits.engage_rows, b),
+        printf("choosing on %s rows (log loss %.4f): intercept %.3f",
+               cli_group(th->fits.engage_rows, b),
                th->fits.engage_logloss, th->fits.engage_intercept);
         for (int j = 0; j < US_SIM_NENGAGE; j++)
             if (th->fits.engage_coef[j] != 0) printf(", %s %.3f", part[j], th->fits.engage_coef[j]);
@@ -191,7 +193,8 @@ static cJSON *report_json(const char *path, const us_sim_eval_report *r,
     }
     cJSON *comp = cJSON_AddObjectToObject(o, "components");
     for (int k = 0; k < US_SIM_NVOTES; k++)
-        if (r->component[k].n) cJSON_AddItemToObject(comp, VOTE_NAMES[k], metrics_json(&r->component[k]));
+        if (r->component[k].n)
+            cJSON_AddItemToObject(comp, VOTE_NAMES[k], metrics_json(&r->component[k]));
     cJSON_AddItemToObject(o, "majority_vote", metrics_json(&r->majority));
     cJSON_AddItemToObject(o, "ensemble", metrics_json(&r->ensemble));
     cJSON *base = cJSON_AddObjectToObject(o, "baselines");
@@ -266,7 +269,8 @@ static void print_report(const char *path, const us_sim_eval_report *r,
                          const thresholds_in_use *th, const us_policy_report *pol) {
     char b[32], e[1024];
     printf("eval-sim %s: %s test interactions; like rate real %.3f, simulated (the judge) %.3f\n",
-           cli_escape(path, e, sizeof e), cli_group(r->n_test, b), r->real_like_rate, r->sim_like_rate);
+           cli_escape(path, e, sizeof e), cli_group(r->n_test, b), r->real_like_rate,
+           r->sim_like_rate);
     print_thresholds(th);
     printf("\nheld-out prediction                AUC  logloss  accuracy  precision  recall     F1\n");
     static const char *const rows[US_SIM_NVOTES] = {"keyword (pros - cons)",
@@ -293,7 +297,8 @@ static void print_report(const char *path, const us_sim_eval_report *r,
                "of test items %.3f\n",
                r->engage_auc, r->engage_rate_test);
     printf("\n1:m discrimination (%s liked test items, by %s):",
-           cli_group(r->n_discrimination, b), r->has_choose ? "P(choose and like)" : "the judge's score");
+           cli_group(r->n_discrimination, b),
+           r->has_choose ? "P(choose and like)" : "the judge's score");
     for (int j = 0; j < US_SIM_EVAL_NM; j++) printf("  1:%d %.3f", r->m[j], r->discrimination[j]);
     printf("\n  popularity:");
     for (int j = 0; j < US_SIM_EVAL_NM; j++)

@@ -34,7 +34,8 @@ double us_collab_logit(const us_collab *m, int32_t u, int32_t i) {
 
 static double valid_loss(const us_collab *m, const us_lab *v, size_t nv) {
     double s = 0;
-    for (size_t r = 0; r < nv; r++) s += logloss(sigmoid(us_collab_logit(m, v[r].user, v[r].item)), v[r].label);
+    for (size_t r = 0; r < nv; r++)
+        s += logloss(sigmoid(us_collab_logit(m, v[r].user, v[r].item)), v[r].label);
     return nv ? s / (double)nv : 0;
 }
 

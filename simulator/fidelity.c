@@ -345,7 +345,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     for (int c = 0; c < NCOL; c++) col[c] = malloc((nt + 1) * sizeof(float));
     float *eng = malloc(2 * (nt + 1) * sizeof *eng);
     int8_t *eng_lab = malloc(2 * (nt + 1));
-    us_lab *train = malloc((ntrain + 1) * sizeof *train), *valid = malloc((nvalid + 1) * sizeof *valid);
+    us_lab *train = malloc((ntrain + 1) * sizeof *train);
+    us_lab *valid = malloc((nvalid + 1) * sizeof *valid);
     us_collab bias = {0}, mf = {0};
     /* alignment counts: items then categories (category index through the sim's strings) */
     uint32_t *ie = calloc((size_t)V, 4), *ir = calloc((size_t)V, 4), *is = calloc((size_t)V, 4);
@@ -452,7 +453,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
         if (sc->use[US_VOTE_EMBED]) {
             float d = r.pros_sim - r.cons_sim;
             col[COL_EMBED][t] = d;
-            pk[US_VOTE_EMBED] = (float)sigmoid(sc->embed_scale * (d - sc->threshold[US_VOTE_EMBED]));
+            pk[US_VOTE_EMBED] =
+                (float)sigmoid(sc->embed_scale * (d - sc->threshold[US_VOTE_EMBED]));
             acc_add(&a_comp[US_VOTE_EMBED], r.vote[US_VOTE_EMBED], lab, pk[US_VOTE_EMBED]);
         }
         if (sc->use[US_VOTE_SASREC]) {
@@ -533,7 +535,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     out->real_like_rate = t ? (double)real_likes / (double)t : 0;
     out->sim_like_rate = t ? (double)sim_likes / (double)t : 0;
     for (int c = 0; c < US_SIM_NVOTES; c++)
-        if (sc->use[c]) acc_finish(&a_comp[c], us_sasrec_auc(col[c], labels, t, aidx), &out->component[c]);
+        if (sc->use[c])
+            acc_finish(&a_comp[c], us_sasrec_auc(col[c], labels, t, aidx), &out->component[c]);
     acc_finish(&a_maj, us_sasrec_auc(col[COL_MAJORITY], labels, t, aidx), &out->majority);
     acc_finish(&a_ens, us_sasrec_auc(col[COL_JUDGE], labels, t, aidx), &out->ensemble);
     acc_finish(&a_bias, us_sasrec_auc(col[COL_BIAS], labels, t, aidx), &out->bias);

@@ -26,7 +26,8 @@ static int demo_store(char *store) {
     const char *build[] = {"build", store, "--hashed", NULL};
     if (us_test_cli(synth, "synth.txt") != 0 || us_test_cli(ingest, "ingest.txt") != 0 ||
         us_test_cli(build, "build.txt") != 0) {
-        fprintf(stderr, "demo store: %s%s", us_test_slurp("ingest.txt"), us_test_slurp("build.txt"));
+        fprintf(stderr, "demo store: %s%s", us_test_slurp("ingest.txt"),
+                us_test_slurp("build.txt"));
         return -1;
     }
     return 0;
