@@ -718,31 +718,113 @@ void nn_sigmoid_bce_backward(float *dlogits, float dloss, const float *logits,
  * Adam / AdamW and clipping
  * ---------------------------------------------------------------------------------------- */
 
-void nn_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
-                     float beta1, float beta2, float eps, float weight_decay, int t,
-                     nn_decay decay) {
-    US_ASSERT(params && grads && m && v && t >= 1);
+/* The constants of one Adam step, shared by the dense and the row-wise update so that both run
+ * the same arithmetic on every element they touch. */
+typedef struct adam_consts {
+    float beta1, beta2, eps, step_size, bc2_sqrt, l2, shrink;
+} adam_consts;
+
+static adam_consts adam_prepare(float lr, float beta1, float beta2, float eps, float weight_decay,
+                                int t, nn_decay decay) {
+    US_ASSERT(t >= 1);
     US_ASSERT(decay == NN_DECAY_DECOUPLED || decay == NN_DECAY_L2);
     /* Bias corrections 1-β1^t and 1-β2^t, in double (β2^t drifts slowly; pow is exact enough
      * and the same on every call). */
     double bc1 = 1.0 - pow((double)beta1, (double)t);
     double bc2 = 1.0 - pow((double)beta2, (double)t);
-    float step_size = (float)(lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
-    float l2 = decay == NN_DECAY_L2 ? weight_decay : 0.0f;
-    float shrink = decay == NN_DECAY_DECOUPLED ? 1.0f - lr * weight_decay : 1.0f;
+    adam_consts k;
+    k.beta1 = beta1;
+    k.beta2 = beta2;
+    k.eps = eps;
+    k.step_size = (float)(lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    k.l2 = decay == NN_DECAY_L2 ? weight_decay : 0.0f;
+    k.shrink = decay == NN_DECAY_DECOUPLED ? 1.0f - lr * weight_decay : 1.0f;
+    return k;
+}
+
+static void adam_range(float *params, const float *grads, float *m, float *v, size_t n,
+                       const adam_consts *k) {
+    float beta1 = k->beta1, beta2 = k->beta2;
     for (size_t i = 0; i < n; i++) {
         /* L2 mode: g = grad + wd·p (the decay goes through the moments). */
-        float g = grads[i] + l2 * params[i];
+        float g = grads[i] + k->l2 * params[i];
         /* Decoupled mode: p ← p·(1 - lr·wd), before the Adam step (torch.optim.AdamW). */
-        float p = params[i] * shrink;
+        float p = params[i] * k->shrink;
         /* m ← β1·m + (1-β1)·g;   v ← β2·v + (1-β2)·g² */
         m[i] = beta1 * m[i] + (1.0f - beta1) * g;
         v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
         /* p ← p - (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps), in PyTorch's order of operations */
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] = p - step_size * (m[i] / denom);
+        float denom = sqrtf(v[i]) / k->bc2_sqrt + k->eps;
+        params[i] = p - k->step_size * (m[i] / denom);
     }
+}
+
+void nn_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, int t,
+                     nn_decay decay) {
+    US_ASSERT(params && grads && m && v && t >= 1);
+    adam_consts k = adam_prepare(lr, beta1, beta2, eps, weight_decay, t, decay);
+    adam_range(params, grads, m, v, n, &k);
+}
+
+void nn_adam_rows_update(float *params, const float *grads, float *m, float *v,
+                         const int32_t *rows, size_t n_rows, size_t C, float lr, float beta1,
+                         float beta2, float eps, float weight_decay, int t, nn_decay decay) {
+    US_ASSERT(params && grads && m && v && (rows || n_rows == 0) && t >= 1);
+    adam_consts k = adam_prepare(lr, beta1, beta2, eps, weight_decay, t, decay);
+    for (size_t r = 0; r < n_rows; r++) {
+        US_ASSERT(rows[r] >= 0 && (r == 0 || rows[r] > rows[r - 1]));
+        /* row rows[r]: the dense step's arithmetic on its C elements */
+        size_t o = (size_t)rows[r] * C;
+        adam_range(params + o, grads + o, m + o, v + o, C, &k);
+    }
+}
+
+void nn_zero_rows(float *x, const int32_t *rows, size_t n_rows, size_t C) {
+    US_ASSERT(x && (rows || n_rows == 0));
+    for (size_t r = 0; r < n_rows; r++) {
+        US_ASSERT(rows[r] >= 0);
+        memset(x + (size_t)rows[r] * C, 0, C * sizeof(float));
+    }
+}
+
+void nn_rowset_init(nn_rowset *s, uint32_t *stamp, int32_t *rows, size_t n_total, size_t cap) {
+    US_ASSERT(s && (stamp || n_total == 0) && (rows || cap == 0));
+    US_ASSERT(n_total <= (size_t)INT32_MAX);
+    s->n_total = n_total;
+    s->cap = cap < n_total ? cap : n_total;
+    s->stamp = stamp;
+    s->rows = rows;
+    s->n = 0;
+    s->mark = 1;
+    memset(stamp, 0, n_total * sizeof *stamp);
+}
+
+void nn_rowset_clear(nn_rowset *s) {
+    s->n = 0;
+    /* a new mark makes every stamp stale; on wrap-around, clear them once */
+    if (++s->mark == 0) {
+        memset(s->stamp, 0, s->n_total * sizeof *s->stamp);
+        s->mark = 1;
+    }
+}
+
+void nn_rowset_add(nn_rowset *s, int32_t row) {
+    US_ASSERT(row >= 0 && (size_t)row < s->n_total);
+    if (s->stamp[row] == s->mark) return;
+    US_ASSERT(s->n < s->cap);
+    s->stamp[row] = s->mark;
+    s->rows[s->n++] = row;
+}
+
+static int cmp_row(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void nn_rowset_sort(nn_rowset *s) {
+    if (s->n > 1) qsort(s->rows, s->n, sizeof *s->rows, cmp_row);
 }
 
 double nn_clip_grad_norm(float *grads, size_t n, double max_norm) {

@@ -307,6 +307,50 @@ void nn_adamw_update(float *params /* (n) */, const float *grads /* (n) */, floa
                      float *v /* (n) */, size_t n, float lr, float beta1, float beta2, float eps,
                      float weight_decay, int t, nn_decay decay);
 
+/* Lazy Adam on the rows of a (n_rows_total, C) table (TensorFlow's LazyAdam, PyTorch's
+ * SparseAdam with nn_adamw_update's decay modes): params, grads, m and v are the table's four
+ * sections; rows (n_rows) lists the touched rows, strictly increasing. Each listed row gets
+ * exactly nn_adamw_update's per-element arithmetic with the same t (the global step count, so
+ * the same bias corrections 1-β1^t and 1-β2^t): a step whose rows cover the whole table gives
+ * nn_adamw_update's bits. A row not listed differs from the dense step in three ways:
+ *   - its m and v are not decayed (the dense step multiplies them by β1 and β2 with g = 0);
+ *   - its weight gets no Adam update (the dense step still moves it by the decayed m / sqrt(v));
+ *   - it gets no weight decay (neither the L2 term wd·p in g nor the decoupled shrink): decay
+ *     applies only on the steps that touch the row.
+ * A row touched for the first time after k untouched steps is updated with its moments as left
+ * k steps ago. grads is not modified. Borrows every buffer for the call. */
+void nn_adam_rows_update(float *params /* (R,C) */, const float *grads /* (R,C) */,
+                         float *m /* (R,C) */, float *v /* (R,C) */,
+                         const int32_t *rows /* (n_rows) */, size_t n_rows, size_t C, float lr,
+                         float beta1, float beta2, float eps, float weight_decay, int t,
+                         nn_decay decay);
+/* x[rows[r], :] = 0 for each of the n_rows listed rows of a (R,C) table (the zero-grad of the
+ * touched rows: the others must already be zero). Borrows x and rows for the call. */
+void nn_zero_rows(float *x /* (R,C) */, const int32_t *rows /* (n_rows) */, size_t n_rows,
+                  size_t C);
+
+/* A set of row indices of a table of n_total rows, built without allocating: a stamp per row
+ * (the current mark means "in the set") and the list of rows added, in order of first addition
+ * until nn_rowset_sort. Both buffers are the caller's: stamp (n_total) and rows (cap, cap
+ * clamped to n_total); adding a row past cap is an assertion failure. */
+typedef struct nn_rowset {
+    size_t n_total, cap;
+    uint32_t mark;    /* stamp value of the current set */
+    uint32_t *stamp;  /* (n_total) borrowed */
+    int32_t *rows;    /* (cap) borrowed: the rows of the set, n of them */
+    size_t n;
+} nn_rowset;
+
+/* An empty set over the caller's buffers (zeroes stamp). The set borrows both for its life. */
+void nn_rowset_init(nn_rowset *s, uint32_t *stamp /* (n_total) */, int32_t *rows /* (cap) */,
+                    size_t n_total, size_t cap);
+/* Empties the set in O(1) (a fresh mark; O(n_total) once per 2^32 clears). */
+void nn_rowset_clear(nn_rowset *s);
+/* Adds row (0 <= row < n_total) unless already present. */
+void nn_rowset_add(nn_rowset *s, int32_t row);
+/* Sorts the list increasing (unique by construction), as nn_adam_rows_update expects. */
+void nn_rowset_sort(nn_rowset *s);
+
 /* Global L2 norm ‖g‖ = sqrt(Σ g²) (summed in double) of the n gradients, returned; when
  * max_norm > 0 and the norm exceeds it, scales grads in place by max_norm/(‖g‖ + 1e-6), as
  * torch.nn.utils.clip_grad_norm_. max_norm <= 0 only measures. Borrows grads for the call. */

@@ -847,6 +847,114 @@ TEST(nn_clip_grad_norm) {
     CHECK_NEAR(nn_clip_grad_norm(big, n, 0.0), 1.0, 1e-6);
 }
 
+/* Random table state for the row-wise Adam tests: params, grads, m, v of R rows of C. */
+static void adam_fill(float *x, size_t n, us_rng *rng, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * us_rng_float(rng);
+}
+
+/* A step whose rows are every row of the table is the dense step, bit for bit: params and both
+ * moments after six steps with fresh gradients each, in both decay modes. */
+TEST(nn_adam_rows_all_rows_match_dense) {
+    enum { R = 7, C = 5, N = R * C };
+    int32_t rows[R];
+    for (int r = 0; r < R; r++) rows[r] = r;
+    for (int decoupled = 0; decoupled < 2; decoupled++) {
+        nn_decay decay = decoupled ? NN_DECAY_DECOUPLED : NN_DECAY_L2;
+        us_rng rng;
+        us_rng_seed(&rng, 21, (uint64_t)decoupled);
+        float p1[N], p2[N], g[N], m1[N] = {0}, v1[N] = {0}, m2[N] = {0}, v2[N] = {0};
+        adam_fill(p1, N, &rng, -1.0f, 1.0f);
+        memcpy(p2, p1, sizeof p1);
+        for (int t = 1; t <= 6; t++) {
+            adam_fill(g, N, &rng, -0.5f, 0.5f);
+            nn_adamw_update(p1, g, m1, v1, N, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, t, decay);
+            nn_adam_rows_update(p2, g, m2, v2, rows, R, C, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, t,
+                                decay);
+        }
+        CHECK(memcmp(p1, p2, sizeof p1) == 0);
+        CHECK(memcmp(m1, m2, sizeof m1) == 0);
+        CHECK(memcmp(v1, v2, sizeof v1) == 0);
+    }
+}
+
+/* The documented difference: after two dense steps (moments not zero), a step touching rows
+ * 1, 4 and 6 leaves every other row's params, m and v bit-identical, while each touched row
+ * gets exactly the dense step computed on that row alone (same t). The dense step over the
+ * whole table would have moved the untouched rows (decayed moments, weight decay), so the
+ * difference is real in both modes. */
+TEST(nn_adam_rows_untouched_rows_keep_state) {
+    enum { R = 8, C = 4, N = R * C };
+    const int32_t rows[3] = {1, 4, 6};
+    for (int decoupled = 0; decoupled < 2; decoupled++) {
+        nn_decay decay = decoupled ? NN_DECAY_DECOUPLED : NN_DECAY_L2;
+        us_rng rng;
+        us_rng_seed(&rng, 22, (uint64_t)decoupled);
+        float p[N], g[N], m[N] = {0}, v[N] = {0};
+        adam_fill(p, N, &rng, -1.0f, 1.0f);
+        for (int t = 1; t <= 2; t++) {
+            adam_fill(g, N, &rng, -0.5f, 0.5f);
+            nn_adamw_update(p, g, m, v, N, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, t, decay);
+        }
+        /* the third step's gradient: nonzero on the touched rows only */
+        adam_fill(g, N, &rng, -0.5f, 0.5f);
+        float p0[N], m0[N], v0[N];
+        memcpy(p0, p, sizeof p);
+        memcpy(m0, m, sizeof m);
+        memcpy(v0, v, sizeof v);
+        nn_adam_rows_update(p, g, m, v, rows, 3, C, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, 3, decay);
+        for (int r = 0, k = 0; r < R; r++) {
+            size_t o = (size_t)r * C, b = C * sizeof(float);
+            if (k < 3 && rows[k] == r) {
+                k++;
+                float pr[C], mr[C], vr[C];
+                memcpy(pr, p0 + o, b);
+                memcpy(mr, m0 + o, b);
+                memcpy(vr, v0 + o, b);
+                nn_adamw_update(pr, g + o, mr, vr, C, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, 3, decay);
+                CHECK(memcmp(p + o, pr, b) == 0 && memcmp(m + o, mr, b) == 0 &&
+                      memcmp(v + o, vr, b) == 0);
+                CHECK(memcmp(p + o, p0 + o, b) != 0); /* and it did move */
+            } else {
+                CHECK(memcmp(p + o, p0 + o, b) == 0 && memcmp(m + o, m0 + o, b) == 0 &&
+                      memcmp(v + o, v0 + o, b) == 0);
+                float zero[C] = {0}, pd[C], md[C], vd[C];
+                memcpy(pd, p0 + o, b);
+                memcpy(md, m0 + o, b);
+                memcpy(vd, v0 + o, b);
+                nn_adamw_update(pd, zero, md, vd, C, 0.01f, 0.9f, 0.98f, 1e-8f, 0.05f, 3, decay);
+                CHECK(memcmp(pd, p0 + o, b) != 0 && memcmp(md, m0 + o, b) != 0 &&
+                      memcmp(vd, v0 + o, b) != 0);
+            }
+        }
+    }
+}
+
+/* The row set: first-addition order, duplicates dropped, sorted on request, emptied by clear;
+ * nn_zero_rows clears just the listed rows. */
+TEST(nn_rowset_and_zero_rows) {
+    uint32_t stamp[10];
+    int32_t list[6];
+    nn_rowset s;
+    nn_rowset_init(&s, stamp, list, 10, 6);
+    const int32_t add[] = {7, 2, 7, 9, 2, 0, 9};
+    for (size_t i = 0; i < sizeof add / sizeof add[0]; i++) nn_rowset_add(&s, add[i]);
+    CHECK(s.n == 4 && list[0] == 7 && list[1] == 2 && list[2] == 9 && list[3] == 0);
+    nn_rowset_sort(&s);
+    CHECK(list[0] == 0 && list[1] == 2 && list[2] == 7 && list[3] == 9);
+    nn_rowset_clear(&s);
+    CHECK(s.n == 0);
+    nn_rowset_add(&s, 7);
+    nn_rowset_add(&s, 3);
+    nn_rowset_add(&s, 7);
+    CHECK(s.n == 2 && list[0] == 7 && list[1] == 3);
+    float x[10 * 2];
+    for (int i = 0; i < 20; i++) x[i] = 1.0f + (float)i;
+    nn_zero_rows(x, list, s.n, 2);
+    for (int r = 0; r < 10; r++)
+        CHECK((r == 7 || r == 3) ? (x[2 * r] == 0.0f && x[2 * r + 1] == 0.0f)
+                                 : (x[2 * r] == 1.0f + 2 * r && x[2 * r + 1] == 2.0f + 2 * r));
+}
+
 /* ------------------------------------------------------------------------------------------
  * Initializers and the parameter block
  * ---------------------------------------------------------------------------------------- */
