@@ -296,6 +296,7 @@ us_status us_sasrec_init(us_sasrec **out, const us_sasrec_config *cfg, us_err *e
     bind_params(&m->params, &m->block, m->mem, NN_PARAMS);
     bind_params(&m->grads, &m->block, m->mem, NN_GRADS);
     m->max_batch = cfg->batch_size;
+    m->sparse_embeddings = 1;
     m->rng = us_rng_derive(cfg->seed, 1);
     st = sasrec_acts_init(&m->acts, cfg, m->max_batch, 1, err);
     if (st != US_OK) {

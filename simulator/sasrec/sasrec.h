@@ -170,6 +170,14 @@ typedef struct us_sasrec {
     int step;                 /* Adam steps taken */
     us_rng rng;               /* dropout of us_sasrec_*_forward; negatives in training */
     us_sasrec_acts *acts;     /* training activations (max_batch rows, backward included) */
+    /* Training option, not part of cfg (not in checkpoints, not in the config hash): 1 (the
+     * default us_sasrec_init sets) makes us_sasrec_train update item_emb and user_emb lazily:
+     * only the rows a batch touched (its users; the items of its windows, candidates,
+     * positives and negatives) get their gradient zeroed and summed and an Adam step
+     * (nn_adam_rows_update: untouched rows keep their moments, get no update and no weight
+     * decay that step); every other tensor gets the dense step. 0: dense Adam over the whole
+     * block every batch (us_sasrec_adam_step), the PyTorch reference's semantics. */
+    int sparse_embeddings;
 } us_sasrec;
 
 /* Validates cfg (n_users and n_items must be set) and builds a model with freshly initialized
@@ -203,7 +211,8 @@ double us_sasrec_next_forward(us_sasrec *m, const int32_t *hist, const int32_t *
 /* Accumulates ∂loss/∂params of the last next-item forward into m->grads. */
 void us_sasrec_next_backward(us_sasrec *m);
 
-/* Clips (cfg.clip_norm > 0) and takes one Adam step with L2 decay over the whole block;
+/* Clips (cfg.clip_norm > 0) and takes one Adam step with L2 decay over the whole block
+ * (dense, whatever sparse_embeddings says: us_sasrec_train's lazy step is internal);
  * returns the gradient norm before clipping. */
 double us_sasrec_adam_step(us_sasrec *m);
 

@@ -59,6 +59,10 @@ struct us_sasrec_acts {
     float *att_scratch; /* (T,T) */
 };
 
+/* Indices of the embedding tables in us_sasrec_tensor_names (block) order. */
+#define SASREC_T_ITEM_EMB 0
+#define SASREC_T_USER_EMB 2
+
 /* Tensor sizes in us_sasrec_tensor_names order. */
 void sasrec_tensor_sizes(const us_sasrec_config *c, size_t sizes[US_SASREC_NTENSORS]);
 
@@ -121,11 +125,26 @@ void sasrec_trainer_free(sasrec_trainer *t);
 /* Shards actually used (threads after clamping). */
 int sasrec_trainer_threads(const sasrec_trainer *t);
 /* One training batch (dropout on): replaces the model's gradient with that of the batch's mean
- * loss, and returns that loss. The caller then steps (us_sasrec_adam_step). Same arguments and
- * limits as us_sasrec_rating_forward / us_sasrec_next_forward (B <= max_batch). */
+ * loss, and returns that loss. The caller then steps (sasrec_trainer_step). Same arguments and
+ * limits as us_sasrec_rating_forward / us_sasrec_next_forward (B <= max_batch).
+ * With m->sparse_embeddings set, the batch's touched rows of item_emb (item id + 1 of every
+ * window item, candidate, positive and the negative of every real position; never row 0) and
+ * of user_emb (its users) are collected, sorted, over the whole batch (the union of the
+ * shards'); only those rows of the two tables are zeroed and summed across shards, and the
+ * rows the previous sparse call touched are zeroed first, so the gradient outside the touched
+ * rows stays zero (the backward accumulates into touched rows only). The first call, and the
+ * first after a dense one, zero the whole block. Between calls the trainer owns the model's
+ * gradient: write to it only through the trainer (or call us_sasrec_zero_grad, which keeps
+ * the invariant). */
 double sasrec_trainer_rating_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *users,
                                   const int32_t *items, const float *labels, int B);
 double sasrec_trainer_next_grad(sasrec_trainer *t, const int32_t *hist, const int32_t *pos,
                                 const int32_t *neg, int B);
+/* The Adam step for the last batch: us_sasrec_adam_step after a dense call; after a sparse one
+ * the dense step on every tensor but the two tables and nn_adam_rows_update on their touched
+ * rows, with the same step count and the clip norm summed in block order over the dense
+ * tensors and the touched rows (the untouched rows' gradients are zero, so it is the dense
+ * norm, bit for bit). Returns the norm before clipping. */
+double sasrec_trainer_step(sasrec_trainer *t);
 
 #endif

@@ -360,6 +360,15 @@ struct sasrec_trainer {
     const float *labels;
     trainer_job job;
     us_pool *pool; /* NULL with one thread */
+    /* lazy embedding updates (m->sparse_embeddings) */
+    int sparse;        /* the batch in flight is sparse */
+    int rows_clean;    /* every gbuf is zero outside the row sets' rows */
+    nn_rowset irows, urows;   /* touched rows of item_emb and user_emb */
+    uint32_t *istamp, *ustamp;
+    int32_t *ilist, *ulist;
+    /* segments of the block the sparse batch sums and steps, in block order */
+    size_t nseg, seg_total;
+    size_t *seg_off, *seg_len;
 };
 
 static void shard_rows(const sasrec_trainer *t, int s, int *lo, int *hi) {
@@ -376,7 +385,14 @@ static void run_shard(sasrec_trainer *t, int s) {
     shard_rows(t, s, &lo, &hi);
     int n = hi - lo;
     size_t o = (size_t)lo * c->max_len;
-    memset(t->gbuf[s], 0, m->block.nparams * sizeof(float));
+    if (t->sparse && t->rows_clean) {
+        /* the tables' rows were zeroed by the caller; the dense tensors here */
+        for (size_t i = 0; i < US_SASREC_NTENSORS; i++)
+            if (i != SASREC_T_ITEM_EMB && i != SASREC_T_USER_EMB)
+                memset(t->gbuf[s] + m->block.offsets[i], 0, m->block.sizes[i] * sizeof(float));
+    } else {
+        memset(t->gbuf[s], 0, m->block.nparams * sizeof(float));
+    }
     t->loss[s] = 0.0;
     if (n == 0) return;
     us_rng rng = us_rng_derive(t->dropout_key, (uint64_t)m->step * (uint64_t)t->P + (uint64_t)s);
@@ -395,10 +411,10 @@ static void run_shard(sasrec_trainer *t, int s) {
 }
 
 /* Thread r's range of the parameters: g_0 += g_1, then += g_2, ... (shard order), skipping
- * empty shards (whose gradients are zero). */
-static void run_reduce(sasrec_trainer *t, int r) {
-    size_t np = t->m->block.nparams;
-    size_t lo = np * (size_t)r / (size_t)t->P, hi = np * (size_t)(r + 1) / (size_t)t->P;
+ * empty shards (whose gradients are zero). A sparse batch sums only its segments (the dense
+ * tensors and the touched rows), thread r taking a fixed range of their concatenation: every
+ * element is still summed in shard order. */
+static void reduce_range(sasrec_trainer *t, size_t lo, size_t hi) {
     float *g = t->gbuf[0];
     for (int s = 1; s < t->P; s++) {
         int a, b;
@@ -406,6 +422,22 @@ static void run_reduce(sasrec_trainer *t, int r) {
         if (a == b) continue;
         const float *gs = t->gbuf[s];
         for (size_t i = lo; i < hi; i++) g[i] += gs[i];
+    }
+}
+
+static void run_reduce(sasrec_trainer *t, int r) {
+    if (!t->sparse) {
+        size_t np = t->m->block.nparams;
+        reduce_range(t, np * (size_t)r / (size_t)t->P, np * (size_t)(r + 1) / (size_t)t->P);
+        return;
+    }
+    size_t lo = t->seg_total * (size_t)r / (size_t)t->P;
+    size_t hi = t->seg_total * (size_t)(r + 1) / (size_t)t->P;
+    size_t at = 0; /* where segment k starts in the concatenation */
+    for (size_t k = 0; k < t->nseg && at < hi; k++) {
+        size_t a = at > lo ? at : lo, e = at + t->seg_len[k] < hi ? at + t->seg_len[k] : hi;
+        if (a < e) reduce_range(t, t->seg_off[k] + (a - at), t->seg_off[k] + (e - at));
+        at += t->seg_len[k];
     }
 }
 
@@ -432,6 +464,12 @@ void sasrec_trainer_free(sasrec_trainer *t) {
     free(t->gbuf);
     free(t->grads);
     free(t->loss);
+    free(t->istamp);
+    free(t->ustamp);
+    free(t->ilist);
+    free(t->ulist);
+    free(t->seg_off);
+    free(t->seg_len);
     free(t);
 }
 
@@ -453,10 +491,26 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
     t->gbuf = calloc((size_t)P, sizeof *t->gbuf);
     t->grads = calloc((size_t)P, sizeof *t->grads);
     t->loss = calloc((size_t)P, sizeof *t->loss);
-    if (!t->acts || !t->gbuf || !t->grads || !t->loss) {
+    /* touched rows: at most every window item, positive and negative plus a candidate per row */
+    const us_sasrec_config *c = &m->cfg;
+    size_t ni = (size_t)c->n_items + 1, nu = (size_t)c->n_users;
+    size_t icap = (size_t)m->max_batch * (3 * (size_t)c->max_len + 1);
+    if (icap > ni) icap = ni;
+    size_t ucap = (size_t)m->max_batch < nu ? (size_t)m->max_batch : nu;
+    size_t scap = US_SASREC_NTENSORS + icap + ucap;
+    t->istamp = malloc(ni * sizeof *t->istamp);
+    t->ustamp = malloc((nu ? nu : 1) * sizeof *t->ustamp);
+    t->ilist = malloc(icap * sizeof *t->ilist);
+    t->ulist = malloc((ucap ? ucap : 1) * sizeof *t->ulist);
+    t->seg_off = malloc(scap * sizeof *t->seg_off);
+    t->seg_len = malloc(scap * sizeof *t->seg_len);
+    if (!t->acts || !t->gbuf || !t->grads || !t->loss || !t->istamp || !t->ustamp || !t->ilist ||
+        !t->ulist || !t->seg_off || !t->seg_len) {
         sasrec_trainer_free(t);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
     }
+    nn_rowset_init(&t->irows, t->istamp, t->ilist, ni, icap);
+    nn_rowset_init(&t->urows, t->ustamp, t->ulist, nu, ucap);
     t->acts[0] = m->acts;
     t->gbuf[0] = nn_block_section(&m->block, m->mem, NN_GRADS);
     if (P > 1) {
@@ -492,9 +546,115 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
     return US_OK;
 }
 
+/* Before a batch: in sparse mode, zero the previous sparse batch's rows in every gradient
+ * buffer (the invariant: zero elsewhere), then collect this batch's rows and lay out the
+ * segments (block order: item rows, pos_emb, user rows, the rest). */
+static void trainer_prepare(sasrec_trainer *t) {
+    us_sasrec *m = t->m;
+    const nn_block *bl = &m->block;
+    size_t C = (size_t)m->cfg.d;
+    int T = m->cfg.max_len;
+    t->sparse = m->sparse_embeddings != 0;
+    if (!t->sparse) {
+        t->rows_clean = 0;
+        return;
+    }
+    if (t->rows_clean) {
+        for (int s = 0; s < t->P; s++) {
+            nn_zero_rows(t->gbuf[s] + bl->offsets[SASREC_T_ITEM_EMB], t->irows.rows, t->irows.n,
+                         C);
+            nn_zero_rows(t->gbuf[s] + bl->offsets[SASREC_T_USER_EMB], t->urows.rows, t->urows.n,
+                         C);
+        }
+    }
+    nn_rowset_clear(&t->irows);
+    nn_rowset_clear(&t->urows);
+    size_t N = (size_t)t->B * T;
+    /* window items: item_emb[s_t], s_t = id + 1 at real positions */
+    for (size_t n = 0; n < N; n++)
+        if (t->hist[n] >= 0) nn_rowset_add(&t->irows, t->hist[n] + 1);
+    if (t->head == US_SASREC_RATING) {
+        for (int b = 0; b < t->B; b++) {
+            nn_rowset_add(&t->irows, t->items[b] + 1);
+            nn_rowset_add(&t->urows, t->users[b]);
+        }
+    } else {
+        /* positives and negatives of the real positions (the others have weight 0) */
+        for (size_t n = 0; n < N; n++) {
+            if (t->pos[n] < 0) continue;
+            nn_rowset_add(&t->irows, t->pos[n] + 1);
+            nn_rowset_add(&t->irows, t->neg[n] + 1);
+        }
+    }
+    nn_rowset_sort(&t->irows);
+    nn_rowset_sort(&t->urows);
+    t->nseg = 0;
+    t->seg_total = 0;
+    for (size_t i = 0; i < US_SASREC_NTENSORS; i++) {
+        const nn_rowset *rs = i == SASREC_T_ITEM_EMB   ? &t->irows
+                              : i == SASREC_T_USER_EMB ? &t->urows
+                                                       : NULL;
+        if (!rs) {
+            t->seg_off[t->nseg] = bl->offsets[i];
+            t->seg_len[t->nseg++] = bl->sizes[i];
+            t->seg_total += bl->sizes[i];
+            continue;
+        }
+        for (size_t k = 0; k < rs->n; k++) {
+            t->seg_off[t->nseg] = bl->offsets[i] + (size_t)rs->rows[k] * C;
+            t->seg_len[t->nseg++] = C;
+            t->seg_total += C;
+        }
+    }
+}
+
+double sasrec_trainer_step(sasrec_trainer *t) {
+    us_sasrec *m = t->m;
+    if (!t->sparse) return us_sasrec_adam_step(m);
+    const us_sasrec_config *c = &m->cfg;
+    const nn_block *bl = &m->block;
+    float *grads = nn_block_section(bl, m->mem, NN_GRADS);
+    float *am = nn_block_section(bl, m->mem, NN_ADAM_M);
+    float *av = nn_block_section(bl, m->mem, NN_ADAM_V);
+    /* ‖g‖ = sqrt(Σ g²) in double in block order; the skipped rows hold zeros, so this is
+     * nn_clip_grad_norm's sum over the whole block */
+    double ss = 0.0;
+    for (size_t k = 0; k < t->nseg; k++) {
+        const float *g = grads + t->seg_off[k];
+        for (size_t i = 0; i < t->seg_len[k]; i++) ss += (double)g[i] * g[i];
+    }
+    double norm = sqrt(ss), max_norm = (double)c->clip_norm;
+    if (max_norm > 0.0 && norm > max_norm) {
+        /* g ← g·max_norm/(‖g‖ + 1e-6), as nn_clip_grad_norm */
+        float coef = (float)(max_norm / (norm + 1e-6));
+        for (size_t k = 0; k < t->nseg; k++) {
+            float *g = grads + t->seg_off[k];
+            for (size_t i = 0; i < t->seg_len[k]; i++) g[i] *= coef;
+        }
+    }
+    m->step++;
+    size_t C = (size_t)c->d;
+    for (size_t i = 0; i < US_SASREC_NTENSORS; i++) {
+        size_t o = bl->offsets[i];
+        const nn_rowset *rs = i == SASREC_T_ITEM_EMB   ? &t->irows
+                              : i == SASREC_T_USER_EMB ? &t->urows
+                                                       : NULL;
+        if (rs)
+            nn_adam_rows_update(m->mem + o, grads + o, am + o, av + o, rs->rows, rs->n, C, c->lr,
+                                c->beta1, c->beta2, c->adam_eps, c->weight_decay, m->step,
+                                NN_DECAY_L2);
+        else
+            nn_adamw_update(m->mem + o, grads + o, am + o, av + o, bl->sizes[i], c->lr,
+                            c->beta1, c->beta2, c->adam_eps, c->weight_decay, m->step,
+                            NN_DECAY_L2);
+    }
+    return norm;
+}
+
 /* The shards, then the reduction, with OpenBLAS on one thread meanwhile; returns Σ loss[s]
  * in shard order. */
 static double trainer_run(sasrec_trainer *t) {
+    trainer_prepare(t);
     int blas = 0;
     if (t->P > 1) {
         blas = openblas_get_num_threads();
@@ -505,6 +665,8 @@ static double trainer_run(sasrec_trainer *t) {
         pool_run(t, JOB_REDUCE);
         openblas_set_num_threads(blas);
     }
+    /* every gbuf is now zero outside the touched rows (a dense call zeroed it all) */
+    t->rows_clean = t->sparse;
     double sum = 0.0;
     for (int s = 0; s < t->P; s++) sum += t->loss[s];
     return sum;
@@ -560,7 +722,7 @@ static double epoch_rating(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_dat
             us_sasrec_window(d, users[b], e, T, hist + (size_t)b * T);
         }
         loss += sasrec_trainer_rating_grad(tr, hist, users, items, labels, B) * B;
-        us_sasrec_adam_step(m);
+        sasrec_trainer_step(tr);
     }
     return loss / (double)n;
 }
@@ -599,7 +761,7 @@ static double epoch_next(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data 
         }
         if (B == Bm || (k == d->n_users && B > 0)) {
             loss += sasrec_trainer_next_grad(tr, hist, pos, neg, B);
-            us_sasrec_adam_step(m);
+            sasrec_trainer_step(tr);
             batches++;
             B = 0;
         }
