@@ -48,6 +48,7 @@ struct us_sim {
     char *blob;
     size_t blob_len, blob_cap;
     uint64_t *user_raw, *item_raw; /* offsets into blob */
+    uint64_t *item_title;          /* offsets into blob; 0 = no title */
     int32_t *item_cat;             /* category index, -1 none */
     uint64_t *cat_text;            /* (n_cats) offsets into blob */
     int n_cats;
@@ -169,11 +170,12 @@ static us_status missing_stage(const char *path, const char *table, const char *
                       stage, path);
 }
 
-/* Raw ids of users or items into offsets (n) in the blob. */
-static us_status load_raw(us_sim *sim, sqlite3 *db, const char *path, const char *table, int n,
-                          uint64_t **out, us_err *err) {
+/* One text column (raw ids, item titles) of the users or items table into offsets (n) in the
+ * blob; a NULL is the empty string. */
+static us_status load_text(us_sim *sim, sqlite3 *db, const char *path, const char *table,
+                           const char *column, int n, uint64_t **out, us_err *err) {
     char sql[96];
-    snprintf(sql, sizeof sql, "SELECT id, raw_id FROM %s ORDER BY id", table);
+    snprintf(sql, sizeof sql, "SELECT id, %s FROM %s ORDER BY id", column, table);
     *out = calloc((size_t)n, sizeof **out);
     if (!*out) return us_err_set(err, US_ENOMEM, path, 0, table, "out of memory");
     sqlite3_stmt *q = NULL;
@@ -188,8 +190,8 @@ static us_status load_raw(us_sim *sim, sqlite3 *db, const char *path, const char
                             "expected ids 0..%d (dense), found %lld", n - 1, id);
             break;
         }
-        const char *raw = (const char *)sqlite3_column_text(q, 1);
-        if ((st = blob_add(sim, raw, raw ? (size_t)sqlite3_column_bytes(q, 1) : 0,
+        const char *text = (const char *)sqlite3_column_text(q, 1);
+        if ((st = blob_add(sim, text, text ? (size_t)sqlite3_column_bytes(q, 1) : 0,
                            &(*out)[id])) != US_OK) {
             us_err_set(err, st, path, 0, table, "out of memory");
             break;
@@ -1018,8 +1020,12 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
         goto done;
     }
     sim->blob[0] = '\0';
-    if ((st = load_raw(sim, db, path, "users", sim->n_users, &sim->user_raw, err)) != US_OK ||
-        (st = load_raw(sim, db, path, "items", sim->n_items, &sim->item_raw, err)) != US_OK ||
+    if ((st = load_text(sim, db, path, "users", "raw_id", sim->n_users, &sim->user_raw, err)) !=
+            US_OK ||
+        (st = load_text(sim, db, path, "items", "raw_id", sim->n_items, &sim->item_raw, err)) !=
+            US_OK ||
+        (st = load_text(sim, db, path, "items", "title", sim->n_items, &sim->item_title, err)) !=
+            US_OK ||
         (st = load_histories(sim, db, path, err)) != US_OK ||
         (st = index_known(sim, path, err)) != US_OK)
         goto done;
@@ -1109,6 +1115,7 @@ void us_sim_close(us_sim *sim) {
     free(sim->blob);
     free(sim->user_raw);
     free(sim->item_raw);
+    free(sim->item_title);
     free(sim->item_cat);
     free(sim->cat_text);
     free(sim->kw_text);
@@ -1173,6 +1180,17 @@ const char *us_sim_category(const us_sim *sim, int32_t i) {
 
 const char *us_sim_item_raw(const us_sim *sim, int32_t i) {
     return i >= 0 && i < sim->n_items ? sim->blob + sim->item_raw[i] : "";
+}
+
+const char *us_sim_item_title(const us_sim *sim, int32_t i) {
+    return i >= 0 && i < sim->n_items ? sim->blob + sim->item_title[i] : "";
+}
+
+int us_sim_item_keywords(const us_sim *sim, int32_t i, int side, const uint32_t **ids) {
+    if (!sim->kw[0].off || i < 0 || i >= sim->n_items || side < 0 || side > 1) return 0;
+    const kw_runs *r = &sim->kw[side];
+    if (ids) *ids = r->ids + r->off[i];
+    return (int)(r->off[i + 1] - r->off[i]);
 }
 
 const char *us_sim_user_raw(const us_sim *sim, int32_t u) {

@@ -285,6 +285,12 @@ const char *us_sim_category(const us_sim *sim, int32_t i);
 /* The raw id of item i / user u as in the dataset; borrowed from sim. */
 const char *us_sim_item_raw(const us_sim *sim, int32_t i);
 const char *us_sim_user_raw(const us_sim *sim, int32_t u);
+/* The title of item i in the store's items table ("" when it has none); borrowed from sim. */
+const char *us_sim_item_title(const us_sim *sim, int32_t i);
+/* Item i's keyword ids of one side (0 pros, 1 cons) into *ids, ascending; returns how many
+ * (0 when the keyword vote is not in use, i is not an item or side not 0 / 1). Borrowed from
+ * sim. */
+int us_sim_item_keywords(const us_sim *sim, int32_t i, int side, const uint32_t **ids);
 
 /* Scratch for us_sim_decide on one thread, for episodes of up to max_episode steps. Borrows
  * sim, which must outlive it. Caller owns *out; release with us_sim_worker_free(). */
