@@ -1,10 +1,12 @@
 /* cmd_sim.c — the simulated-user commands: eval-sim (how real the users are) and play (a
  * person recommends items to one simulated user and sees each reaction and its reasons). */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -397,13 +399,27 @@ int cmd_eval_sim(int argc, char **argv) {
 static const char play_help_head[] =
     "usage: usersim play NAME.usdb --user U [options]\n"
     "\n"
-    "Recommend items to one simulated user and see each reaction and why. Reads one item per\n"
-    "line from standard input (its id in the dataset, or #N for the store's dense id N);\n"
-    "'history' prints the user's training history, 'quit' or end of input stops.\n"
+    "Recommend items to one simulated user and see each reaction and why. Reads one command per\n"
+    "line from standard input (a prompt when it is a terminal); 'help' lists them: an item (its\n"
+    "id in the dataset, or #N for the store's dense id N), 'search WORDS', 'top', 'history',\n"
+    "'quit' (or the end of input).\n"
     "\n"
     "options:\n"
     "  --user U         the user (its id in the dataset, or #N); required\n"
     "  --seed N         the generator for ties (default 1)\n";
+
+static const char play_commands[] =
+    "commands:\n"
+    "  ID or #N         recommend the item with that id in the dataset (or the store's dense id\n"
+    "                   N) and see the user's reaction and its reasons\n"
+    "  search WORDS     items whose title holds every word (any case), 20 at most\n"
+    "  top              the 10 items the user has not met with the highest P(like) (P(choose)\n"
+    "                   times the judge's P(like))\n"
+    "  history          the user's training history, then this session\n"
+    "  help             this list\n"
+    "  quit             stop (so does the end of input)\n";
+
+enum { PLAY_SEARCH_HITS = 20, PLAY_TOP = 10, PLAY_SOURCES = 3, PLAY_WORDS = 16 };
 
 /* A dense id from "#N" or a raw id looked up by name (linear: play is interactive). */
 static int32_t find_id(const us_sim *sim, const char *s, int items) {
@@ -418,11 +434,262 @@ static int32_t find_id(const us_sim *sim, const char *s, int items) {
     return -1;
 }
 
+/* s without its leading and trailing white space (cut in place). */
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* 1 when needle occurs in hay, ASCII letters compared without case. */
+static int contains_nocase(const char *hay, const char *needle) {
+    const size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t k = 0;
+        while (k < n && tolower((unsigned char)hay[k]) == tolower((unsigned char)needle[k])) k++;
+        if (k == n) return 1;
+    }
+    return n == 0;
+}
+
+/* Item i as a person knows it: its title, or its raw id when it has none (escaped into buf). */
+static const char *item_name(const us_sim *sim, int32_t i, char *buf, size_t size) {
+    const char *t = us_sim_item_title(sim, i);
+    return cli_escape(*t ? t : us_sim_item_raw(sim, i), buf, size);
+}
+
 static void print_keywords(const us_sim *sim, const uint32_t *ids, int n) {
     char e[1024];
     for (int k = 0; k < n; k++)
         printf("%s%s", k ? ", " : "", cli_escape(us_sim_keyword(sim, ids[k]), e, sizeof e));
     if (!n) printf("none");
+}
+
+/* 1 when k is in the ascending run ids[0..n). */
+static int run_has(const uint32_t *ids, int n, uint32_t k) {
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (ids[mid] < k) lo = mid + 1;
+        else if (ids[mid] > k) hi = mid;
+        else return 1;
+    }
+    return 0;
+}
+
+/* What one play session has seen: the user, their training history and the episode so far. */
+typedef struct play_state {
+    const us_sim *sim;
+    int32_t u;
+    const int32_t *hist;
+    const int8_t *lab;
+    int nh;
+    const int32_t *ep_items;
+    const int8_t *ep_likes;
+    int steps;
+} play_state;
+
+/* The items the judge compared item with on one side (simulator.h, "L, D"): the liked (want 1)
+ * or disliked (want 0) items of the history and the episode, those of item's category when
+ * the configuration prefers them and there are any. Into out (nh + steps entries); returns
+ * how many. */
+static int judge_set(const play_state *ps, int32_t item, int want, int32_t *out) {
+    const char *cat = us_sim_category(ps->sim, item);
+    const int filter = us_sim_config_of(ps->sim)->category_filter && *cat;
+    int n = 0, n_same = 0;
+    for (int pass = filter ? 0 : 1; pass < 2 && !n_same; pass++) {
+        n = 0;
+        for (int t = 0; t < ps->nh + ps->steps; t++) {
+            const int32_t j = t < ps->nh ? ps->hist[t] : ps->ep_items[t - ps->nh];
+            const int lab = t < ps->nh ? ps->lab[t] : ps->ep_likes[t - ps->nh];
+            if (lab != want) continue;
+            if (pass == 0 && strcmp(us_sim_category(ps->sim, j), cat)) continue;
+            out[n++] = j;
+        }
+        if (pass == 0) n_same = n;
+    }
+    return n;
+}
+
+/* For each matched keyword of one side, the items of set it came from (PLAY_SOURCES at most):
+ * pros from the liked items' pros; cons from the disliked items' cons and, with the dislike
+ * side, their pros (simulator.h, "keyword"). */
+static void print_sources(const play_state *ps, const char *side, const uint32_t *matched,
+                          int n_matched, const int32_t *set, int n_set) {
+    const int cons = side[0] == 'c';
+    const int also_pros = cons && us_sim_config_of(ps->sim)->dislike_side;
+    char e1[1024], e2[1024];
+    for (int m = 0; m < n_matched; m++) {
+        const uint32_t k = matched[m];
+        int seen = 0;
+        for (int q = 0; q < m; q++) seen |= matched[q] == k;
+        if (seen) continue;
+        printf("      %s '%s' from", side,
+               cli_escape(us_sim_keyword(ps->sim, k), e1, sizeof e1));
+        int found = 0;
+        for (int j = 0; j < n_set; j++) {
+            const uint32_t *ids;
+            int hit = run_has(ids, us_sim_item_keywords(ps->sim, set[j], cons, &ids), k);
+            if (!hit && also_pros)
+                hit = run_has(ids, us_sim_item_keywords(ps->sim, set[j], 0, &ids), k);
+            if (!hit) continue;
+            int dup = 0;
+            for (int q = 0; q < j; q++) dup |= set[q] == set[j];
+            if (dup) continue;
+            if (found < PLAY_SOURCES)
+                printf("%s #%d %s", found ? ";" : "", (int)set[j],
+                       item_name(ps->sim, set[j], e2, sizeof e2));
+            found++;
+        }
+        if (found > PLAY_SOURCES) printf("; and %d more", found - PLAY_SOURCES);
+        printf("\n");
+    }
+}
+
+static void play_history(const play_state *ps) {
+    char e1[1024], e2[1024], e3[1024];
+    for (int k = 0; k < ps->nh + ps->steps; k++) {
+        const int32_t i = k < ps->nh ? ps->hist[k] : ps->ep_items[k - ps->nh];
+        const int lab = k < ps->nh ? ps->lab[k] : ps->ep_likes[k - ps->nh];
+        const char *title = us_sim_item_title(ps->sim, i), *cat = us_sim_category(ps->sim, i);
+        printf("  %s #%-5d %-20s %s%s%s%s%s%s\n",
+               lab == 1 ? "like   " : lab == 0 ? "dislike" : "-      ", (int)i,
+               cli_escape(us_sim_item_raw(ps->sim, i), e1, sizeof e1),
+               cli_escape(title, e2, sizeof e2), *title && *cat ? "  " : "", *cat ? "(" : "",
+               cli_escape(cat, e3, sizeof e3), *cat ? ")" : "",
+               k >= ps->nh ? "  (this session)" : "");
+    }
+}
+
+/* The items whose title holds every word of words (white-space separated, any case). */
+static void play_search(const us_sim *sim, char *words) {
+    char *w[PLAY_WORDS];
+    int nw = 0;
+    for (char *t = strtok(words, " \t"); t && nw < PLAY_WORDS; t = strtok(NULL, " \t")) w[nw++] = t;
+    if (!nw) {
+        printf("usage: search WORDS (items whose title holds every word)\n");
+        return;
+    }
+    int32_t hits[PLAY_SEARCH_HITS];
+    int n = 0;
+    for (int32_t i = 0; i < us_sim_n_items(sim); i++) {
+        const char *title = us_sim_item_title(sim, i);
+        int all = *title != '\0';
+        for (int k = 0; k < nw && all; k++) all = contains_nocase(title, w[k]);
+        if (!all) continue;
+        if (n < PLAY_SEARCH_HITS) hits[n] = i;
+        n++;
+    }
+    char e1[1024], e2[1024];
+    if (!n) {
+        printf("no title matches '");
+        for (int k = 0; k < nw; k++) printf("%s%s", k ? " " : "", cli_escape(w[k], e1, sizeof e1));
+        printf("'\n");
+        return;
+    }
+    printf("%d item%s match%s%s:\n", n, n == 1 ? "" : "s", n == 1 ? "es" : "",
+           n > PLAY_SEARCH_HITS ? " (the first 20 shown)" : "");
+    for (int k = 0; k < n && k < PLAY_SEARCH_HITS; k++)
+        printf("  #%d %s  %s\n", (int)hits[k],
+               cli_escape(us_sim_item_raw(sim, hits[k]), e1, sizeof e1),
+               cli_escape(us_sim_item_title(sim, hits[k]), e2, sizeof e2));
+}
+
+/* The PLAY_TOP items the user has met neither in training nor in this session with the
+ * highest P(like) of the whole reaction (p_reward), each judged after the episode so far from
+ * a copy of the session's generator (so asking changes no later reaction); ties by id. */
+static void play_top(const play_state *ps, us_sim_worker *w, const us_rng *rng) {
+    int32_t best[PLAY_TOP];
+    us_sim_reaction r[PLAY_TOP], cand;
+    int n = 0, unmet = 0;
+    for (int32_t i = 0; i < us_sim_n_items(ps->sim); i++) {
+        int met = us_sim_known(ps->sim, ps->u, i, NULL);
+        for (int k = 0; k < ps->steps && !met; k++) met = ps->ep_items[k] == i;
+        if (met) continue;
+        unmet++;
+        us_rng copy = *rng;
+        us_sim_decide(ps->sim, w, ps->u, ps->ep_items, ps->ep_likes, ps->steps, i, &copy, &cand);
+        int k = n < PLAY_TOP ? n++ : PLAY_TOP;
+        while (k > 0 && r[k - 1].p_reward < cand.p_reward) {
+            if (k < PLAY_TOP) best[k] = best[k - 1], r[k] = r[k - 1];
+            k--;
+        }
+        if (k < PLAY_TOP) best[k] = i, r[k] = cand;
+    }
+    if (!n) {
+        printf("the user has met every item\n");
+        return;
+    }
+    printf("the %d likeliest of the %d items the user has not met, by P(like) = P(choose) x the "
+           "judge's P(like):\n",
+           n, unmet);
+    char e1[1024], e2[1024];
+    for (int k = 0; k < n; k++) {
+        const char *title = us_sim_item_title(ps->sim, best[k]);
+        printf("%3d. #%d %s  %s%sP(choose) %.3f, P(like) %.3f\n", k + 1, (int)best[k],
+               cli_escape(us_sim_item_raw(ps->sim, best[k]), e1, sizeof e1),
+               cli_escape(title, e2, sizeof e2), *title ? "  " : "", (double)r[k].p_engage,
+               (double)r[k].p_reward);
+    }
+}
+
+/* The reaction to item it (just judged: it is the episode's last item) and its reasons. */
+static void play_answer(const play_state *ps, int32_t it, const us_sim_reaction *r,
+                        int32_t *set) {
+    const us_sim *sim = ps->sim;
+    char e1[1024], e2[1024], e3[1024];
+    const char *cat = *us_sim_category(sim, it) ? cli_escape(us_sim_category(sim, it), e1,
+                                                             sizeof e1)
+                                                : "no category";
+    const char *raw = cli_escape(us_sim_item_raw(sim, it), e2, sizeof e2);
+    const char *title = us_sim_item_title(sim, it);
+    char named[1100];
+    snprintf(named, sizeof named, "%s (%s)%s%s%s", raw, cat, *title ? " \"" : "",
+             *title ? cli_escape(title, e3, sizeof e3) : "", *title ? "\"" : "");
+    if (r->repeat && r->vote[US_VOTE_KEYWORD] < 0 && r->vote[US_VOTE_EMBED] < 0 &&
+        r->vote[US_VOTE_SASREC] < 0) {
+        printf("- %s: REPEAT, no like: %s\n", named,
+               r->logged == 1   ? "the user rated it before: liked"
+               : r->logged == 0 ? "the user rated it before: disliked"
+                                : "already met (history or this session)");
+        return;
+    }
+    printf("%s %s: %s  [P(choose) %.3f, judge P(like) %.3f, P(like) %.3f]\n",
+           r->like ? "+" : "-", named, r->like ? "LIKE" : !r->engage ? "NOT CHOSEN" : "DISLIKE",
+           (double)r->p_engage, (double)r->score, (double)r->p_reward);
+    if (!r->engage)
+        printf("    the user would not pick it; had they, the judge says %s\n",
+               r->judged ? "like" : "dislike");
+    if (r->repeat)
+        printf("    a repeat, judged again (the user rated it before: %s)\n",
+               r->logged == 1 ? "liked" : r->logged == 0 ? "disliked" : "no rating");
+    if (r->vote[US_VOTE_KEYWORD] >= 0) {
+        printf("    keywords  %-7s pros matched %d (",
+               r->vote[US_VOTE_KEYWORD] ? "like" : "dislike", r->pros_matches);
+        print_keywords(sim, r->matched_pros, r->n_matched_pros);
+        printf("), cons matched %d (", r->cons_matches);
+        print_keywords(sim, r->matched_cons, r->n_matched_cons);
+        printf(")\n");
+        /* the history the reaction was judged from: the episode before this item */
+        play_state before = *ps;
+        before.steps--;
+        if (r->n_matched_pros)
+            print_sources(&before, "pros", r->matched_pros, r->n_matched_pros, set,
+                          judge_set(&before, it, 1, set));
+        if (r->n_matched_cons)
+            print_sources(&before, "cons", r->matched_cons, r->n_matched_cons, set,
+                          judge_set(&before, it, 0, set));
+    }
+    if (r->vote[US_VOTE_EMBED] >= 0)
+        printf("    embedding %-7s pros similarity %.3f, cons similarity %.3f\n",
+               r->vote[US_VOTE_EMBED] ? "like" : "dislike", r->pros_sim, r->cons_sim);
+    if (r->vote[US_VOTE_SASREC] >= 0)
+        printf("    sasrec    %-7s P(like) %.3f\n", r->vote[US_VOTE_SASREC] ? "like" : "dislike",
+               r->p_sasrec);
+    if (!isnan(r->p_bias))
+        printf("    collaborative    bias P(like) %.3f, matrix factorization P(like) %.3f\n",
+               (double)r->p_bias, (double)r->p_mf);
 }
 
 int cmd_play(int argc, char **argv) {
@@ -459,8 +726,9 @@ int cmd_play(int argc, char **argv) {
     us_err err;
     us_sim *sim;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);
-    /* every id, category and input echoed is escaped (cli_escape): they come from files */
-    char e1[1024], e2[1024], e3[1024];
+    /* every id, title, category, keyword and input echoed is escaped (cli_escape): they come
+     * from files */
+    char e1[1024], e2[1024];
     int32_t u = find_id(sim, user_arg, 0);
     if (u < 0) {
         fprintf(stderr, "usersim play: %s: no user '%s'\n", cli_escape(path, e1, sizeof e1),
@@ -476,84 +744,54 @@ int cmd_play(int argc, char **argv) {
     }
     int32_t ep_items[MAX_EPISODE];
     int8_t ep_likes[MAX_EPISODE];
-    int steps = 0;
+    play_state ps = {.sim = sim, .u = u, .ep_items = ep_items, .ep_likes = ep_likes};
+    ps.nh = us_sim_history(sim, u, &ps.hist, &ps.lab);
+    int32_t *set = malloc(((size_t)ps.nh + MAX_EPISODE) * sizeof *set);
+    if (!set) {
+        fprintf(stderr, "usersim play: out of memory\n");
+        us_sim_worker_free(w);
+        us_sim_close(sim);
+        return 1;
+    }
     us_rng rng = us_rng_derive(seed, (uint64_t)u);
-    const int32_t *hist;
-    const int8_t *lab;
-    int nh = us_sim_history(sim, u, &hist, &lab);
-    printf("user %s (#%d): %d items in the training history. Recommend an item (its id), "
-           "'history' or 'quit'.\n",
-           cli_escape(us_sim_user_raw(sim, u), e1, sizeof e1), u, nh);
+    printf("user %s (#%d): %d items in the training history. Recommend an item (its id or #N); "
+           "'help' lists the commands.\n",
+           cli_escape(us_sim_user_raw(sim, u), e1, sizeof e1), u, ps.nh);
     const thresholds_in_use th = thresholds_of(sim);
     print_thresholds(&th);
-    char line[512];
-    while (steps < MAX_EPISODE && fgets(line, sizeof line, stdin)) {
-        line[strcspn(line, "\r\n")] = '\0';
+    const int prompt = isatty(fileno(stdin));
+    char buf[512];
+    while (ps.steps < MAX_EPISODE) {
+        if (prompt) fputs("usersim> ", stdout);
+        fflush(stdout);
+        if (!fgets(buf, sizeof buf, stdin)) break;
+        char *line = trim(buf);
         if (!line[0]) continue;
         if (!strcmp(line, "quit")) break;
-        if (!strcmp(line, "history")) {
-            for (int k = 0; k < nh; k++)
-                printf("  %s %-20s %s\n", lab[k] == 1 ? "like   " : lab[k] == 0 ? "dislike" : "-      ",
-                       cli_escape(us_sim_item_raw(sim, hist[k]), e1, sizeof e1),
-                       cli_escape(us_sim_category(sim, hist[k]), e2, sizeof e2));
-            for (int k = 0; k < steps; k++)
-                printf("  %s %-20s (this session)\n", ep_likes[k] ? "like   " : "dislike",
-                       cli_escape(us_sim_item_raw(sim, ep_items[k]), e1, sizeof e1));
-            continue;
+        if (!strcmp(line, "help")) {
+            fputs(play_commands, stdout);
+        } else if (!strcmp(line, "history")) {
+            play_history(&ps);
+        } else if (!strcmp(line, "top")) {
+            play_top(&ps, w, &rng);
+        } else if (!strncmp(line, "search", 6) && (!line[6] || isspace((unsigned char)line[6]))) {
+            play_search(sim, line + 6);
+        } else {
+            int32_t it = find_id(sim, line, 1);
+            if (it < 0) {
+                printf("no item '%s' in %s; 'help' lists the commands\n",
+                       cli_escape(line, e1, sizeof e1), cli_escape(path, e2, sizeof e2));
+                continue;
+            }
+            us_sim_reaction r;
+            us_sim_decide(sim, w, u, ep_items, ep_likes, ps.steps, it, &rng, &r);
+            ep_items[ps.steps] = it;
+            ep_likes[ps.steps] = (int8_t)r.like;
+            ps.steps++;
+            play_answer(&ps, it, &r, set);
         }
-        int32_t it = find_id(sim, line, 1);
-        if (it < 0) {
-            printf("no item '%s' in %s\n", cli_escape(line, e1, sizeof e1),
-                   cli_escape(path, e2, sizeof e2));
-            continue;
-        }
-        us_sim_reaction r;
-        us_sim_decide(sim, w, u, ep_items, ep_likes, steps, it, &rng, &r);
-        ep_items[steps] = it;
-        ep_likes[steps] = (int8_t)r.like;
-        steps++;
-        const char *cat = *us_sim_category(sim, it) ? cli_escape(us_sim_category(sim, it), e2,
-                                                                 sizeof e2)
-                                                    : "no category";
-        const char *raw = cli_escape(us_sim_item_raw(sim, it), e3, sizeof e3);
-        if (r.repeat && r.vote[US_VOTE_KEYWORD] < 0 && r.vote[US_VOTE_EMBED] < 0 &&
-            r.vote[US_VOTE_SASREC] < 0) {
-            printf("- %s (%s): REPEAT, no like: %s\n", raw, cat,
-                   r.logged == 1   ? "the user rated it before: liked"
-                   : r.logged == 0 ? "the user rated it before: disliked"
-                                   : "already met (history or this session)");
-            fflush(stdout);
-            continue;
-        }
-        printf("%s %s (%s): %s  [P(choose) %.3f, judge P(like) %.3f, P(like) %.3f]\n",
-               r.like ? "+" : "-", raw, cat,
-               r.like ? "LIKE" : !r.engage ? "NOT CHOSEN" : "DISLIKE", (double)r.p_engage,
-               (double)r.score, (double)r.p_reward);
-        if (!r.engage)
-            printf("    the user would not pick it; had they, the judge says %s\n",
-                   r.judged ? "like" : "dislike");
-        if (r.repeat)
-            printf("    a repeat, judged again (the user rated it before: %s)\n",
-                   r.logged == 1 ? "liked" : r.logged == 0 ? "disliked" : "no rating");
-        if (r.vote[US_VOTE_KEYWORD] >= 0) {
-            printf("    keywords  %-7s pros matched %d (", r.vote[US_VOTE_KEYWORD] ? "like" : "dislike",
-                   r.pros_matches);
-            print_keywords(sim, r.matched_pros, r.n_matched_pros);
-            printf("), cons matched %d (", r.cons_matches);
-            print_keywords(sim, r.matched_cons, r.n_matched_cons);
-            printf(")\n");
-        }
-        if (r.vote[US_VOTE_EMBED] >= 0)
-            printf("    embedding %-7s pros similarity %.3f, cons similarity %.3f\n",
-                   r.vote[US_VOTE_EMBED] ? "like" : "dislike", r.pros_sim, r.cons_sim);
-        if (r.vote[US_VOTE_SASREC] >= 0)
-            printf("    sasrec    %-7s P(like) %.3f\n", r.vote[US_VOTE_SASREC] ? "like" : "dislike",
-                   r.p_sasrec);
-        if (!isnan(r.p_bias))
-            printf("    collaborative    bias P(like) %.3f, matrix factorization P(like) %.3f\n",
-                   (double)r.p_bias, (double)r.p_mf);
-        fflush(stdout);
     }
+    free(set);
     us_sim_worker_free(w);
     us_sim_close(sim);
     return 0;

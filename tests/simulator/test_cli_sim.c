@@ -2,9 +2,13 @@
  * (so every run passes --no-keyword --no-embed); the default reaction otherwise (choose, then
  * the fitted judge). */
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "simulator/embed/embed.h"
+#include "simulator/keywords/keywords.h"
 #include "tests/cli.h"
 #include "tests/simulator/sim_fixture.h"
 #include "tests/store.h"
@@ -153,6 +157,245 @@ TEST(cli_play_shows_each_reaction) {
     CHECK(strstr(us_test_slurp("o2"), "no user 'nobody'") != NULL);
 }
 
+/* Titles for the SASRec fixture's items (its store has no metadata): item N of an even id is
+ * "Acme Kettle KN - Quiet and Sturdy", an odd one has none. */
+static int set_titles(const char *store) {
+    return us_test_sql_exec(store, "UPDATE items SET title = CASE WHEN id % 2 = 0 THEN "
+                                   "'Acme Kettle K' || id || ' - Quiet and Sturdy' END");
+}
+
+/* Writes text as the file in.txt of the test's folder. */
+static int write_input(const char *text) {
+    FILE *f = fopen(us_test_path("in.txt"), "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* How many lines of out start with prefix. */
+static int count_lines(const char *out, const char *prefix) {
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += !strncmp(p, prefix, len);
+    return n;
+}
+
+TEST(cli_play_help_prompt_and_trimmed_input) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("h.usdb", store);
+    REQUIRE(sim != NULL);
+    char three[80];
+    snprintf(three, sizeof three, "\n- %s (", us_sim_item_raw(sim, 3));
+    us_sim_close(sim);
+    REQUIRE(set_titles(store) == 0);
+    REQUIRE(write_input("help\n  #4  \n\t#3 \nfrobnicate\n  quit  \n#6\n") == 0);
+    const char *args[] = {"play", store, "--user", "#2", "--no-keyword", "--no-embed", NULL};
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    /* input from a file: no prompt */
+    CHECK(strstr(out, "usersim>") == NULL);
+    /* help names every command */
+    const char *cmds[] = {"help", "history", "search WORDS", "top", "quit", "#N"};
+    const char *h = strstr(out, "commands:");
+    CHECK(h != NULL);
+    for (int k = 0; h && k < 6; k++) CHECK(strstr(h, cmds[k]) != NULL);
+    /* spaces around an id are trimmed; each answer names the title, or the id without one */
+    CHECK(strstr(out, "Acme Kettle K4 - Quiet and Sturdy") != NULL);
+    CHECK(count_lines(out, "+ ") + count_lines(out, "- ") == 2);
+    CHECK(strstr(out, "no item '  #4  '") == NULL);
+    const int has_three = strstr(out, three) != NULL;
+    three[1] = '+';
+    CHECK(has_three || strstr(out, three) != NULL);
+    /* unknown input says so and points to help; the trimmed quit stops before #6 */
+    CHECK(strstr(out, "no item 'frobnicate'") != NULL);
+    CHECK(strstr(out, "frobnicate' in ") != NULL && strstr(out, "; 'help' lists the commands\n"));
+    CHECK(strstr(out, "Acme Kettle K6") == NULL);
+}
+
+TEST(cli_play_search_finds_items_by_title) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("s.usdb", store);
+    REQUIRE(sim != NULL);
+    char hit[128];
+    snprintf(hit, sizeof hit, "\n  #12 %s  Acme Kettle K12 - Quiet and Sturdy\n",
+             us_sim_item_raw(sim, 12));
+    us_sim_close(sim);
+    REQUIRE(set_titles(store) == 0);
+    /* every word, in any case, somewhere in the title; at most 20 hits of the 20 titled */
+    REQUIRE(write_input("search kettle K12\nsearch  STURDY   acme \nsearch zebra\nsearch\n") ==
+            0);
+    const char *args[] = {"play", store, "--user", "#2", "--no-keyword", "--no-embed", NULL};
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, hit) != NULL);
+    CHECK(strstr(out, "1 item matches") != NULL);
+    CHECK(strstr(out, "20 items match") != NULL);
+    CHECK_EQ_INT(count_lines(out, "  #"), 21);
+    CHECK(strstr(out, "  #3 ") == NULL); /* untitled */
+    CHECK(strstr(out, "no title matches 'zebra'") != NULL);
+    CHECK(strstr(out, "usage: search WORDS") != NULL);
+    /* more than 20 hits: the first 20 are shown, and the count says so */
+    REQUIRE(us_test_sql_exec(store, "UPDATE items SET title = 'Kettle ' || id") == 0);
+    REQUIRE(write_input("search kettle\n") == 0);
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o2"), 0);
+    CHECK(strstr(us_test_slurp("o2"), "40 items match (the first 20 shown)") != NULL);
+    CHECK_EQ_INT(count_lines(us_test_slurp("o2"), "  #"), 20);
+}
+
+TEST(cli_play_top_lists_the_likeliest_unmet_items) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    us_sim *sim = us_test_sasrec_sim("t.usdb", store);
+    REQUIRE(sim != NULL);
+    REQUIRE(set_titles(store) == 0);
+    const int32_t u = 2;
+    /* the expected list: every item u never met, by P(like) of the whole reaction */
+    us_err err;
+    us_sim_worker *w;
+    REQUIRE(us_sim_worker_init(&w, sim, 1, &err) == US_OK);
+    float p[US_TEST_SIM_ITEMS];
+    int32_t order[US_TEST_SIM_ITEMS];
+    char raw[US_TEST_SIM_ITEMS][32];
+    for (int32_t i = 0; i < US_TEST_SIM_ITEMS; i++)
+        snprintf(raw[i], sizeof raw[i], "%s", us_sim_item_raw(sim, i));
+    int n = 0, met[US_TEST_SIM_ITEMS];
+    for (int32_t i = 0; i < US_TEST_SIM_ITEMS; i++) {
+        met[i] = us_sim_known(sim, u, i, NULL);
+        p[i] = -1.0f;
+        if (met[i]) continue;
+        us_rng rng = us_rng_derive(9, (uint64_t)i);
+        us_sim_reaction r;
+        us_sim_decide(sim, w, u, NULL, NULL, 0, i, &rng, &r);
+        p[i] = r.p_reward;
+        int k = n++;
+        while (k > 0 && p[order[k - 1]] < p[i]) order[k] = order[k - 1], k--;
+        order[k] = i;
+    }
+    us_sim_worker_free(w);
+    us_sim_close(sim);
+    REQUIRE(n >= 12);
+    /* after one recommendation of the likeliest item, it is met too */
+    char in[64];
+    snprintf(in, sizeof in, "top\n#%d\ntop\n", (int)order[0]);
+    REQUIRE(write_input(in) == 0);
+    const char *args[] = {"play", store, "--user", "#2", "--no-keyword", "--no-embed", NULL};
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    const char *second = strstr(out, "[P(choose) ");
+    REQUIRE(second != NULL);
+    for (int rank = 1; rank <= 10; rank++) {
+        char want[160];
+        const int32_t i = order[rank - 1];
+        if (i % 2 == 0)
+            snprintf(want, sizeof want, "\n%3d. #%d %s  Acme Kettle K%d - Quiet and Sturdy  "
+                     "P(choose) ", rank, (int)i, raw[i], (int)i);
+        else
+            snprintf(want, sizeof want, "\n%3d. #%d %s  P(choose) ", rank, (int)i, raw[i]);
+        const char *line = strstr(out, want);
+        if (!line || line > second)
+            us_test_fail(t_, __FILE__, __LINE__, "rank %d: expected item %d", rank, (int)i);
+    }
+    /* the second list: 10 lines again, none of them a met item (the episode moved the rest) */
+    int lines = 0;
+    for (const char *p2 = second; (p2 = strstr(p2, ". #")) != NULL; p2 += 3) {
+        const int32_t i = (int32_t)atoi(p2 + 3);
+        REQUIRE(i >= 0 && i < US_TEST_SIM_ITEMS);
+        CHECK(i != order[0]);
+        CHECK_EQ_INT(met[i], 0);
+        lines++;
+    }
+    CHECK_EQ_INT(lines, 10);
+    CHECK(strstr(out, " 11. #") == NULL);
+}
+
+/* The SASRec fixture with keywords (the built-in extractor) and hashed embeddings, as
+ * `usersim build --hashed` makes them. */
+static int keyword_store(const char *name, char *store) {
+    us_sim *sim = us_test_sasrec_sim(name, store);
+    if (!sim) return -1;
+    us_sim_close(sim);
+    us_err err;
+    us_extract_config xc = us_extract_config_default();
+    xc.quiet = 1;
+    if (us_extract(store, &xc, NULL, &err) != US_OK) return -1;
+    us_embedder *e;
+    if (us_embedder_open(&e, NULL, 64, 1, NULL, &err) != US_OK) return -1;
+    us_embed_config ec = us_embed_config_default();
+    ec.quiet = 1;
+    us_status st = us_embed_store(store, e, &ec, NULL, &err);
+    us_embedder_close(e);
+    return st == US_OK ? 0 : -1;
+}
+
+/* 1 when some liked item of u's training history has keyword k among its pros (the store's
+ * item_keyword rows, side 0) and its title (set_titles) in line. */
+static int names_a_source(const char *store, const us_sim *sim, int32_t u, uint32_t k,
+                          const char *line) {
+    const int32_t *items;
+    const int8_t *labels;
+    int nh = us_sim_history(sim, u, &items, &labels);
+    for (int j = 0; j < nh; j++) {
+        if (labels[j] != 1) continue;
+        char sql[160], title[96];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM item_keyword WHERE side = 0 AND "
+                                  "item = %d AND keyword = %u", (int)items[j], (unsigned)k);
+        if (us_test_sql_int(store, sql) != 1) continue;
+        if (items[j] % 2)
+            snprintf(title, sizeof title, "#%d %s", (int)items[j], us_sim_item_raw(sim, items[j]));
+        else
+            snprintf(title, sizeof title, "#%d Acme Kettle K%d - Quiet", (int)items[j],
+                     (int)items[j]);
+        if (strstr(line, title)) return 1;
+    }
+    return 0;
+}
+
+TEST(cli_play_names_the_history_items_of_matched_keywords) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char store[1024];
+    REQUIRE(keyword_store("k.usdb", store) == 0);
+    REQUIRE(set_titles(store) == 0);
+    us_sim_config cfg = us_sim_config_default();
+    us_err err;
+    us_sim *sim;
+    REQUIRE(us_sim_open(&sim, store, &cfg, &err) == US_OK);
+    us_sim_worker *w;
+    REQUIRE(us_sim_worker_init(&w, sim, 1, &err) == US_OK);
+    /* a user and an unmet item whose pros match the user's liked items */
+    int32_t u = -1, item = -1;
+    us_sim_reaction r;
+    for (int32_t a = 0; a < US_TEST_SIM_USERS && item < 0; a++)
+        for (int32_t i = 0; i < US_TEST_SIM_ITEMS && item < 0; i++) {
+            if (us_sim_known(sim, a, i, NULL)) continue;
+            us_rng rng = us_rng_derive(1, 0);
+            us_sim_decide(sim, w, a, NULL, NULL, 0, i, &rng, &r);
+            if (r.n_matched_pros > 0) u = a, item = i;
+        }
+    us_sim_worker_free(w);
+    REQUIRE(item >= 0);
+    char in[64], user[16];
+    snprintf(in, sizeof in, "#%d\n", (int)item);
+    snprintf(user, sizeof user, "#%d", (int)u);
+    REQUIRE(write_input(in) == 0);
+    const char *args[] = {"play", store, "--user", user, NULL};
+    CHECK_EQ_INT(us_test_cli_input(args, "in.txt", "o1"), 0);
+    const char *out = us_test_slurp("o1");
+    /* one line per matched pros keyword, after the keyword vote's line */
+    char want[160];
+    snprintf(want, sizeof want, "\n      pros '%s' from ", us_sim_keyword(sim, r.matched_pros[0]));
+    const char *line = strstr(out, want);
+    if (!line) us_test_fail(t_, __FILE__, __LINE__, "expected \"%s\" in the output", want + 1);
+    else {
+        char one[1024];
+        snprintf(one, sizeof one, "%.*s", (int)strcspn(line + 1, "\n"), line + 1);
+        CHECK(names_a_source(store, sim, u, r.matched_pros[0], one));
+    }
+    us_sim_close(sim);
+}
+
 /* No byte that a terminal acts on (C0 controls, DEL, the C1 controls U+0080..U+009F) and no
  * 0xff in out, and `needle` in it. The failure messages never quote out (it may hold the raw
  * bytes). */
@@ -186,9 +429,12 @@ TEST(cli_escapes_control_characters_in_what_it_prints) {
     REQUIRE(us_test_sql_exec(store, "UPDATE items SET raw_id = 'i' || char(27) || ']0;t' || "
                                     "char(7) || 'x' || char(155) || '2J' || CAST(x'ff' AS TEXT) "
                                     "WHERE id = 5") == 0);
+    /* item 5's title too, found by search and named in every answer */
+    REQUIRE(us_test_sql_exec(store, "UPDATE items SET title = 'Bold ' || char(27) || '[1mKettle' "
+                                    "WHERE id = 5") == 0);
     FILE *f = fopen(us_test_path("in.txt"), "w");
     REQUIRE(f != NULL);
-    fprintf(f, "#5\nhistory\nno\033[5mitem\nquit\n");
+    fprintf(f, "#5\nhistory\nno\033[5mitem\nsearch bold\ntop\nsearch z\033[1m\nquit\n");
     fclose(f);
     const char *args[] = {"play", store, "--user", "#3", "--no-keyword", "--no-embed",
                           "--judge-known", NULL};
@@ -197,6 +443,9 @@ TEST(cli_escapes_control_characters_in_what_it_prints) {
     check_escaped(t_, out, "user u\\x1b[31mred (#3)");
     check_escaped(t_, out, "i\\x1b]0;t\\x07x\\xc2\\x9b2J\\xff (");
     check_escaped(t_, out, "no item 'no\\x1b[5mitem'");
+    check_escaped(t_, out, "\"Bold \\x1b[1mKettle\"");
+    check_escaped(t_, out, "  #5 i\\x1b]0;t\\x07x\\xc2\\x9b2J\\xff  Bold \\x1b[1mKettle\n");
+    check_escaped(t_, out, "no title matches 'z\\x1b[1m'");
     /* a user that is not there, named with escapes */
     const char *nouser[] = {"play", store, "--user", "a\033[2Jb", "--no-keyword", "--no-embed",
                             NULL};
