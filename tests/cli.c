@@ -2,7 +2,9 @@
 #define _XOPEN_SOURCE 700
 #include <fcntl.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,9 +20,13 @@ int us_test_cli(const char *const *args, const char *outname) {
     return us_test_cli_input(args, NULL, outname);
 }
 
-int us_test_cli_input(const char *const *args, const char *inname, const char *outname) {
+/* Runs the binary with standard input from inname, in cwd, with env applied (see cli.h). */
+static int run_child(const char *const *args, const char *inname, const char *cwd,
+                     const char *const *env, const char *outname) {
     const char *bin = getenv("USERSIM_BIN");
     if (!bin) bin = "build/usersim";
+    char abs_bin[PATH_MAX];
+    if (cwd && realpath(bin, abs_bin)) bin = abs_bin;
     char in[1024];
     snprintf(in, sizeof in, "%s", inname ? us_test_path(inname) : "/dev/null");
     const char *out = us_test_path(outname);
@@ -33,6 +39,17 @@ int us_test_cli_input(const char *const *args, const char *inname, const char *o
         dup2(fin, 0);
         dup2(fd, 1);
         dup2(fd, 2);
+        for (int i = 0; env && env[i]; i++) {
+            char name[256];
+            const char *eq = strchr(env[i], '=');
+            size_t len = eq ? (size_t)(eq - env[i]) : strlen(env[i]);
+            if (len == 0 || len >= sizeof name) _exit(126);
+            memcpy(name, env[i], len);
+            name[len] = '\0';
+            if (eq && eq[1]) setenv(name, eq + 1, 1);
+            else unsetenv(name);
+        }
+        if (cwd && chdir(cwd) != 0) _exit(126);
         const char *argv[32] = {bin};
         int n = 1;
         for (; n < 31 && args[n - 1]; n++) argv[n] = args[n - 1];
@@ -43,6 +60,15 @@ int us_test_cli_input(const char *const *args, const char *inname, const char *o
     int status;
     if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1000;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1 - WTERMSIG(status);
+}
+
+int us_test_cli_input(const char *const *args, const char *inname, const char *outname) {
+    return run_child(args, inname, NULL, NULL, outname);
+}
+
+int us_test_cli_at(const char *const *args, const char *cwd, const char *const *env,
+                   const char *outname) {
+    return run_child(args, NULL, cwd, env, outname);
 }
 
 const char *us_test_slurp(const char *name) {
