@@ -24,6 +24,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -MMD -MP -D_DEFAULT_SOURCE \
              -D_FILE_OFFSET_BITS=64 -I. -I$(GEN) $(PKG_CFLAGS)
+# The sentence-model search looks in $(PREFIX)/share/usersim/models (simulator/embed/bert.c).
+ALL_CFLAGS += -DUS_PREFIX='"$(PREFIX)"'
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 # Rooms and sub-rooms (simulator/<sub>/), lowest first; each has one public header named after

@@ -344,10 +344,10 @@ struct us_embedder {
     us_bert_state *state;  /* owned; NULL for the hashed kind */
 };
 
-const char *us_embed_model_dir(void) {
-    const char *d = getenv("USERSIM_MODEL_DIR");
-    return d && *d ? d : US_EMBED_MODEL_DIR;
-}
+/* The install prefix the Makefile passes; the share folder below it is searched for models. */
+#ifndef US_PREFIX
+#define US_PREFIX "/usr/local"
+#endif
 
 /* The first of the files an encoder needs that dir lacks, as a path in buf; NULL when all are
  * there. */
@@ -363,6 +363,55 @@ static const char *missing_model_file(const char *dir, char *buf, size_t cap) {
         if (stat(buf, &sb) != 0) return buf;
     }
     return NULL;
+}
+
+us_status us_embed_model_find(const char *given, char *out, size_t cap, us_err *err) {
+    char miss[4200];
+    if (given) {
+        const char *absent = missing_model_file(given, miss, sizeof miss);
+        if (absent)
+            return us_err_set(err, US_ENOTFOUND, absent, 0, "--embed-model",
+                              "no such file: a sentence-transformers model folder needs "
+                              "config.json, vocab.txt and model.safetensors (make models)");
+        snprintf(out, cap, "%s", given);
+        return US_OK;
+    }
+    /* The places in search order; an unset variable is named in the error as not set. */
+    char cand[4][4200];
+    const char *dir_env = getenv("USERSIM_MODEL_DIR"), *models_env = getenv("USERSIM_MODELS");
+    int n = 0;
+    if (dir_env && *dir_env) snprintf(cand[n++], sizeof cand[0], "%s", dir_env);
+    if (models_env && *models_env)
+        snprintf(cand[n++], sizeof cand[0], "%s/%s", models_env, US_EMBED_MODEL_NAME);
+    snprintf(cand[n++], sizeof cand[0], "%s/share/usersim/models/%s", US_PREFIX,
+             US_EMBED_MODEL_NAME);
+    snprintf(cand[n++], sizeof cand[0], "./%s", US_EMBED_MODEL_DIR);
+    char tried[2048] = "";
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        const char *absent = missing_model_file(cand[i], miss, sizeof miss);
+        if (!absent) {
+            snprintf(out, cap, "%s", cand[i]);
+            return US_OK;
+        }
+        const char *what = strcmp(absent, cand[i]) == 0 ? "no folder" : strrchr(absent, '/') + 1;
+        int w = snprintf(tried + used, sizeof tried - used, "%s%s (%s%s)", i ? "; " : "",
+                         cand[i], strcmp(what, "no folder") ? "no " : "", what);
+        if (w > 0) used += (size_t)w < sizeof tried - used ? (size_t)w : sizeof tried - used - 1;
+    }
+    return us_err_set(err, US_ENOTFOUND, NULL, 0, NULL,
+                      "no sentence-embedding model %s; searched: %s%s. Install it (make models), "
+                      "name its folder with --embed-model DIR or the folder holding it with "
+                      "USERSIM_MODELS, or ask for --hashed",
+                      US_EMBED_MODEL_NAME, tried,
+                      models_env && *models_env ? "" : "; USERSIM_MODELS (not set)");
+}
+
+const char *us_embed_model_dir(void) {
+    static char dir[4200];
+    if (us_embed_model_find(NULL, dir, sizeof dir, NULL) != US_OK)
+        snprintf(dir, sizeof dir, "%s", US_EMBED_MODEL_DIR);
+    return dir;
 }
 
 us_status us_embedder_open(us_embedder **out, const char *model_dir, int max_batch,

@@ -43,13 +43,22 @@ typedef enum us_embedder_kind { US_EMBEDDER_BERT = 0, US_EMBEDDER_HASHED = 1 } u
 
 #define US_HASHEMBED_NAME "hashed-ngram-v1"
 #define US_HASHEMBED_DIM 384 /* the hashed embedder's width: MiniLM's */
-#define US_EMBED_MODEL_DIR "models/all-MiniLM-L6-v2"
+#define US_EMBED_MODEL_NAME "all-MiniLM-L6-v2"
+#define US_EMBED_MODEL_DIR "models/" US_EMBED_MODEL_NAME /* the last place searched */
 
 typedef struct us_embedder us_embedder;
 
-/* The model directory to use when none is given: the environment variable USERSIM_MODEL_DIR
- * when set and not empty, else US_EMBED_MODEL_DIR. Borrowed (the environment or a static
- * string). */
+/* Finds the sentence-embedding model folder. given (an --embed-model option) non-NULL: that
+ * folder and no other. Otherwise the first complete folder (config.json, vocab.txt and
+ * model.safetensors) of: $USERSIM_MODEL_DIR (the folder itself, when set), $USERSIM_MODELS/
+ * all-MiniLM-L6-v2 (when set), PREFIX/share/usersim/models/all-MiniLM-L6-v2 (PREFIX fixed at
+ * build time), ./models/all-MiniLM-L6-v2 (relative to the working folder). Writes the folder
+ * into out (cap bytes). None found is US_ENOTFOUND naming every place searched, and what was
+ * missing there. Borrows everything for the call. */
+us_status us_embed_model_find(const char *given, char *out, size_t cap, us_err *err);
+
+/* The model folder us_embed_model_find(NULL, ...) finds, or US_EMBED_MODEL_DIR when none is
+ * complete. Borrowed (a static buffer, rewritten by each call; not thread-safe). */
 const char *us_embed_model_dir(void);
 
 /* model_dir NULL opens the hashed embedder (US_HASHEMBED_DIM wide). Otherwise opens the BERT
@@ -92,6 +101,7 @@ typedef struct us_embed_config {
     int commit_every;   /* rows per transaction when adding to vectors of the same embedder
                            (a stopped run resumes from there); 4096 */
     int quiet;          /* no progress bar; 0 */
+    int force;          /* replace a sentence model's vectors with the hashed embedder's; 0 */
     FILE *progress;     /* where the progress bar goes; NULL = stderr */
 } us_embed_config;
 
@@ -109,13 +119,20 @@ typedef struct us_embed_report {
     double seconds;
 } us_embed_report;
 
+/* The name of the embedder whose vectors the store at path holds into name (cap bytes), or ""
+ * when it has none (no embedder table or no row). A missing store is US_ENOTFOUND. Borrows
+ * everything for the call. */
+us_status us_embed_stored_embedder(const char *path, char *name, size_t cap, us_err *err);
+
 /* The embed stage on the store at path: creates the output tables when missing; when the
  * stored embedder (name, model_sha256, dim) differs from e, deletes every stored vector and
  * embeds everything again, all in ONE transaction (the previous vectors stay intact until it
- * commits); otherwise embeds only the keywords and item texts that have no vector yet, in
- * transactions of cfg->commit_every rows, so a rerun with nothing new writes nothing. A
- * missing store is US_ENOTFOUND; missing keyword tables are US_ENOTFOUND saying "run usersim
- * extract first". cfg NULL means the defaults. rep may be NULL. Borrows everything for the
+ * commits), except that a sentence model's vectors are replaced by the hashed embedder's only
+ * with cfg->force (without it that is US_EINVAL and the store is not written); otherwise
+ * embeds only the keywords and item texts that have no vector yet, in transactions of
+ * cfg->commit_every rows, so a rerun with nothing new writes nothing. A missing store is
+ * US_ENOTFOUND; missing keyword tables are US_ENOTFOUND saying to run usersim build (its
+ * extract stage comes first). cfg NULL means the defaults. rep may be NULL. Borrows everything for the
  * call. */
 us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config *cfg,
                          us_embed_report *rep, us_err *err);

@@ -133,6 +133,26 @@ static void to_le(uint8_t *out, const float *v, int dim) {
     }
 }
 
+us_status us_embed_stored_embedder(const char *path, char *name, size_t cap, us_err *err) {
+    snprintf(name, cap, "%s", "");
+    struct stat sb;
+    if (stat(path, &sb) != 0) return us_err_set(err, US_ENOTFOUND, path, 0, NULL, "no such store");
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        us_status st = us_err_set(err, US_ENOTFOUND, path, 0, NULL, "cannot open the store: %s",
+                                  sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return st;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char n[128] = "", sha[65];
+    int dim;
+    if (has_table(db, "embedder") && stored_embedder(db, n, sha, &dim))
+        snprintf(name, cap, "%s", n);
+    sqlite3_close(db);
+    return US_OK;
+}
+
 us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config *cfg,
                          us_embed_report *rep, us_err *err) {
     us_embed_config c = cfg ? *cfg : us_embed_config_default();
@@ -169,8 +189,8 @@ us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config
     for (int i = 0; i < 2; i++)
         if (!has_table(db, inputs[i])) {
             st = us_err_set(err, US_ENOTFOUND, path, 0, inputs[i],
-                            "the store has no keywords yet (no table %s): run usersim extract "
-                            "first",
+                            "the store has no keywords yet (no table %s): run usersim build, "
+                            "whose extract stage writes them",
                             inputs[i]);
             goto done;
         }
@@ -185,6 +205,14 @@ us_status us_embed_store(const char *path, us_embedder *e, const us_embed_config
     int same = had && strcmp(old_name, us_embedder_name(e)) == 0 &&
                strcmp(old_sha, us_embedder_sha256(e)) == 0 && old_dim == dim;
     int one_tx = 0;
+    if (!same && had && old_sha[0] && us_embedder_kind_of(e) == US_EMBEDDER_HASHED && !c.force) {
+        st = us_err_set(err, US_EINVAL, path, 0, "embedder",
+                        "the store's vectors are the sentence model %s's; %s would replace them "
+                        "with vectors that match words, not meanings: pass --force to replace "
+                        "them, or embed with the model",
+                        old_name, US_HASHEMBED_NAME);
+        goto done;
+    }
     if (!same) {
         if (had) {
             r.replaced = 1;
