@@ -59,6 +59,11 @@ int cli_usage_error(const char *cmd, const char *fmt, const char *arg) {
     return 2;
 }
 
+void cli_deprecated(const char *cmd, const char *old_opt, const char *new_opt) {
+    fprintf(stderr, "usersim %s: warning: %s is deprecated and goes in the next release; use %s\n",
+            cmd, old_opt, new_opt);
+}
+
 int cli_fail(const us_err *err) {
     char buf[1200], safe[4 * 1200];
     fprintf(stderr, "usersim: error: %s\n",

@@ -29,6 +29,19 @@ int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
 /* Prints "usersim: error: <err>" to stderr, escaped; returns 1. */
 int cli_fail(const us_err *err);
 
+/* Prints the one-line warning that option old_opt of command cmd is an old spelling of new_opt
+ * (accepted for one more release) to stderr. */
+void cli_deprecated(const char *cmd, const char *old_opt, const char *new_opt);
+
+/* Which embedder embeds the store at store (NULL for texts with no store): the hashed one when
+ * hashed is set; the model folder model when that is given; else the hashed one again when the
+ * store's vectors are the hashed embedder's (a complete store stays as it is); else the model
+ * the search path finds (us_embed_model_find). Writes the folder into dir (cap bytes), "" for
+ * the hashed embedder. Returns 0, or an exit code after printing why (a model not found names
+ * every place searched). */
+int cli_embed_pick(const char *cmd, const char *store, const char *model, int hashed, char *dir,
+                   size_t cap);
+
 /* v with thousands separators ("1,234,567") into buf (at least 27 bytes); returns buf. */
 const char *cli_group(uint64_t v, char *buf);
 

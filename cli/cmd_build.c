@@ -6,8 +6,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "simulator/embed/embed.h"
 #include "simulator/simulator.h"
 
 static const char build_help[] =
@@ -25,8 +27,14 @@ static const char build_help[] =
     "  --llm-model M    the server's model (required with --llm; else USERSIM_LLM_MODEL)\n"
     "  --concurrency N  LLM requests in flight\n"
     "  --config FILE    extract's settings file (see usersim extract --help)\n"
-    "  --model DIR      the sentence-embedding model (default: models/all-MiniLM-L6-v2)\n"
+    "  --embed-model DIR  the sentence-embedding model's folder (default: the first found of\n"
+    "                   $USERSIM_MODEL_DIR, $USERSIM_MODELS/" US_EMBED_MODEL_NAME ",\n"
+    "                   PREFIX/share/usersim/models/" US_EMBED_MODEL_NAME ",\n"
+    "                   ./" US_EMBED_MODEL_DIR "; none found is an error naming each place;\n"
+    "                   a store with hashed vectors keeps them). --model DIR: the old\n"
+    "                   spelling, deprecated\n"
     "  --hashed         embed with the hashed n-gram embedder instead of a model\n"
+    "  --force          with --hashed, replace the vectors of a sentence model\n"
     "  --epochs N       SASRec epochs at most (default: the preset's)\n";
 
 /* 1 when the store already has a checkpoint of the rating head (next = 0) or of the next-item
@@ -44,7 +52,7 @@ static int has_head(const char *path, int next) {
 
 static int build_stages(char *path, const char *llm, const char *llm_model,
                         const char *concurrency, const char *config, const char *model,
-                        int hashed, const char *epochs);
+                        int hashed, int force, const char *epochs);
 
 static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, int argc) {
     printf("build: %s\n", name);
@@ -61,11 +69,12 @@ static int run_stage(const char *name, int (*cmd)(int, char **), char **argv, in
 int cmd_build(int argc, char **argv) {
     const char *llm = NULL, *llm_model = NULL, *concurrency = NULL, *model = NULL,
                *epochs = NULL, *config = NULL;
-    int hashed = 0;
+    int hashed = 0, force = 0;
     static const struct option opts[] = {
-        {"llm", 1, 0, 'u'},    {"llm-model", 1, 0, 'm'}, {"concurrency", 1, 0, 'c'},
-        {"model", 1, 0, 'M'},  {"hashed", 0, 0, 'x'},    {"epochs", 1, 0, 'e'},
-        {"config", 1, 0, 'F'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"llm", 1, 0, 'u'},         {"llm-model", 1, 0, 'm'}, {"concurrency", 1, 0, 'c'},
+        {"embed-model", 1, 0, 'E'}, {"model", 1, 0, 'M'},     {"hashed", 0, 0, 'x'},
+        {"force", 0, 0, 'f'},       {"epochs", 1, 0, 'e'},    {"config", 1, 0, 'F'},
+        {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -73,8 +82,13 @@ int cmd_build(int argc, char **argv) {
         case 'u': llm = optarg; break;
         case 'm': llm_model = optarg; break;
         case 'c': concurrency = optarg; break;
-        case 'M': model = optarg; break;
+        case 'M':
+            cli_deprecated("build", "--model", "--embed-model");
+            model = optarg;
+            break;
+        case 'E': model = optarg; break;
         case 'x': hashed = 1; break;
+        case 'f': force = 1; break;
         case 'e': epochs = optarg; break;
         case 'F': config = optarg; break;
         case 'h': fputs(build_help, stdout); return 0;
@@ -84,25 +98,34 @@ int cmd_build(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("build", "%s", "expected one store path");
     if (llm && !llm_model) return cli_usage_error("build", "%s", "--llm needs --llm-model");
     if (model && hashed)
-        return cli_usage_error("build", "%s", "--model and --hashed exclude each other");
+        return cli_usage_error("build", "%s", "--embed-model and --hashed exclude each other");
     char *path = argv[optind];
+    /* The embedder is settled before any stage runs, so a missing model stops the build
+     * before a long extraction instead of after it. */
+    char dir[4200];
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        int rc = cli_embed_pick("build", path, model, hashed, dir, sizeof dir);
+        if (rc != 0) return rc;
+    }
     /* One lock for the whole build (the stages take it again, nested): a second build of the
      * same store is refused, instead of both finding a head missing and both training it. */
     us_store_lock *lock;
     us_err err;
     if (us_store_lock_acquire(path, &lock, &err) != US_OK) return cli_fail(&err);
-    int rc = build_stages(path, llm, llm_model, concurrency, config, model, hashed, epochs);
+    int rc = build_stages(path, llm, llm_model, concurrency, config, model, hashed, force,
+                          epochs);
     us_store_lock_release(lock);
     return rc;
 }
 
 static int build_stages(char *path, const char *llm, const char *llm_model,
                         const char *concurrency, const char *config, const char *model,
-                        int hashed, const char *epochs) {
+                        int hashed, int force, const char *epochs) {
 
     char *xa[14] = {"extract", path};
     int xn = 2;
-    if (llm) xa[xn++] = "--llm", xa[xn++] = (char *)llm, xa[xn++] = "--model",
+    if (llm) xa[xn++] = "--llm", xa[xn++] = (char *)llm, xa[xn++] = "--llm-model",
              xa[xn++] = (char *)llm_model;
     if (concurrency) xa[xn++] = "--concurrency", xa[xn++] = (char *)concurrency;
     if (config) xa[xn++] = "--config", xa[xn++] = (char *)config;
@@ -112,8 +135,9 @@ static int build_stages(char *path, const char *llm, const char *llm_model,
 
     char *ea[8] = {"embed", path};
     int en = 2;
-    if (model) ea[en++] = "--model", ea[en++] = (char *)model;
+    if (model) ea[en++] = "--embed-model", ea[en++] = (char *)model;
     if (hashed) ea[en++] = "--hashed";
+    if (force) ea[en++] = "--force";
     ea[en] = NULL;
     if ((rc = run_stage("embed", cmd_embed, ea, en)) != 0) return rc;
 

@@ -12,8 +12,8 @@
 
 /* The options both commands share. */
 typedef struct embed_opts {
-    const char *model; /* NULL: us_embed_model_dir() */
-    int hashed, json;
+    const char *model; /* --embed-model; NULL: cli_embed_pick() decides */
+    int hashed, force, json;
     uint64_t threads, batch;
 } embed_opts;
 
@@ -21,16 +21,24 @@ typedef struct embed_opts {
 static int parse_opts(const char *cmd, const char *help, int with_batch, int argc, char **argv,
                       embed_opts *o) {
     static const struct option opts[] = {
-        {"model", 1, 0, 'm'}, {"hashed", 0, 0, 'x'}, {"threads", 1, 0, 't'},
-        {"batch", 1, 0, 'b'}, {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"embed-model", 1, 0, 'm'}, {"model", 1, 0, 'M'}, {"hashed", 0, 0, 'x'},
+        {"force", 0, 0, 'f'},       {"threads", 1, 0, 't'}, {"batch", 1, 0, 'b'},
+        {"json", 0, 0, 'j'},        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         uint64_t v;
         switch (c) {
+        case 'M':
+            cli_deprecated(cmd, "--model", "--embed-model");
+            o->model = optarg;
+            break;
         case 'm': o->model = optarg; break;
         case 'x': o->hashed = 1; break;
+        case 'f':
+            if (!with_batch) return cli_usage_error(cmd, "%s", "unknown option");
+            o->force = 1;
+            break;
         case 'j': o->json = 1; break;
         case 't':
         case 'b':
@@ -48,16 +56,39 @@ static int parse_opts(const char *cmd, const char *help, int with_batch, int arg
         }
     }
     if (o->hashed && o->model)
-        return cli_usage_error(cmd, "%s", "--hashed and --model exclude each other");
+        return cli_usage_error(cmd, "%s", "--hashed and --embed-model exclude each other");
     return -1;
 }
 
-/* Opens the embedder the options ask for (a missing model falls back, with a warning). */
-static int open_embedder(const embed_opts *o, int max_batch, us_embedder **e) {
+int cli_embed_pick(const char *cmd, const char *store, const char *model, int hashed, char *dir,
+                   size_t cap) {
     us_err err;
+    dir[0] = '\0';
+    if (hashed) return 0;
+    if (!model && store) {
+        char stored[128];
+        if (us_embed_stored_embedder(store, stored, sizeof stored, &err) != US_OK)
+            return cli_fail(&err);
+        if (strcmp(stored, US_HASHEMBED_NAME) == 0) {
+            printf("%s: the store's vectors are %s's; kept (--embed-model DIR replaces them)\n",
+                   cmd, US_HASHEMBED_NAME);
+            return 0;
+        }
+    }
+    if (us_embed_model_find(model, dir, cap, &err) != US_OK) return cli_fail(&err);
+    return 0;
+}
+
+/* Opens the embedder cli_embed_pick chooses for the store (NULL: none). */
+static int open_embedder(const char *cmd, const embed_opts *o, const char *store, int max_batch,
+                         us_embedder **e) {
+    us_err err;
+    char dir[4200];
+    int rc = cli_embed_pick(cmd, store, o->model, o->hashed, dir, sizeof dir);
+    if (rc != 0) return rc;
     openblas_set_num_threads((int)o->threads);
-    const char *dir = o->hashed ? NULL : o->model ? o->model : us_embed_model_dir();
-    if (us_embedder_open(e, dir, max_batch, 1, NULL, &err) != US_OK) return cli_fail(&err);
+    if (us_embedder_open(e, dir[0] ? dir : NULL, max_batch, 0, NULL, &err) != US_OK)
+        return cli_fail(&err);
     return 0;
 }
 
@@ -68,15 +99,18 @@ static const char *kind_name(const us_embedder *e) {
 /* ---- encode ---- */
 
 static const char encode_help[] =
-    "usage: usersim encode [--model DIR | --hashed] [--threads N] [--json] TEXT...\n"
+    "usage: usersim encode [--embed-model DIR | --hashed] [--threads N] [--json] TEXT...\n"
     "\n"
     "Prints the sentence embedding of each TEXT (L2-normalized) and, for exactly two texts,\n"
     "their cosine similarity, with the name of the embedder that produced them.\n"
-    "  --model DIR   a sentence-transformers BERT directory (config.json, vocab.txt,\n"
-    "                model.safetensors); default $USERSIM_MODEL_DIR, else\n"
-    "                " US_EMBED_MODEL_DIR " (make models). When it is missing,\n"
-    "                the hashed n-gram embedder " US_HASHEMBED_NAME " is used, with a warning.\n"
-    "  --hashed      use " US_HASHEMBED_NAME " (words and word pieces, no meaning)\n"
+    "  --embed-model DIR  a sentence-transformers BERT folder (config.json, vocab.txt,\n"
+    "                model.safetensors); default: the first found of $USERSIM_MODEL_DIR,\n"
+    "                $USERSIM_MODELS/" US_EMBED_MODEL_NAME ", PREFIX/share/usersim/models/"
+    US_EMBED_MODEL_NAME ",\n"
+    "                ./" US_EMBED_MODEL_DIR " (make models); none found is an error\n"
+    "                naming each place (--model DIR: the old spelling, deprecated)\n"
+    "  --hashed      use the hashed n-gram embedder " US_HASHEMBED_NAME " (words and word\n"
+    "                pieces, no meaning)\n"
     "  --threads N   OpenBLAS threads (default 1; the same bits for the same N)\n"
     "  --json        one JSON object: embedder, kind, dim, embeddings, cosine\n";
 
@@ -87,7 +121,7 @@ int cmd_encode(int argc, char **argv) {
     int n = argc - optind;
     if (n < 1) return cli_usage_error("encode", "%s", "expected at least one TEXT");
     us_embedder *e;
-    if ((rc = open_embedder(&o, n < 64 ? n : 64, &e)) != 0) return rc;
+    if ((rc = open_embedder("encode", &o, NULL, n < 64 ? n : 64, &e)) != 0) return rc;
     int dim = us_embedder_dim(e);
     float *v = malloc((size_t)n * (size_t)dim * sizeof(float));
     if (!v) {
@@ -129,17 +163,22 @@ int cmd_encode(int argc, char **argv) {
 /* ---- embed ---- */
 
 static const char embed_help[] =
-    "usage: usersim embed NAME.usdb [--model DIR | --hashed] [--batch N] [--threads N] [--json]\n"
+    "usage: usersim embed NAME.usdb [--embed-model DIR | --hashed [--force]] [--batch N]\n"
+    "                    [--threads N] [--json]\n"
     "\n"
     "The embed stage: sentence vectors of every keyword and of every item's pros and cons text\n"
     "that the extraction stage (usersim extract) wrote, stored as float32 in the store (tables\n"
     "embedder, keyword_vec, item_vec) with the embedder's name and model checksum. Only texts\n"
     "without a vector are embedded, so a second run does nothing; vectors of another embedder\n"
-    "are all replaced, in one transaction.\n"
-    "  --model DIR   a sentence-transformers BERT directory; default $USERSIM_MODEL_DIR, else\n"
-    "                " US_EMBED_MODEL_DIR " (make models). When it is missing,\n"
-    "                the hashed n-gram embedder " US_HASHEMBED_NAME " is used, with a warning.\n"
-    "  --hashed      use " US_HASHEMBED_NAME "\n"
+    "are all replaced, in one transaction. Without an option, a store with vectors of\n"
+    "the hashed embedder keeps that embedder; any other is embedded with the model.\n"
+    "  --embed-model DIR  a sentence-transformers BERT folder; default: the first found of\n"
+    "                $USERSIM_MODEL_DIR, $USERSIM_MODELS/" US_EMBED_MODEL_NAME ",\n"
+    "                PREFIX/share/usersim/models/" US_EMBED_MODEL_NAME ",\n"
+    "                ./" US_EMBED_MODEL_DIR " (make models); none found is an error\n"
+    "                naming each place (--model DIR: the old spelling, deprecated)\n"
+    "  --hashed      use the hashed n-gram embedder " US_HASHEMBED_NAME " (no meanings)\n"
+    "  --force       with --hashed, replace a sentence model's vectors (refused without it)\n"
     "  --batch N     texts per encoder pass (default 64)\n"
     "  --threads N   OpenBLAS threads (default 1; the same bits for the same N)\n"
     "  --json        print the report as JSON\n";
@@ -151,9 +190,10 @@ int cmd_embed(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("embed", "%s", "expected one store path");
     const char *path = argv[optind];
     us_embedder *e;
-    if ((rc = open_embedder(&o, (int)o.batch, &e)) != 0) return rc;
+    if ((rc = open_embedder("embed", &o, path, (int)o.batch, &e)) != 0) return rc;
     us_embed_config cfg = us_embed_config_default();
     cfg.batch = (int)o.batch;
+    cfg.force = o.force;
     us_embed_report rep;
     us_err err;
     us_status st = us_embed_store(path, e, &cfg, &rep, &err);

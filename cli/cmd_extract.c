@@ -11,7 +11,7 @@
 #include "simulator/keywords/keywords.h"
 
 static const char extract_help[] =
-    "usage: usersim extract NAME.usdb [--builtin | --llm URL --model M] [options]\n"
+    "usage: usersim extract NAME.usdb [--builtin | --llm URL --llm-model M] [options]\n"
     "\n"
     "For every item: a category, pros keywords (reasons to like it) and cons keywords (reasons\n"
     "to dislike it), from an objective pass over its metadata and a subjective pass over its\n"
@@ -20,7 +20,8 @@ static const char extract_help[] =
     "                   by USERSIM_LLM_URL or the config file when either says one\n"
     "  --builtin        the built-in extractor, whatever the environment or file say\n"
     "  --llm URL        an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (the model\n"
-    "                   from --model or USERSIM_LLM_MODEL, the key from OPENAI_API_KEY)\n"
+    "                   from --llm-model or USERSIM_LLM_MODEL, the key from OPENAI_API_KEY;\n"
+    "                   --model M is the old spelling of --llm-model, deprecated)\n"
     "  --concurrency N  LLM requests in flight (default 4)\n"
     "  --temperature X  sampling temperature, 0 to 2 (default 0)\n"
     "  --max-tokens N   tokens per answer (default 512)\n"
@@ -39,7 +40,7 @@ static const char extract_help[] =
     "  --max-share X    drop keywords on more than this share of the items (default 0.25)\n"
     "  --max-per-side N keep at most N keywords per item and side (default 10)\n"
     "  --config FILE    settings from FILE (default: USERSIM_CONFIG): 'key = value' lines whose\n"
-    "                   keys are these options' long names (llm, model, api-key, concurrency,\n"
+    "                   keys are these options' long names (llm, llm-model, api-key, concurrency,\n"
     "                   ...; a flag takes true or false), '#' comments, an optional [extract]\n"
     "                   section. The command line wins over the environment, which wins over\n"
     "                   the file.\n"
@@ -107,7 +108,8 @@ static cJSON *report_json(const us_extract_report *r, int ran) {
 /* The options that set the configuration, for the command line and the config file alike
  * (a file's key is the option's long name). */
 static const struct option k_opts[] = {
-    {"llm", 1, 0, 'u'},         {"model", 1, 0, 'm'},          {"concurrency", 1, 0, 'c'},
+    {"llm", 1, 0, 'u'},         {"llm-model", 1, 0, 'm'},      {"model", 1, 0, 'o'},
+    {"concurrency", 1, 0, 'c'},
     {"limit", 1, 0, 'l'},       {"per-review", 0, 0, 'r'},     {"format", 1, 0, 'f'},
     {"prompts", 1, 0, 'p'},     {"min-items", 1, 0, 'i'},      {"max-share", 1, 0, 's'},
     {"max-per-side", 1, 0, 'k'}, {"temperature", 1, 0, 'T'},   {"max-tokens", 1, 0, 'M'},
@@ -130,7 +132,8 @@ static int set_option(us_extract_config *cfg, flags *fl, int c, const char *arg,
     double x;
     switch (c) {
     case 'u': cfg->llm_url = arg; fl->llm_given = 1; return 0;
-    case 'm': cfg->model = arg; return 0;
+    case 'm':
+    case 'o': cfg->model = arg; return 0; /* 'o': --model, the old spelling of --llm-model */
     case 'K': cfg->api_key = arg; return 0;
     case 'p': cfg->prompts_dir = arg; return 0;
     case 'r': cfg->batching = US_EXTRACT_PER_REVIEW; return 0;
@@ -257,6 +260,7 @@ int cmd_extract(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", k_opts, NULL)) != -1) {
         if (c == 'h') return fputs(extract_help, stdout), 0;
         if (c == '?') return cli_usage_error("extract", "%s", "unknown option");
+        if (c == 'o') cli_deprecated("extract", "--model", "--llm-model");
         if (set_option(&cli_cfg, &fl, c, optarg, why, sizeof why) != 0)
             return cli_usage_error("extract", "%s", why);
     }

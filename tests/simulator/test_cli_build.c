@@ -3,7 +3,9 @@
  * default reaction opens; a second build changes nothing (extract from its cache, embed writes
  * no vector, both checkpoints are kept); a store that already has a rating head keeps it; bad
  * arguments are refused. */
+#include <limits.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -196,4 +198,44 @@ TEST(cli_build_on_a_complete_store_writes_nothing) {
     const char *x2[] = {"extract", store, "--quiet", "--max-per-side", "3", NULL};
     CHECK_EQ_INT(us_test_cli(x2, "o4"), 0);
     CHECK(change_counter(store) != before);
+}
+
+/* The sentence model is found the same way from any folder: --embed-model, USERSIM_MODELS, the
+ * install prefix's share folder, ./models. Run from a folder without models/ and with
+ * USERSIM_MODELS naming an empty folder, build fails at the embed stage naming every place it
+ * looked, instead of embedding with the hashed embedder and calling the store complete; with
+ * USERSIM_MODELS naming the repository's models/ it embeds with the model. */
+TEST(cli_build_from_another_folder_finds_the_model_or_names_where_it_looked) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024], empty[1024], cwd[1024], env_models[1200];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("m.usdb"));
+    snprintf(empty, sizeof empty, "%s", us_test_path("no-models"));
+    snprintf(cwd, sizeof cwd, "%s", us_test_path("elsewhere"));
+    REQUIRE(mkdir(empty, 0700) == 0 && mkdir(cwd, 0700) == 0);
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+    snprintf(env_models, sizeof env_models, "USERSIM_MODELS=%s", empty);
+    const char *env[] = {env_models, "USERSIM_MODEL_DIR=", NULL};
+    const char *build[] = {"build", store, "--epochs", "1", NULL};
+    CHECK_EQ_INT(us_test_cli_at(build, cwd, env, "o1"), 1);
+    const char *out = us_test_slurp("o1");
+    CHECK(strstr(out, "is complete") == NULL);
+    CHECK(strstr(out, "no-models/all-MiniLM-L6-v2") != NULL);
+    CHECK(strstr(out, "share/usersim/models/all-MiniLM-L6-v2") != NULL);
+    CHECK(strstr(out, "./models/all-MiniLM-L6-v2") != NULL);
+    CHECK(strstr(out, "--hashed") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sqlite_master"
+                                        " WHERE name = 'keyword_vec'"),
+                 0);
+
+    char models[PATH_MAX];
+    if (!realpath("models", models) || access("models/all-MiniLM-L6-v2/model.safetensors", R_OK))
+        SKIP("models/all-MiniLM-L6-v2 is not installed (make models); the search that finds "
+             "it is not run");
+    snprintf(env_models, sizeof env_models, "USERSIM_MODELS=%s", models);
+    CHECK_EQ_INT(us_test_cli_at(build, cwd, env, "o2"), 0);
+    CHECK(strstr(us_test_slurp("o2"), "is complete") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM embedder"
+                                        " WHERE name LIKE 'all-MiniLM-L6-v2@%'"),
+                 1);
 }

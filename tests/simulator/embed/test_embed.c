@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "simulator/embed/bert.h"
 #include "tests/cli.h"
@@ -226,7 +227,7 @@ TEST(embed_store_errors) {
     us_status st = us_embed_store(store, em, NULL, NULL, &e);
     CHECK_EQ_INT(st, US_ENOTFOUND);
     char b[1200];
-    CHECK(strstr(us_err_str(&e, b, sizeof b), "run usersim extract first") != NULL);
+    CHECK(strstr(us_err_str(&e, b, sizeof b), "run usersim build") != NULL);
     CHECK(strstr(b, "s.usdb") != NULL);
     CHECK_EQ_INT(
         us_test_sql_int(store, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'embedder'"), 0);
@@ -245,15 +246,19 @@ TEST(cli_embed_and_encode) {
     /* Before extraction: exit 1 and the hint. */
     const char *early[] = {"embed", store, "--hashed", NULL};
     CHECK_EQ_INT(us_test_cli(early, "o0"), 1);
-    CHECK(strstr(us_test_slurp("o0"), "run usersim extract first") != NULL);
+    CHECK(strstr(us_test_slurp("o0"), "usersim build") != NULL);
     int n_items = write_keywords(store);
     REQUIRE(n_items > 0);
-    /* A model directory that is not there: a warning, and the hashed embedder. */
-    const char *first[] = {"embed", store, "--model", "no-such-model-dir", "--batch", "5",
-                           "--json", NULL};
+    /* A model folder that is not there is an error naming it, not the hashed embedder. */
+    const char *no_model[] = {"embed", store, "--embed-model", "no-such-model-dir", NULL};
+    CHECK_EQ_INT(us_test_cli(no_model, "o1"), 1);
+    CHECK(strstr(us_test_slurp("o1"), "no-such-model-dir") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sqlite_master"
+                                        " WHERE name = 'embedder'"),
+                 0);
+    const char *first[] = {"embed", store, "--hashed", "--batch", "5", "--json", NULL};
     CHECK_EQ_INT(us_test_cli(first, "o1"), 0);
     const char *out = us_test_slurp("o1");
-    CHECK(strstr(out, "warning") != NULL && strstr(out, "no-such-model-dir") != NULL);
     cJSON *j = cJSON_Parse(strchr(out, '{'));
     REQUIRE(j != NULL);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "embedder")), US_HASHEMBED_NAME);
@@ -311,5 +316,47 @@ TEST(cli_embed_and_encode) {
     CHECK_EQ_INT(us_test_cli(enc0, "e3"), 2);
     const char *enc_help[] = {"encode", "--help", NULL};
     CHECK_EQ_INT(us_test_cli(enc_help, "e4"), 0);
-    CHECK(strstr(us_test_slurp("e4"), "USERSIM_MODEL_DIR") != NULL);
+    CHECK(strstr(us_test_slurp("e4"), "USERSIM_MODELS") != NULL);
+}
+
+/* A store embedded by the sentence model keeps those vectors when embed is asked for the hashed
+ * embedder: that is refused (exit 1, naming --force) and the vectors are byte for byte the
+ * same; with --force they are replaced. */
+TEST(cli_embed_hashed_never_replaces_model_vectors_without_force) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    if (access("models/all-MiniLM-L6-v2/model.safetensors", R_OK) != 0)
+        SKIP("models/all-MiniLM-L6-v2 is not installed (make models)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("s.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 0) == 0);
+    REQUIRE(write_keywords(store) > 0);
+    const char *model[] = {"embed", store, NULL};
+    REQUIRE(us_test_cli(model, "o1") == 0);
+    REQUIRE(us_test_sql_int(store, "SELECT count(*) FROM embedder"
+                                   " WHERE name LIKE 'all-MiniLM-L6-v2@%'") == 1);
+    REQUIRE(us_test_sql_exec(store, "CREATE TABLE kv0 AS SELECT * FROM keyword_vec;"
+                                    "CREATE TABLE iv0 AS SELECT * FROM item_vec;"
+                                    "CREATE TABLE e0 AS SELECT * FROM embedder;") == 0);
+    const char *hashed[] = {"embed", store, "--hashed", NULL};
+    CHECK_EQ_INT(us_test_cli(hashed, "o2"), 1);
+    CHECK(strstr(us_test_slurp("o2"), "--force") != NULL);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM embedder e JOIN e0 ON"
+                                        " e.name = e0.name AND e.model_sha256 = e0.model_sha256"),
+                 1);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec k JOIN kv0"
+                                        " ON k.keyword = kv0.keyword AND k.vec = kv0.vec"),
+                 N_WORDS);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM item_vec i JOIN iv0"
+                                        " ON i.item = iv0.item AND i.side = iv0.side"
+                                        " AND i.vec = iv0.vec"),
+                 us_test_sql_int(store, "SELECT count(*) FROM iv0"));
+    const char *forced[] = {"embed", store, "--hashed", "--force", NULL};
+    CHECK_EQ_INT(us_test_cli(forced, "o3"), 0);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM embedder WHERE name = '"
+                                        US_HASHEMBED_NAME "'"),
+                 1);
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM keyword_vec k JOIN kv0"
+                                        " ON k.keyword = kv0.keyword AND k.vec = kv0.vec"),
+                 0);
 }
