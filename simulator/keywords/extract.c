@@ -1072,7 +1072,7 @@ us_status us_extract_summary(const char *path, us_extract_report *rep, us_err *e
         rep->failed = (uint64_t)sqlite3_column_int64(q, 4);
     } else if (st == US_OK) {
         st = us_err_set(err, US_ENOTFOUND, path, 0, NULL, "the store has no keywords yet (run "
-                        "usersim extract first): %s", sqlite3_errmsg(s.db));
+                        "usersim build first): %s", sqlite3_errmsg(s.db));
     }
     sqlite3_finalize(q);
     if (st == US_OK) st = read_log(&s, rep, err);

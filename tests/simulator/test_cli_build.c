@@ -207,7 +207,7 @@ TEST(cli_build_on_a_complete_store_writes_nothing) {
  * USERSIM_MODELS naming the repository's models/ it embeds with the model. */
 TEST(cli_build_from_another_folder_finds_the_model_or_names_where_it_looked) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
-    char dir[1024], store[1024], empty[1024], cwd[1024], env_models[1200];
+    char dir[1024], store[1024], empty[1024], cwd[1024], env_models[PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("m.usdb"));
     snprintf(empty, sizeof empty, "%s", us_test_path("no-models"));
@@ -238,4 +238,84 @@ TEST(cli_build_from_another_folder_finds_the_model_or_names_where_it_looked) {
     CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM embedder"
                                         " WHERE name LIKE 'all-MiniLM-L6-v2@%'"),
                  1);
+}
+
+/* The option names say which model they mean: --llm-model (extract, build) and --embed-model
+ * (embed, build). The old spellings (--model) still work, each with a one-line warning that
+ * names the new option; the new ones print no warning; --help shows the new names. */
+TEST(cli_model_options_new_names_and_old_spellings) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("n.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+
+    const char *x_new[] = {"extract", store, "--builtin", "--quiet", "--llm-model", "m", NULL};
+    CHECK_EQ_INT(us_test_cli(x_new, "x1"), 0);
+    CHECK(strstr(us_test_slurp("x1"), "deprecated") == NULL);
+    const char *x_old[] = {"extract", store, "--builtin", "--quiet", "--model", "m", NULL};
+    CHECK_EQ_INT(us_test_cli(x_old, "x2"), 0);
+    CHECK(strstr(us_test_slurp("x2"),
+                 "usersim extract: warning: --model is deprecated and goes in the next "
+                 "release; use --llm-model\n") != NULL);
+
+    /* embed and build: both spellings reach the same model folder (missing here) */
+    const char *e_new[] = {"embed", store, "--embed-model", "no-such-model", NULL};
+    CHECK_EQ_INT(us_test_cli(e_new, "e1"), 1);
+    CHECK(strstr(us_test_slurp("e1"), "no-such-model") != NULL);
+    CHECK(strstr(us_test_slurp("e1"), "deprecated") == NULL);
+    const char *e_old[] = {"embed", store, "--model", "no-such-model", NULL};
+    CHECK_EQ_INT(us_test_cli(e_old, "e2"), 1);
+    CHECK(strstr(us_test_slurp("e2"), "no-such-model") != NULL);
+    CHECK(strstr(us_test_slurp("e2"), "usersim embed: warning: --model is deprecated and goes in "
+                                      "the next release; use --embed-model\n") != NULL);
+    const char *b_new[] = {"build", store, "--embed-model", "no-such-model", NULL};
+    CHECK_EQ_INT(us_test_cli(b_new, "b1"), 1);
+    CHECK(strstr(us_test_slurp("b1"), "no-such-model") != NULL);
+    CHECK(strstr(us_test_slurp("b1"), "deprecated") == NULL);
+    const char *b_old[] = {"build", store, "--model", "no-such-model", NULL};
+    CHECK_EQ_INT(us_test_cli(b_old, "b2"), 1);
+    CHECK(strstr(us_test_slurp("b2"), "no-such-model") != NULL);
+    CHECK(strstr(us_test_slurp("b2"), "usersim build: warning: --model is deprecated and goes in "
+                                      "the next release; use --embed-model\n") != NULL);
+
+    const char *help_x[] = {"extract", "--help", NULL};
+    CHECK_EQ_INT(us_test_cli(help_x, "h1"), 0);
+    CHECK(strstr(us_test_slurp("h1"), "--llm URL --llm-model M") != NULL);
+    const char *help_e[] = {"embed", "--help", NULL};
+    CHECK_EQ_INT(us_test_cli(help_e, "h2"), 0);
+    CHECK(strstr(us_test_slurp("h2"), "--embed-model DIR") != NULL);
+    const char *help_b[] = {"build", "--help", NULL};
+    CHECK_EQ_INT(us_test_cli(help_b, "h3"), 0);
+    CHECK(strstr(us_test_slurp("h3"), "--embed-model DIR") != NULL &&
+          strstr(us_test_slurp("h3"), "--llm-model M") != NULL);
+}
+
+/* Every message about a stage the store lacks points at usersim build, the one command that
+ * runs whichever stages are missing, never at the stage's own command. */
+TEST(cli_missing_stage_messages_name_usersim_build) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("bare.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 30, 12, 200, 1) == 0);
+    static const char *const others[] = {"usersim extract", "usersim embed",
+                                         "usersim train-sasrec"};
+    const char *runs[][6] = {
+        {"eval-sim", store, NULL},
+        {"play", store, "--user", "1", NULL},
+        {"embed", store, "--hashed", NULL},
+        {"extract", store, "--report", NULL},
+        {"eval-sim", store, "--no-keyword", "--no-embed", NULL},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        CHECK(us_test_cli(runs[i], "o") != 0);
+        const char *out = us_test_slurp("o");
+        if (!strstr(out, "usersim build"))
+            us_test_fail(t_, __FILE__, __LINE__, "%s says no usersim build: %s", runs[i][0], out);
+        for (size_t k = 0; k < 3; k++)
+            if (strstr(out, others[k]))
+                us_test_fail(t_, __FILE__, __LINE__, "%s names %s: %s", runs[i][0], others[k],
+                             out);
+    }
 }
