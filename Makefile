@@ -121,12 +121,14 @@ DEMO := $(BUILD)/demo
 # the paper's reaction (judge only, majority vote), which a random policy games.
 demo: $(BIN)
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
-	    echo "demo: the sentence model could not be installed (make models says why)"
+	    echo "demo: the sentence model could not be installed (make models says why);" \
+	        "the demo asks for the hashed embedder (--hashed)"
 	$(BIN) synth --out $(DEMO)/data
 	$(BIN) ingest --format amazon --reviews $(DEMO)/data/Synthetic_5.json.gz \
 	    --meta $(DEMO)/data/meta_Synthetic.json.gz --out $(DEMO)/synthetic.usdb
 	$(BIN) stats $(DEMO)/synthetic.usdb
-	$(BIN) build $(DEMO)/synthetic.usdb
+	$(BIN) build $(DEMO)/synthetic.usdb \
+	    $$(test -f models/all-MiniLM-L6-v2/model.safetensors || echo --hashed)
 	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv
 	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv --paper
 
