@@ -6,7 +6,9 @@
 #   py=$(sh scripts/pyenv.sh build/pyenv) && USERSIM_PYTHON=$py ...
 # A second run with nothing changed only checks that everything imports (well under a second).
 # The package is reinstalled when any file under env/python changes. It is built from a copy,
-# so the source tree gets no build/ or *.egg-info folders.
+# so the source tree gets no build/ or *.egg-info folders; the copy's build step runs make for
+# libusersim.so in the folder that holds DIR (build/ by default, as make test has it), so the
+# library the tests already built is the one bundled, with nothing compiled again.
 # Usage: scripts/pyenv.sh [DIR]   (default: build/pyenv)
 set -u
 
@@ -28,7 +30,9 @@ command -v sha256sum >/dev/null 2>&1 || die "sha256sum (coreutils) is needed"
 # The package's files and the requirements, hashed: the environment is current when the stamp
 # holds this hash and everything imports.
 stamp="$dir/usersim-stamp"
+# What a build in place leaves there (make wheel: build/, usersim.egg-info/) is not the package.
 want=$( (echo "$reqs"; cd "$pkg" && find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
+  ! -path './build/*' ! -path './*.egg-info/*' \
   | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d ' ' -f 1)
 if [ -x "$py" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
   "$py" -c 'import numpy, gymnasium, usersim' >/dev/null 2>&1; then
@@ -83,8 +87,10 @@ fi
 say "installing usersim from env/python"
 cp -R "$pkg" "$tmp/src" || die "cannot copy $pkg"
 rm -rf "$tmp/src/build" "$tmp/src"/*.egg-info
-if ! pip install --no-deps --no-build-isolation --force-reinstall "$tmp/src" \
-  >"$tmp/pip.log" 2>&1; then
+build=$(cd "$(dirname "$dir")" && pwd) || die "cannot find the folder that holds $dir"
+if ! env USERSIM_SOURCE="$root" USERSIM_BUILD="$build" "$py" -m pip \
+  --disable-pip-version-check --no-input install --no-deps --no-build-isolation \
+  --force-reinstall "$tmp/src" >"$tmp/pip.log" 2>&1; then
   tail -n 12 "$tmp/pip.log" | sed 's/^/  pip: /' >&2
   die "pip could not install env/python"
 fi
