@@ -17,9 +17,10 @@ without importing first), and gymnasium.make_vec(..., vectorization_mode="vector
 gives the C vector env. Without gymnasium the package works the same, with small stand-ins for
 the spaces (see usersim._gym) and no registry.
 
-The library is looked for in USERSIM_LIB (a path; when set, nothing else is tried), next to
-this package, in the build/ folder of the repository this package sits in and of the working
-directory, then on the system's library path (after `make install`).
+The library is looked for in USERSIM_LIB (a path; when set, nothing else is tried), then
+next to this package's modules (where `pip install ./env/python` puts the one it builds), in
+the build/ folder of the repository when the package is imported from a checkout, then on the
+system's library path and in /usr/local/lib (after `make install`).
 """
 from . import _gym, _lib
 from ._lib import LibraryNotFound, UserSimError

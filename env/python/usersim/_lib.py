@@ -183,14 +183,16 @@ def _candidates():
         # An explicit choice is the only one: falling back would hide a wrong setting.
         return [("USERSIM_LIB", env)]
     here = Path(__file__).resolve().parent
-    out = [("next to the package", str(here / "libusersim.so"))]
-    # Running from a checkout (env/python/usersim): the repository's default build folder.
+    # What pip install ./env/python (or a wheel from make wheel) put inside the package.
+    out = [("bundled with the package", str(here / "libusersim.so"))]
+    # Running from a checkout (env/python/usersim on PYTHONPATH): the repository's build folder.
     repo = here.parent.parent.parent
-    out.append(("the repository's build folder", str(repo / "build" / "libusersim.so")))
-    out.append(("the working directory's build folder",
-                str(Path.cwd() / "build" / "libusersim.so")))
+    if (repo / "env" / "python" / "usersim").resolve() == here:
+        out.append(("the repository's build folder", str(repo / "build" / "libusersim.so")))
     found = ctypes.util.find_library("usersim")
     out.append(("the system library path", found or "libusersim.so"))
+    # make install's default prefix, which the loader may not search before ldconfig runs.
+    out.append(("make install's default prefix", "/usr/local/lib/libusersim.so"))
     return out
 
 
@@ -212,9 +214,10 @@ def load():
                     tried.append(f"{where}: {path} ({e})")
             if lib is None:
                 raise LibraryNotFound(
-                    "usersim: cannot load libusersim.so. Build it with `make` and set "
-                    "USERSIM_LIB to its path (for example build/libusersim.so), or install it "
-                    "with `make install`. Tried:\n  " + "\n  ".join(tried)
+                    "usersim: cannot load libusersim.so. `pip install ./env/python` builds "
+                    "it into the package; or set USERSIM_LIB to a built one (for example "
+                    "build/libusersim.so), or install it with `make install`. Tried:\n  "
+                    + "\n  ".join(tried)
                 )
             _declare(lib)
             _lib = lib
