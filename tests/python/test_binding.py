@@ -791,6 +791,67 @@ class Sharing(unittest.TestCase):
         self.assertEqual(_sim.shared_count(), base)
 
 
+class Install(unittest.TestCase):
+    """The package a user installs: a wheel built from env/python the way `make wheel` builds
+    it, installed into a fresh virtual environment, imports and runs from an unrelated folder
+    with USERSIM_LIB unset, on the library it carries."""
+
+    def test_wheel_bundles_the_library(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        lib = os.environ.get("USERSIM_LIB", "")
+        if not lib:
+            self.skipTest("USERSIM_LIB not set (make test sets it)")
+        top = tempfile.mkdtemp(prefix="install-", dir=WORK)
+        wheels, venv, elsewhere = (os.path.join(top, d) for d in ("wheels", "venv", "cwd"))
+        os.mkdir(elsewhere)
+        quiet = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+        quiet.pop("USERSIM_LIB")
+        quiet.pop("PYTHONPATH", None)
+
+        def run(*cmd, **kw):
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=kw.pop("env", quiet), **kw)
+            self.assertEqual(p.returncode, 0, f"{' '.join(cmd)}:\n{p.stdout[-4000:]}")
+            return p.stdout
+
+        # The library make test built is reused (its build folder), so make has nothing to do.
+        build = dict(quiet, USERSIM_BUILD=os.path.dirname(os.path.abspath(lib)))
+        run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+            "--no-index", "-w", wheels, os.path.join(root, "env", "python"), env=build)
+        [name] = os.listdir(wheels)
+        self.assertTrue(name.startswith("usersim-") and name.endswith(".whl"), name)
+        self.assertNotIn("-any.whl", name)  # machine code inside: tagged for this platform
+        import zipfile
+        with zipfile.ZipFile(os.path.join(wheels, name)) as z:
+            self.assertIn("usersim/libusersim.so", z.namelist())
+
+        # A bare environment, the wheel installed by this environment's pip, and numpy (the one
+        # dependency) linked in from here rather than downloaded again.
+        run(sys.executable, "-m", "venv", "--without-pip", venv)
+        py = os.path.join(venv, "bin", "python")
+        run(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index",
+            os.path.join(wheels, name))
+        site = run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+        numpy_dir = os.path.dirname(np.__file__)
+        for d in (numpy_dir, numpy_dir + ".libs"):
+            if os.path.isdir(d):
+                os.symlink(d, os.path.join(site, os.path.basename(d)))
+
+        code = ("import sys, usersim\n"
+                "env = usersim.make(sys.argv[1], use_keyword=False, use_embed=False, paper=True)\n"
+                "obs, info = env.reset(seed=0)\n"
+                "obs, reward, terminated, truncated, info = env.step(0)\n"
+                "print(usersim.__file__)\n"
+                "print(usersim._lib.load()._name)\n"
+                "print(env.action_space.n)\n")
+        out = run(py, "-I", "-c", code, STORE, cwd=elsewhere).splitlines()
+        pkg = os.path.dirname(out[-3])
+        self.assertTrue(os.path.realpath(pkg).startswith(os.path.realpath(venv) + os.sep), pkg)
+        self.assertEqual(os.path.realpath(out[-2]),
+                         os.path.realpath(os.path.join(pkg, "libusersim.so")))
+        self.assertEqual(int(out[-1]), N_ITEMS)  # the store opened, through that library
+
+
 class Speed(unittest.TestCase):
     """Figures for the log, never asserted."""
 
