@@ -1,7 +1,7 @@
 # usersim build. `make test` and `make demo` work as the first command on a fresh Debian 12
 # machine: every target first runs scripts/deps.sh, which installs missing system libraries.
 #
-# Targets: all deps test san bench demo models fuzz install clean test-llm.
+# Targets: all deps test san bench demo models fuzz install wheel clean test-llm.
 # Variables: BUILD (object folder), PREFIX (install root), SAN=1 (sanitizer build).
 
 BUILD   ?= build
@@ -55,7 +55,7 @@ BIN    := $(BUILD)/usersim
 TESTS  := $(BUILD)/run_tests
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all deps test san bench demo models fuzz install clean test-llm
+.PHONY: all deps test san bench demo models fuzz install wheel clean test-llm
 all: $(LIBA) $(LIBSO) $(BIN)
 
 deps: $(DEPS_OK)
@@ -169,6 +169,8 @@ fuzz: | $(DEPS_OK)
 	    grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/$$n.log; \
 	done
 
+# The command goes to $(PREFIX)/bin, which is on PATH for the default /usr/local; the last line
+# says so, or says to add it.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usersim
@@ -179,6 +181,19 @@ install: all
 	    install -m 644 $$h $(DESTDIR)$(PREFIX)/include/usersim/$$h; done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' usersim.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usersim.pc
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) \
+	    echo "install: usersim is in $(PREFIX)/bin, on PATH";; *) \
+	    echo "install: usersim is in $(PREFIX)/bin; add it to PATH to run usersim";; esac
+
+# The Python package as a wheel in $(BUILD)/wheel/, with this build's libusersim.so inside
+# (env/python/setup.py runs make for it, here a no-op). Built offline with the setuptools and
+# wheel of the environment scripts/pyenv.sh makes; the wheel is tagged for this platform.
+wheel: $(LIBSO)
+	@rm -rf $(BUILD)/wheel
+	@py=$$(sh scripts/pyenv.sh $(BUILD)/pyenv) && \
+	USERSIM_BUILD=$(abspath $(BUILD)) $$py -m pip --disable-pip-version-check --no-input \
+	    wheel --no-deps --no-build-isolation -w $(BUILD)/wheel ./env/python && \
+	ls $(BUILD)/wheel/*.whl
 
 clean:
 	rm -rf build build-san build-fuzz
