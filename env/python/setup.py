@@ -60,7 +60,12 @@ def make_library():
     # whose descriptors pip does not pass on; this make starts its own.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     jobs = str(os.cpu_count() or 1)
-    cmd = ["make", "-C", str(root), "-j", jobs, f"BUILD={build}", str(lib)]
+    # Inside the repository, BUILD is spelled relative to it, as a plain make spells it: the
+    # header dependencies make recorded (build/x.d) name their objects that way.
+    where = os.path.relpath(build, root)
+    if where == os.pardir or where.startswith(os.pardir + os.sep):
+        where = str(build)
+    cmd = ["make", "-C", str(root), "-j", jobs, f"BUILD={where}", f"{where}/{LIBNAME}"]
     print("usersim: " + " ".join(cmd), flush=True)
     subprocess.run(cmd, env=env, check=True)
     return lib
