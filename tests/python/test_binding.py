@@ -22,6 +22,7 @@ import tempfile
 import time
 import unittest
 import warnings
+import zipfile
 
 import sqlite3
 
@@ -821,7 +822,6 @@ class Install(unittest.TestCase):
         [name] = os.listdir(wheels)
         self.assertTrue(name.startswith("usersim-") and name.endswith(".whl"), name)
         self.assertNotIn("-any.whl", name)  # machine code inside: tagged for this platform
-        import zipfile
         with zipfile.ZipFile(os.path.join(wheels, name)) as z:
             self.assertIn("usersim/libusersim.so", z.namelist())
 
