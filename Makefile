@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 VERSION := 0.1.0
 
-PKGS    := openblas libcjson libcurl sqlite3 zlib
+PKGS    := openblas libcjson libcurl sqlite3 zlib libcrypto
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes
 ifeq ($(CI),true)
 WARN    += -Werror

@@ -262,20 +262,29 @@ long us_utf8_check(const char *s, size_t n);
 int us_utf8_put(char *out, uint32_t cp);
 
 /* ------------------------------------------------------------------------------------------
- * SHA-256 (FIPS 180-4)
+ * SHA-256 (FIPS 180-4), computed by OpenSSL's libcrypto
  * ---------------------------------------------------------------------------------------- */
 
+/* A running hash. The context lives on the heap (OpenSSL keeps its layout private), so a plain
+ * struct copy would share it: use us_sha256_copy. */
 typedef struct us_sha256 {
-    uint32_t h[8];
-    uint64_t nbytes;
-    uint8_t buf[64];
-    size_t nbuf;
-    int hw; /* set by us_sha256_init: 1 when blocks go through the CPU's SHA instructions */
+    struct evp_md_ctx_st *ctx; /* NULL before init and after final or free */
 } us_sha256;
 
-void us_sha256_init(us_sha256 *s);
+/* Starts a hash. Returns US_OK, or US_ENOMEM (with *s left released) when libcrypto cannot make
+ * a context. Caller owns the context; us_sha256_final or us_sha256_free releases it. */
+us_status us_sha256_init(us_sha256 *s, us_err *err);
+/* Hashes data[0..n) on; any n, including 0. s must be between init and final. */
 void us_sha256_update(us_sha256 *s, const void *data, size_t n);
+/* Writes the digest of everything hashed and releases the context. */
 void us_sha256_final(us_sha256 *s, uint8_t digest[32]);
+/* Makes dst an independent copy of the running hash src, so one can be finished while the other
+ * goes on. Returns US_OK or US_ENOMEM. Caller owns dst; release as after us_sha256_init. */
+us_status us_sha256_copy(us_sha256 *dst, const us_sha256 *src, us_err *err);
+/* Releases a hash that will not be finished. A released or finished s, or NULL, is a no-op. */
+void us_sha256_free(us_sha256 *s);
+/* The digest of data[0..n) in one call. Returns US_OK or US_ENOMEM. */
+us_status us_sha256_digest(const void *data, size_t n, uint8_t digest[32], us_err *err);
 /* Lower-case hex of a digest into hex[65] (NUL-terminated). */
 void us_sha256_hex(const uint8_t digest[32], char hex[65]);
 

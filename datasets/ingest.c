@@ -163,8 +163,9 @@ static us_status each_line(ingest *g, const char *path, const char *role, us_rea
     if (st == US_OK) {
         g->rep->bytes_read += us_lines_bytes(l);
         char hex[65];
-        us_lines_sha256(l, hex);
-        st = us_store_add_source(g->db, role, path, us_lines_raw_bytes(l), hex, g->err);
+        st = us_lines_sha256(l, hex, g->err);
+        if (st == US_OK)
+            st = us_store_add_source(g->db, role, path, us_lines_raw_bytes(l), hex, g->err);
     }
     if (!strcmp(role, "reviews")) g->rep->lines = (uint64_t)us_lines_lineno(l);
     else g->rep->meta_lines = (uint64_t)us_lines_lineno(l);

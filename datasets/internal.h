@@ -246,8 +246,9 @@ uint64_t us_lines_raw_bytes(const us_lines *l);
 uint64_t us_lines_bytes(const us_lines *l);
 /* Total size of the file (0 for a pipe or FIFO whose size is unknown). */
 uint64_t us_lines_size(const us_lines *l);
-/* SHA-256 (hex) of the raw bytes read so far; of the whole file once us_lines_next returned 0. */
-void us_lines_sha256(const us_lines *l, char hex[65]);
+/* SHA-256 (hex) of the raw bytes read so far; of the whole file once us_lines_next returned 0.
+ * Returns US_OK, or US_ENOMEM when the hash cannot be copied. */
+us_status us_lines_sha256(const us_lines *l, char hex[65], us_err *err);
 /* NULL is a no-op. */
 void us_lines_close(us_lines *l);
 

@@ -47,11 +47,10 @@ static us_status lines_new(us_lines **out, const char *name, us_err *err) {
     l->max_line = US_MAX_LINE;
     l->buf = malloc(l->cap);
     l->raw = malloc(RAW_BLOCK);
-    if (!l->buf || !l->raw) {
+    if (!l->buf || !l->raw || us_sha256_init(&l->sha, NULL) != US_OK) {
         us_lines_close(l);
         return us_err_set(err, US_ENOMEM, name, 0, NULL, "out of memory");
     }
-    us_sha256_init(&l->sha);
     *out = l;
     return US_OK;
 }
@@ -303,17 +302,21 @@ uint64_t us_lines_raw_bytes(const us_lines *l) { return l->raw_bytes; }
 uint64_t us_lines_bytes(const us_lines *l) { return l->bytes; }
 uint64_t us_lines_size(const us_lines *l) { return l->size; }
 
-void us_lines_sha256(const us_lines *l, char hex[65]) {
-    us_sha256 copy = l->sha; /* finishing a copy keeps the running state usable */
+us_status us_lines_sha256(const us_lines *l, char hex[65], us_err *err) {
+    us_sha256 copy; /* finishing a copy keeps the running state usable */
+    us_status st = us_sha256_copy(&copy, &l->sha, err);
+    if (st != US_OK) return st;
     uint8_t d[32];
     us_sha256_final(&copy, d);
     us_sha256_hex(d, hex);
+    return US_OK;
 }
 
 void us_lines_close(us_lines *l) {
     if (!l) return;
     if (l->fd >= 0) close(l->fd);
     if (l->z_ready) inflateEnd(&l->zs);
+    us_sha256_free(&l->sha);
     free(l->raw);
     free(l->buf);
     free(l);

@@ -11,6 +11,7 @@ have_pc libcjson || need="$need libcjson-dev"
 have_pc libcurl || need="$need libcurl4-openssl-dev"
 have_pc sqlite3 || need="$need libsqlite3-dev"
 have_pc zlib || need="$need zlib1g-dev"
+have_pc libcrypto || need="$need libssl-dev"
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need="$need $extra"
 done

@@ -107,13 +107,21 @@ static us_status file_sha256(const char *path, char hex[65], us_err *err) {
         return us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
     }
     us_sha256 s;
-    us_sha256_init(&s);
+    us_status st = us_sha256_init(&s, err);
+    if (st != US_OK) {
+        free(buf);
+        fclose(f);
+        return st;
+    }
     size_t got;
     while ((got = fread(buf, 1, CHUNK, f)) > 0) us_sha256_update(&s, buf, got);
     int bad = ferror(f);
     free(buf);
     fclose(f);
-    if (bad) return us_err_set(err, US_EIO, path, 0, NULL, "read error while hashing");
+    if (bad) {
+        us_sha256_free(&s);
+        return us_err_set(err, US_EIO, path, 0, NULL, "read error while hashing");
+    }
     uint8_t d[32];
     us_sha256_final(&s, d);
     us_sha256_hex(d, hex);

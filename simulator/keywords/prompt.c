@@ -36,16 +36,15 @@ const char *kw_prompt_builtin(kw_prompt_id id) {
     return TEMPLATES[id].text;
 }
 
-static void version_of(const char *text, char ver[17]) {
-    us_sha256 h;
+static us_status version_of(const char *text, char ver[17], us_err *err) {
     uint8_t d[32];
     char hex[65];
-    us_sha256_init(&h);
-    us_sha256_update(&h, text, strlen(text));
-    us_sha256_final(&h, d);
+    us_status st = us_sha256_digest(text, strlen(text), d, err);
+    if (st != US_OK) return st;
     us_sha256_hex(d, hex);
     memcpy(ver, hex, 16);
     ver[16] = '\0';
+    return US_OK;
 }
 
 void kw_prompts_free(kw_prompts *p) {
@@ -88,11 +87,12 @@ us_status kw_prompts_load(kw_prompts *p, const char *dir, us_err *err) {
         else if (!strstr(t, TEMPLATES[i].required))
             st = us_err_set(err, US_EFORMAT, path, 0, "template", "expected the placeholder %s, "
                             "found none", TEMPLATES[i].required);
+        else
+            st = version_of(t, p->version[i], err);
         if (st != US_OK) {
             kw_prompts_free(p);
             return st;
         }
-        version_of(t, p->version[i]);
     }
     return US_OK;
 }

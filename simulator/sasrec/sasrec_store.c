@@ -152,13 +152,11 @@ static char *shapes_json(const us_sasrec_config *c) {
     return s;
 }
 
-static void sha256_hex_of(const char *s, char hex[65]) {
-    us_sha256 h;
+static us_status sha256_hex_of(const char *s, char hex[65], us_err *err) {
     uint8_t dig[32];
-    us_sha256_init(&h);
-    us_sha256_update(&h, s, strlen(s));
-    us_sha256_final(&h, dig);
-    us_sha256_hex(dig, hex);
+    us_status st = us_sha256_digest(s, strlen(s), dig, err);
+    if (st == US_OK) us_sha256_hex(dig, hex);
+    return st;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -234,7 +232,7 @@ us_status us_sasrec_checkpoint_save(const char *path, const us_sasrec *m,
         for (int k = 0; k < 4; k++) blob[4 * i + k] = (uint8_t)(w >> (8 * k));
     }
     char hash[65];
-    sha256_hex_of(cfg, hash);
+    if ((st = sha256_hex_of(cfg, hash, err)) != US_OK) goto done;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         st = us_err_set(err, US_ENOTFOUND, path, 0, NULL, "cannot open the store: %s",
                         sqlite3_errmsg(db));
@@ -356,7 +354,7 @@ us_status us_sasrec_checkpoint_load(const char *path, int64_t version,
         goto done;
     }
     char want_hash[65];
-    sha256_hex_of(cfg_text, want_hash);
+    if ((st = sha256_hex_of(cfg_text, want_hash, err)) != US_OK) goto done;
     if (strcmp(want_hash, hash) != 0) {
         st = us_err_set(err, US_EFORMAT, path, 0, "config_hash",
                         "version %lld: expected %s (SHA-256 of config), found %.64s", ver,

@@ -102,7 +102,11 @@ static int no_temp_store(void) {
 static void store_digest(const char *path, char hex[65]) {
     sqlite3 *db = open_ro(path);
     us_sha256 s;
-    us_sha256_init(&s);
+    if (us_sha256_init(&s, NULL) != US_OK) {
+        snprintf(hex, 65, "no digest: out of memory");
+        sqlite3_close(db);
+        return;
+    }
     const char *tables[] = {"SELECT * FROM meta ORDER BY key",
                             "SELECT role, name, bytes, sha256 FROM sources ORDER BY role",
                             "SELECT * FROM skips ORDER BY role, reason, field",
