@@ -1,6 +1,8 @@
 /* sim_fixture.c — see sim_fixture.h. */
 #include <stdio.h>
 
+#include "simulator/embed/embed.h"
+#include "simulator/keywords/keywords.h"
 #include "simulator/sasrec/sasrec.h"
 #include "tests/simulator/sim_fixture.h"
 #include "tests/store.h"
@@ -43,4 +45,21 @@ us_sim *us_test_sasrec_sim_cfg(const char *name, char *store, us_sim_config cfg)
 
 us_sim *us_test_sasrec_sim(const char *name, char *store) {
     return us_test_sasrec_sim_cfg(name, store, us_sim_config_default());
+}
+
+int us_test_full_store(const char *name, char *store) {
+    us_sim *sim = us_test_sasrec_sim(name, store);
+    if (!sim) return -1;
+    us_sim_close(sim);
+    us_err err;
+    us_extract_config xc = us_extract_config_default();
+    xc.quiet = 1;
+    if (us_extract(store, &xc, NULL, &err) != US_OK) return -1;
+    us_embedder *e;
+    if (us_embedder_open(&e, NULL, 64, 1, NULL, &err) != US_OK) return -1;
+    us_embed_config ec = us_embed_config_default();
+    ec.quiet = 1;
+    us_status st = us_embed_store(store, e, &ec, NULL, &err);
+    us_embedder_close(e);
+    return st == US_OK ? 0 : -1;
 }

@@ -17,6 +17,11 @@
  * the result; release with us_sim_close(). */
 us_sim *us_test_sasrec_sim(const char *name, char *store);
 
+/* The same store with the keyword and embedding stages added (built-in extractor, hashed
+ * embedder), as `usersim build --hashed` makes them, so every vote has scores; not opened.
+ * Its path into store (1024 bytes). 0 on success, -1 on failure. */
+int us_test_full_store(const char *name, char *store);
+
 /* The same store opened with cfg (its keyword and embedding votes are turned off here). */
 us_sim *us_test_sasrec_sim_cfg(const char *name, char *store, us_sim_config cfg);
 

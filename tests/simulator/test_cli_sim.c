@@ -311,25 +311,6 @@ TEST(cli_play_top_lists_the_likeliest_unmet_items) {
     CHECK(strstr(out, " 11. #") == NULL);
 }
 
-/* The SASRec fixture with keywords (the built-in extractor) and hashed embeddings, as
- * `usersim build --hashed` makes them. */
-static int keyword_store(const char *name, char *store) {
-    us_sim *sim = us_test_sasrec_sim(name, store);
-    if (!sim) return -1;
-    us_sim_close(sim);
-    us_err err;
-    us_extract_config xc = us_extract_config_default();
-    xc.quiet = 1;
-    if (us_extract(store, &xc, NULL, &err) != US_OK) return -1;
-    us_embedder *e;
-    if (us_embedder_open(&e, NULL, 64, 1, NULL, &err) != US_OK) return -1;
-    us_embed_config ec = us_embed_config_default();
-    ec.quiet = 1;
-    us_status st = us_embed_store(store, e, &ec, NULL, &err);
-    us_embedder_close(e);
-    return st == US_OK ? 0 : -1;
-}
-
 /* 1 when some liked item of u's training history has keyword k among its pros (the store's
  * item_keyword rows, side 0) and its title (set_titles) in line. */
 static int names_a_source(const char *store, const us_sim *sim, int32_t u, uint32_t k,
@@ -356,7 +337,7 @@ static int names_a_source(const char *store, const us_sim *sim, int32_t u, uint3
 TEST(cli_play_names_the_history_items_of_matched_keywords) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     char store[1024];
-    REQUIRE(keyword_store("k.usdb", store) == 0);
+    REQUIRE(us_test_full_store("k.usdb", store) == 0);
     REQUIRE(set_titles(store) == 0);
     us_sim_config cfg = us_sim_config_default();
     us_err err;

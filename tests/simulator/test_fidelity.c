@@ -218,28 +218,9 @@ static double rate_at_target(float s[US_SIM_NVOTES][4096], size_t n, uint64_t ta
     return majority_rate(s, n, t, tie_half);
 }
 
-/* The fixture store with the keyword and embedding stages added (built-in extractor, hashed
- * embedder): every vote has scores. */
-static int full_store(const char *name, char *store) {
-    us_sim *sim = us_test_sasrec_sim(name, store);
-    if (!sim) return -1;
-    us_sim_close(sim);
-    us_err err;
-    us_extract_config xc = us_extract_config_default();
-    xc.quiet = 1;
-    if (us_extract(store, &xc, NULL, &err) != US_OK) return -1;
-    us_embedder *e;
-    if (us_embedder_open(&e, NULL, 64, 1, NULL, &err) != US_OK) return -1;
-    us_embed_config ec = us_embed_config_default();
-    ec.quiet = 1;
-    us_status st = us_embed_store(store, e, &ec, NULL, &err);
-    us_embedder_close(e);
-    return st == US_OK ? 0 : -1;
-}
-
 TEST(fidelity_calibration_matches_the_ensemble_like_rate) {
     char store[1024];
-    REQUIRE(full_store("cal.usdb", store) == 0);
+    REQUIRE(us_test_full_store("cal.usdb", store) == 0);
     us_err err;
     char buf[1200];
     /* Each vote's scores on the labeled validation interactions, from the paper's rule sim. */
