@@ -347,7 +347,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     int8_t *eng_lab = malloc(2 * (nt + 1));
     us_lab *train = malloc((ntrain + 1) * sizeof *train);
     us_lab *valid = malloc((nvalid + 1) * sizeof *valid);
-    us_collab bias = {0}, mf = {0};
+    us_collab own_bias = {0}, own_mf = {0}; /* fitted here when the sim has none */
+    const us_collab *bias = us_sim_collab_of(sim, 0), *mf = us_sim_collab_of(sim, 1);
     /* alignment counts: items then categories (category index through the sim's strings) */
     uint32_t *ie = calloc((size_t)V, 4), *ir = calloc((size_t)V, 4), *is = calloc((size_t)V, 4);
     us_strtab *cats = NULL;
@@ -394,11 +395,17 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
         uoff[u + 1] += uoff[u];
         qsort(touched + uoff[u], uoff[u + 1] - uoff[u], sizeof *touched, cmp_i32);
     }
-    /* the collaborative baselines, fitted as us_sim_open fits the judge's parts */
-    if (us_collab_fit_bias(&bias, U, V, train, mt, valid, mv) != US_OK ||
-        us_collab_fit_mf(&mf, U, V, sc->mf_factors, train, mt, valid, mv, sc->seed) != US_OK) {
-        st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
-        goto done;
+    /* the collaborative baselines: the judge's parts when the sim has them, else fitted
+     * here as us_sim_open fits them (same rows, same order, same seed: the same models) */
+    if (!bias || !mf) {
+        if (us_collab_fit_bias(&own_bias, U, V, train, mt, valid, mv) != US_OK ||
+            us_collab_fit_mf(&own_mf, U, V, sc->mf_factors, train, mt, valid, mv, sc->seed) !=
+                US_OK) {
+            st = us_err_set(err, US_ENOMEM, path, 0, NULL, "out of memory");
+            goto done;
+        }
+        bias = &own_bias;
+        mf = &own_mf;
     }
     out->collab_in_judge = sc->mode == US_SIM_FITTED && sc->use_collab;
 
@@ -469,8 +476,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
         acc_add(&a_maj, 2 * n_like > n_use, lab, soft / wsum);
         col[COL_JUDGE][t] = r.score;
         acc_add(&a_ens, r.judged, lab, r.score);
-        const double pb = sigmoid(us_collab_logit(&bias, e->user, e->item));
-        const double pm = sigmoid(us_collab_logit(&mf, e->user, e->item));
+        const double pb = sigmoid(us_collab_logit(bias, e->user, e->item));
+        const double pm = sigmoid(us_collab_logit(mf, e->user, e->item));
         col[COL_BIAS][t] = (float)pb;
         col[COL_MF][t] = (float)pm;
         acc_add(&a_bias, pb >= 0.5, lab, pb);
@@ -613,8 +620,8 @@ us_status us_sim_evaluate(const us_sim *sim, const char *path, const us_sim_eval
     }
 done:
     us_sim_worker_free(w);
-    us_collab_free(&bias);
-    us_collab_free(&mf);
+    us_collab_free(&own_bias);
+    us_collab_free(&own_mf);
     free(x);
     free(truth);
     free(uoff);

@@ -49,6 +49,11 @@ double us_collab_logit(const us_collab *m, int32_t u, int32_t i);
 /* Frees the arrays (m itself is the caller's); a zeroed m is a no-op. */
 void us_collab_free(us_collab *m);
 
+struct us_sim;
+/* The sim's fitted bias model (mf = 0) or matrix factorization (mf = 1), NULL when it fitted
+ * none (not FITTED, or use_collab 0). Borrowed from sim. */
+const us_collab *us_sim_collab_of(const struct us_sim *sim, int mf);
+
 /* Solves the symmetric positive definite system a·x = b (a row-major (n, n), only its lower
  * triangle read) in place by Cholesky: x into b, a overwritten by its factor. Returns 0 (b
  * partly overwritten) when a is not positive definite. */

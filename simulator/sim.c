@@ -1142,6 +1142,11 @@ void us_sim_thresholds(const us_sim *sim, float out[US_SIM_NVOTES]) {
 
 void us_sim_calibration_of(const us_sim *sim, us_sim_calibration *out) { *out = sim->calib; }
 void us_sim_fits_of(const us_sim *sim, us_sim_fits *out) { *out = sim->fits; }
+
+const us_collab *us_sim_collab_of(const us_sim *sim, int mf) {
+    const us_collab *m = mf ? &sim->mf : &sim->bias;
+    return m->bu ? m : NULL;
+}
 const uint32_t *us_sim_popularity(const us_sim *sim) { return sim->pop; }
 
 int us_sim_history(const us_sim *sim, int32_t u, const int32_t **items, const int8_t **labels) {
