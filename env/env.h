@@ -200,6 +200,24 @@ void us_vecenv_reset(us_vecenv *v, int32_t *obs);
 void us_vecenv_step(us_vecenv *v, const int32_t *actions, int32_t *obs, float *rewards,
                     uint8_t *terminated, uint8_t *truncated, int32_t *users);
 
+/* Users of the episodes: env resets of v draw their user uniformly from users[0..n) instead
+ * of from every user (one draw from the episode seed's user stream, as before), or, with
+ * eval_order, walk users[i], users[i + n_envs], ... in turn. Takes effect at the next reset
+ * (call us_vecenv_reset after it). Copies the list. US_EINVAL naming "users" for n < 1 or an
+ * id out of range. Training on some users and evaluating on the others uses it. */
+us_status us_vecenv_set_users(us_vecenv *v, const int32_t *users, int n, us_err *err);
+
+/* The vector env's whole mutable state (every env's episode so far, satisfaction, streams,
+ * episode counters), so that a training run can stop and resume bit for bit: save writes
+ * us_vecenv_state_size(v) bytes into buf; load restores them into a vector env made with the
+ * same sim, config, n and users (US_EFORMAT naming "vecenv state" when len or the contents do
+ * not fit it). Observations are not part of the state: load writes the current observation
+ * of every env into obs (n, obs_size). */
+size_t us_vecenv_state_size(const us_vecenv *v);
+void us_vecenv_state_save(const us_vecenv *v, void *buf);
+us_status us_vecenv_state_load(us_vecenv *v, const void *buf, size_t len, int32_t *obs,
+                               us_err *err);
+
 #ifdef __cplusplus
 }
 #endif
