@@ -9,7 +9,7 @@
 #include "tests/test.h"
 
 static char g_dir[512];
-static char g_store[600];
+static char g_store[700];
 static int g_state; /* 0 not tried, 1 built, -1 failed */
 
 static void remove_fixture(void) {
@@ -27,7 +27,7 @@ const char *us_test_agents_store(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof g_dir, "%s/usersim-agents-%ld", tmp && *tmp ? tmp : "/tmp",
              (long)getpid());
-    char data[560], reviews[600], meta[600], cmd[600];
+    char data[600], reviews[700], meta[700], cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", g_dir, g_dir);
     if (system(cmd) != 0) return NULL;
     atexit(remove_fixture);
