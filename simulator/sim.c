@@ -1187,6 +1187,14 @@ const char *us_sim_item_raw(const us_sim *sim, int32_t i) {
     return i >= 0 && i < sim->n_items ? sim->blob + sim->item_raw[i] : "";
 }
 
+const float *us_sim_item_vector(const us_sim *sim, int32_t i, int side, int *dim) {
+    if (dim) *dim = sim->dim;
+    if (!sim->vec || i < 0 || i >= sim->n_items || side < 0 || side > 1 ||
+        !sim->has_vec[(size_t)i * 2 + (size_t)side])
+        return NULL;
+    return sim->vec + ((size_t)i * 2 + (size_t)side) * (size_t)sim->dim;
+}
+
 const char *us_sim_item_title(const us_sim *sim, int32_t i) {
     return i >= 0 && i < sim->n_items ? sim->blob + sim->item_title[i] : "";
 }

@@ -287,6 +287,10 @@ const char *us_sim_item_raw(const us_sim *sim, int32_t i);
 const char *us_sim_user_raw(const us_sim *sim, int32_t u);
 /* The title of item i in the store's items table ("" when it has none); borrowed from sim. */
 const char *us_sim_item_title(const us_sim *sim, int32_t i);
+/* Item i's text vector of one side (0 pros, 1 cons), L2-normalized, and its length in *dim
+ * (may be NULL); NULL when the store has no vector for it (no embed stage, the embedding vote
+ * not in use, or i or side out of range). Borrowed from sim. */
+const float *us_sim_item_vector(const us_sim *sim, int32_t i, int side, int *dim);
 /* Item i's keyword ids of one side (0 pros, 1 cons) into *ids, ascending; returns how many
  * (0 when the keyword vote is not in use, i is not an item or side not 0 / 1). Borrowed from
  * sim. */

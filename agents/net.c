@@ -1,0 +1,331 @@
+/* net.c — the policy network every learner shares (agents.h, "The policy network"): a state
+ * encoder over the user's logged history and the episode's (item, reaction) pairs, an MLP, and
+ * one score per catalogue item (h times an item-embedding matrix: one sgemm for a batch), with
+ * a value head beside it. Forward, backward (accumulating into one nn_block's gradients) and a
+ * forward-mode derivative for TRPO's Fisher-vector products. It does not mask, sample or
+ * update: the learners do. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/agents.h"
+#include "core/nn.h"
+
+/* The block's tensors, in order. */
+enum { T_E, T_R, T_W1, T_B1, T_W2, T_B2, T_O, T_OB, T_WV, T_BV, T_COUNT };
+#define NREACT 5 /* history dislike, like, none; episode miss, like */
+
+struct us_net {
+    const us_sim *sim;
+    us_net_config cfg;
+    int V, D, Hd, K, obs_size, max_batch, n_pairs;
+    nn_block blk;
+    float *mem;
+    float *p[T_COUNT]; /* parameter tensors */
+    float *g[T_COUNT]; /* their gradients */
+    /* what the last forward kept, for its B rows */
+    int B;
+    float *z;    /* (B, 2D) [history mean, episode mean] */
+    float *pre1; /* (B, Hd) W1·z + b1 */
+    float *h1;   /* (B, Hd) relu(pre1) */
+    float *h;    /* (B, D) */
+    int *nh, *np;      /* (B) history items and episode pairs averaged */
+    const int32_t *obs;/* the last forward's observations (borrowed until the next call) */
+    /* scratch for backward and jvp */
+    float *dz, *d1, *dh, *t1; /* (B,2D), (B,Hd), (B,D), (B, max(Hd, D)) */
+};
+
+const us_hparam us_net_hparams[US_NET_NHPARAMS] = {
+    {"dim", 32, 2, 1024, 1, "item, reaction and state embedding size D"},
+    {"hidden", 128, 2, 4096, 1, "hidden units of the state MLP"},
+    {"hist-len", 50, 0, 10000, 1, "newest training interactions of the user the state reads"},
+    {"text-init", 0, 0, 1, 1, "1: item embeddings start from the store's text vectors"},
+};
+
+us_net_config us_net_config_from(const us_hvalues *vals) {
+    us_net_config c;
+    c.dim = (int)vals->v[0];
+    c.hidden = (int)vals->v[1];
+    c.hist_len = (int)vals->v[2];
+    c.text_init = (int)vals->v[3];
+    return c;
+}
+
+/* The history label's reaction row: dislike 0, like 1, none 2. */
+static int hist_row(int8_t label) { return label == 1 ? 1 : label == 0 ? 0 : 2; }
+
+/* E and O from the items' text vectors: x_i·P with P (dim_text, D) ~ N(0, 1/D) from rng,
+ * each row rescaled to norm 0.02·sqrt(D) (the random init's expected norm); items without a
+ * vector keep their random row. Returns 1 when some item had a vector. */
+static int text_init(us_net *n, us_rng *rng) {
+    int dt = 0;
+    int any = 0;
+    for (int i = 0; i < n->V && !any; i++) any = us_sim_item_vector(n->sim, i, 0, &dt) != NULL;
+    if (!any || dt <= 0) return 0;
+    const int D = n->D;
+    float *P = malloc((size_t)dt * (size_t)D * sizeof *P);
+    if (!P) return 0;
+    nn_init_normal(P, (size_t)dt * (size_t)D, 0.0f, 1.0f / sqrtf((float)D), rng);
+    const double target = 0.02 * sqrt((double)D);
+    for (int i = 0; i < n->V; i++) {
+        const float *x = us_sim_item_vector(n->sim, i, 0, NULL);
+        if (!x) continue;
+        double row[1024], ss = 0.0;
+        for (int c = 0; c < D; c++) {
+            double s = 0.0;
+            for (int k = 0; k < dt; k++) s += (double)x[k] * P[(size_t)k * D + c];
+            row[c] = s;
+            ss += s * s;
+        }
+        const double f = ss > 0.0 ? target / sqrt(ss) : 0.0;
+        for (int c = 0; c < D; c++) {
+            n->p[T_E][(size_t)i * D + c] = (float)(row[c] * f);
+            n->p[T_O][(size_t)i * D + c] = (float)(row[c] * f);
+        }
+    }
+    free(P);
+    return 1;
+}
+
+us_status us_net_init(us_net **out, const us_sim *sim, const us_net_config *cfg, int obs_size,
+                      int max_batch, uint64_t seed, us_err *err) {
+    *out = NULL;
+    if (cfg->dim < 2 || cfg->dim > 1024)
+        return us_err_set(err, US_EINVAL, NULL, 0, "dim", "expected 2..1024, found %d", cfg->dim);
+    if (cfg->hidden < 2 || cfg->hidden > 4096)
+        return us_err_set(err, US_EINVAL, NULL, 0, "hidden", "expected 2..4096, found %d",
+                          cfg->hidden);
+    if (cfg->hist_len < 0)
+        return us_err_set(err, US_EINVAL, NULL, 0, "hist-len", "expected >= 0, found %d",
+                          cfg->hist_len);
+    if (obs_size < 1 || obs_size % 2 != 1)
+        return us_err_set(err, US_EINVAL, NULL, 0, "obs_size", "expected 1 + 2k, found %d",
+                          obs_size);
+    if (max_batch < 1)
+        return us_err_set(err, US_EINVAL, NULL, 0, "max_batch", "expected >= 1, found %d",
+                          max_batch);
+    us_net *n = calloc(1, sizeof *n);
+    if (!n) return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
+    n->sim = sim;
+    n->cfg = *cfg;
+    n->V = us_sim_n_items(sim);
+    n->D = cfg->dim;
+    n->Hd = cfg->hidden;
+    n->K = cfg->hist_len;
+    n->obs_size = obs_size;
+    n->n_pairs = (obs_size - 1) / 2;
+    n->max_batch = max_batch;
+    const size_t V = (size_t)n->V, D = (size_t)n->D, Hd = (size_t)n->Hd;
+    const size_t sizes[T_COUNT] = {V * D, NREACT * D, Hd * 2 * D, Hd, D * Hd, D, V * D, V, Hd, 1};
+    nn_block_layout(&n->blk, sizes, T_COUNT);
+    n->mem = calloc(n->blk.total, sizeof *n->mem);
+    const size_t Bm = (size_t)max_batch, wide = Hd > D ? Hd : D;
+    n->z = malloc(Bm * 2 * D * sizeof(float));
+    n->pre1 = malloc(Bm * Hd * sizeof(float));
+    n->h1 = malloc(Bm * Hd * sizeof(float));
+    n->h = malloc(Bm * D * sizeof(float));
+    n->nh = malloc(Bm * sizeof(int));
+    n->np = malloc(Bm * sizeof(int));
+    n->dz = malloc(Bm * 2 * D * sizeof(float));
+    n->d1 = malloc(Bm * Hd * sizeof(float));
+    n->dh = malloc(Bm * D * sizeof(float));
+    n->t1 = malloc(Bm * wide * sizeof(float));
+    if (!n->mem || !n->z || !n->pre1 || !n->h1 || !n->h || !n->nh || !n->np || !n->dz ||
+        !n->d1 || !n->dh || !n->t1) {
+        us_net_free(n);
+        return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
+                          "out of memory for a net of %zu parameters", n->blk.nparams);
+    }
+    for (int t = 0; t < T_COUNT; t++) {
+        n->p[t] = nn_block_tensor(&n->blk, n->mem, NN_PARAMS, (size_t)t);
+        n->g[t] = nn_block_tensor(&n->blk, n->mem, NN_GRADS, (size_t)t);
+    }
+    /* Init: embeddings N(0, 0.02²) (or E, O from text), the MLP Xavier-uniform (ReLU gain
+     * √2 for W1), biases 0, the value head N(0, 0.01²) so the first values are near 0. The
+     * output embeddings' small norm keeps the first policy near uniform. */
+    us_rng rng;
+    us_rng_seed(&rng, seed, 0x6e6574u); /* "net" */
+    nn_init_normal(n->p[T_E], V * D, 0.0f, 0.02f, &rng);
+    nn_init_normal(n->p[T_R], NREACT * D, 0.0f, 0.02f, &rng);
+    nn_init_xavier_uniform(n->p[T_W1], n->Hd, 2 * n->D, sqrtf(2.0f), &rng);
+    nn_init_xavier_uniform(n->p[T_W2], n->D, n->Hd, 1.0f, &rng);
+    nn_init_normal(n->p[T_O], V * D, 0.0f, 0.02f, &rng);
+    nn_init_normal(n->p[T_WV], Hd, 0.0f, 0.01f, &rng);
+    if (cfg->text_init) text_init(n, &rng);
+    *out = n;
+    return US_OK;
+}
+
+void us_net_free(us_net *n) {
+    if (!n) return;
+    free(n->mem);
+    free(n->z);
+    free(n->pre1);
+    free(n->h1);
+    free(n->h);
+    free(n->nh);
+    free(n->np);
+    free(n->dz);
+    free(n->d1);
+    free(n->dh);
+    free(n->t1);
+    free(n);
+}
+
+/* z row b from observation ob, with the embedding tensors E and R (the parameters, or a
+ * direction for jvp). Counts into *nh, *np. */
+static void encode_row(const us_net *n, const int32_t *ob, const float *E, const float *R,
+                       float *z, int *nh, int *np) {
+    const int D = n->D;
+    memset(z, 0, 2 * (size_t)D * sizeof *z);
+    int cnt = 0;
+    if (n->K > 0) {
+        const int32_t *items;
+        const int8_t *labels;
+        const int len = us_sim_history(n->sim, ob[0], &items, &labels);
+        const int from = len > n->K ? len - n->K : 0;
+        for (int j = from; j < len; j++) {
+            const float *e = E + (size_t)items[j] * D, *r = R + (size_t)hist_row(labels[j]) * D;
+            for (int c = 0; c < D; c++) z[c] += e[c] + r[c];
+        }
+        cnt = len - from;
+        if (cnt > 0)
+            for (int c = 0; c < D; c++) z[c] /= (float)cnt;
+    }
+    *nh = cnt;
+    int pc = 0;
+    float *ze = z + D;
+    for (int j = 0; j < n->n_pairs; j++) {
+        const int32_t it = ob[1 + 2 * j], re = ob[2 + 2 * j];
+        if (it < 0) continue;
+        US_ASSERT(it < n->V);
+        const float *e = E + (size_t)it * D, *r = R + (size_t)(3 + (re == 1)) * D;
+        for (int c = 0; c < D; c++) ze[c] += e[c] + r[c];
+        pc++;
+    }
+    if (pc > 0)
+        for (int c = 0; c < D; c++) ze[c] /= (float)pc;
+    *np = pc;
+}
+
+void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *values) {
+    US_ASSERT(B >= 1 && B <= n->max_batch);
+    const int D = n->D, Hd = n->Hd;
+    n->B = B;
+    n->obs = obs;
+    for (int b = 0; b < B; b++) {
+        const int32_t *ob = obs + (size_t)b * n->obs_size;
+        US_ASSERT(ob[0] >= 0 && ob[0] < us_sim_n_users(n->sim));
+        encode_row(n, ob, n->p[T_E], n->p[T_R], n->z + (size_t)b * 2 * D, &n->nh[b], &n->np[b]);
+    }
+    /* h1 = relu(W1·z + b1);  h = W2·h1 + b2 */
+    nn_linear_forward(n->pre1, n->z, n->p[T_W1], n->p[T_B1], B, 2 * D, Hd);
+    nn_relu_forward(n->h1, n->pre1, (size_t)B * Hd);
+    nn_linear_forward(n->h, n->h1, n->p[T_W2], n->p[T_B2], B, Hd, D);
+    /* scores = O·h + o (one sgemm for the batch);  value = w_v·h1 + b_v */
+    if (scores) nn_linear_forward(scores, n->h, n->p[T_O], n->p[T_OB], B, D, n->V);
+    if (values) nn_linear_forward(values, n->h1, n->p[T_WV], n->p[T_BV], B, Hd, 1);
+}
+
+void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
+    US_ASSERT(B == n->B);
+    const int D = n->D, Hd = n->Hd;
+    memset(n->dh, 0, (size_t)B * D * sizeof(float));
+    memset(n->d1, 0, (size_t)B * Hd * sizeof(float));
+    memset(n->dz, 0, (size_t)B * 2 * D * sizeof(float));
+    /* scores = O·h + o:  dh += dscores·O, dO += dscoresᵀ·h, do += Σ_b dscores */
+    if (dscores)
+        nn_linear_backward(n->dh, n->g[T_O], n->g[T_OB], dscores, n->h, n->p[T_O], B, D, n->V);
+    /* value = w_v·h1 + b_v */
+    if (dvalues)
+        nn_linear_backward(n->d1, n->g[T_WV], n->g[T_BV], dvalues, n->h1, n->p[T_WV], B, Hd, 1);
+    /* h = W2·h1 + b2 */
+    nn_linear_backward(n->d1, n->g[T_W2], n->g[T_B2], n->dh, n->h1, n->p[T_W2], B, Hd, D);
+    /* h1 = relu(pre1): d(pre1) = d(h1)·[pre1 > 0], into t1 */
+    float *dpre = n->t1;
+    memset(dpre, 0, (size_t)B * Hd * sizeof(float));
+    nn_relu_backward(dpre, n->d1, n->pre1, (size_t)B * Hd);
+    /* pre1 = W1·z + b1 */
+    nn_linear_backward(n->dz, n->g[T_W1], n->g[T_B1], dpre, n->z, n->p[T_W1], B, 2 * D, Hd);
+    /* z = [mean_H (E[i] + R[l]), mean_P (E[i] + R[3 + r])]: each averaged row gets dz / count */
+    float *dE = n->g[T_E], *dR = n->g[T_R];
+    for (int b = 0; b < B; b++) {
+        const int32_t *ob = n->obs + (size_t)b * n->obs_size;
+        const float *dza = n->dz + (size_t)b * 2 * D, *dze = dza + D;
+        if (n->nh[b] > 0) {
+            const int32_t *items;
+            const int8_t *labels;
+            const int len = us_sim_history(n->sim, ob[0], &items, &labels);
+            const float inv = 1.0f / (float)n->nh[b];
+            for (int j = len - n->nh[b]; j < len; j++) {
+                float *e = dE + (size_t)items[j] * D, *r = dR + (size_t)hist_row(labels[j]) * D;
+                for (int c = 0; c < D; c++) {
+                    e[c] += dza[c] * inv;
+                    r[c] += dza[c] * inv;
+                }
+            }
+        }
+        if (n->np[b] > 0) {
+            const float inv = 1.0f / (float)n->np[b];
+            for (int j = 0; j < n->n_pairs; j++) {
+                const int32_t it = ob[1 + 2 * j], re = ob[2 + 2 * j];
+                if (it < 0) continue;
+                float *e = dE + (size_t)it * D, *r = dR + (size_t)(3 + (re == 1)) * D;
+                for (int c = 0; c < D; c++) {
+                    e[c] += dze[c] * inv;
+                    r[c] += dze[c] * inv;
+                }
+            }
+        }
+    }
+}
+
+void us_net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
+    US_ASSERT(B == n->B);
+    const int D = n->D, Hd = n->Hd;
+    const float *q[T_COUNT]; /* the direction, tensor by tensor */
+    for (int t = 0; t < T_COUNT; t++) q[t] = dparams + n->blk.offsets[t];
+    /* ż: the encoder is linear in (E, R), so ż is the encoder applied to the direction */
+    int nh, np;
+    for (int b = 0; b < B; b++)
+        encode_row(n, n->obs + (size_t)b * n->obs_size, q[T_E], q[T_R],
+                   n->dz + (size_t)b * 2 * D, &nh, &np);
+    /* pre1' = W1·ż + Ẇ1·z + ḃ1;  h1' = pre1'·[pre1 > 0] */
+    nn_linear_forward(n->d1, n->dz, n->p[T_W1], NULL, B, 2 * D, Hd);
+    nn_linear_forward(n->t1, n->z, q[T_W1], q[T_B1], B, 2 * D, Hd);
+    for (size_t k = 0; k < (size_t)B * Hd; k++)
+        n->d1[k] = n->pre1[k] > 0.0f ? n->d1[k] + n->t1[k] : 0.0f;
+    /* h' = W2·h1' + Ẇ2·h1 + ḃ2 */
+    nn_linear_forward(n->dh, n->d1, n->p[T_W2], NULL, B, Hd, D);
+    nn_linear_forward(n->t1, n->h1, q[T_W2], q[T_B2], B, Hd, D);
+    for (size_t k = 0; k < (size_t)B * D; k++) n->dh[k] += n->t1[k];
+    /* scores' = O·h' + Ȯ·h + ȯ: two products over the catalogue, summed */
+    nn_linear_forward(dscores, n->dh, n->p[T_O], q[T_OB], B, D, n->V);
+    for (int b = 0; b < B; b++) { /* + Ȯ·h, with plain loops: no (B, V) scratch */
+        const float *hb = n->h + (size_t)b * D;
+        float *out = dscores + (size_t)b * n->V;
+        for (int i = 0; i < n->V; i++) {
+            const float *oi = q[T_O] + (size_t)i * D;
+            float s = 0.0f;
+            for (int c = 0; c < D; c++) s += oi[c] * hb[c];
+            out[i] += s;
+        }
+    }
+}
+
+void us_net_zero_grad(us_net *n) {
+    memset(nn_block_section(&n->blk, n->mem, NN_GRADS), 0, n->blk.nparams * sizeof(float));
+}
+size_t us_net_nparams(const us_net *n) { return n->blk.nparams; }
+float *us_net_params(us_net *n) { return nn_block_section(&n->blk, n->mem, NN_PARAMS); }
+float *us_net_grads(us_net *n) { return nn_block_section(&n->blk, n->mem, NN_GRADS); }
+float *us_net_adam_m(us_net *n) { return nn_block_section(&n->blk, n->mem, NN_ADAM_M); }
+float *us_net_adam_v(us_net *n) { return nn_block_section(&n->blk, n->mem, NN_ADAM_V); }
+int us_net_n_items(const us_net *n) { return n->V; }
+int us_net_obs_size(const us_net *n) { return n->obs_size; }
+const us_net_config *us_net_config_of(const us_net *n) { return &n->cfg; }
+
+void us_net_copy(us_net *dst, const us_net *src) {
+    US_ASSERT(dst->blk.nparams == src->blk.nparams && dst->V == src->V);
+    memcpy(dst->mem, src->mem, src->blk.nparams * sizeof(float));
+}
