@@ -192,6 +192,9 @@ struct us_vecenv {
     uint64_t seed;
     us_env **envs;
     uint64_t *episode; /* (n) episodes started by each env */
+    int32_t *users;    /* (n_users) the users episodes come from (us_vecenv_set_users); NULL:
+                          every user of the sim */
+    int n_users;       /* entries of users, or the sim's user count when users is NULL */
     us_pool *pool; /* NULL with one thread */
     vec_job job;
 };
@@ -201,15 +204,24 @@ uint64_t us_vecenv_episode_seed(uint64_t seed, uint64_t i, uint64_t k) {
     return us_hash64(key, sizeof key, 0x75736572u);
 }
 
+/* Starts env i's next episode k. The user is users[j] (j itself without a list): j drawn
+ * uniformly from 0..n_users-1 with one draw from the episode seed's user stream, the draw
+ * us_env_reset makes for US_ENV_RANDOM_USER, so with the list 0..N-1 (or none) the users are
+ * those a single env reset with the seed picks; in evaluation order j = (i + k·n) mod n_users.
+ * The user is passed to us_env_reset explicitly, which draws nothing else from that stream. */
 static void vec_reset_one(us_vecenv *v, int i, int32_t *obs) {
     us_env *env = v->envs[i];
-    uint64_t k = v->episode[i]++;
-    int32_t user = US_ENV_RANDOM_USER;
-    if (v->eval_order) {
-        const uint64_t nu = (uint64_t)us_sim_n_users(env->sim);
-        user = (int32_t)(((uint64_t)i + k * (uint64_t)v->n) % nu);
-    }
+    const uint64_t k = v->episode[i]++;
     const uint64_t seed = us_vecenv_episode_seed(v->seed, (uint64_t)i, k);
+    const uint64_t nu = (uint64_t)v->n_users;
+    uint64_t j;
+    if (v->eval_order) {
+        j = ((uint64_t)i + k * (uint64_t)v->n) % nu;
+    } else {
+        us_rng pick = us_rng_derive(seed, STREAM_USER);
+        j = us_rng_bounded(&pick, (uint32_t)nu);
+    }
+    const int32_t user = v->users ? v->users[j] : (int32_t)j;
     if (v->eval_order) us_env_reset_eval(env, seed, user, obs); /* no early leaving */
     else us_env_reset(env, seed, user, obs);
 }
@@ -279,6 +291,7 @@ us_status us_vecenv_init(us_vecenv **out, const us_sim *sim, const us_env_config
         }
     }
     v->obs_size = us_env_obs_size(v->envs[0]);
+    v->n_users = us_sim_n_users(sim);
     v->n_threads = n_threads;
     if (n_threads > 1) {
         st = us_pool_init(&v->pool, n_threads, vec_worker, v, err);
@@ -298,6 +311,7 @@ void us_vecenv_free(us_vecenv *v) {
         for (int i = 0; i < v->n; i++) us_env_free(v->envs[i]);
     free(v->envs);
     free(v->episode);
+    free(v->users);
     free(v);
 }
 
@@ -320,4 +334,23 @@ void us_vecenv_step(us_vecenv *v, const int32_t *actions, int32_t *obs, float *r
     v->job.users = users;
     v->job.reset_only = 0;
     vec_run(v);
+}
+
+us_status us_vecenv_set_users(us_vecenv *v, const int32_t *users, int n, us_err *err) {
+    if (n < 1 || !users)
+        return us_err_set(err, US_EINVAL, NULL, 0, "users", "expected at least 1 user, found %d",
+                          users ? n : 0);
+    const int n_users = us_sim_n_users(v->envs[0]->sim);
+    for (int k = 0; k < n; k++)
+        if (users[k] < 0 || users[k] >= n_users)
+            return us_err_set(err, US_EINVAL, NULL, 0, "users",
+                              "expected user ids 0..%d, found %d at %d", n_users - 1, users[k],
+                              k);
+    int32_t *copy = malloc((size_t)n * sizeof *copy);
+    if (!copy) return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
+    memcpy(copy, users, (size_t)n * sizeof *copy);
+    free(v->users);
+    v->users = copy;
+    v->n_users = n;
+    return US_OK;
 }

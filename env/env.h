@@ -185,7 +185,8 @@ int us_vecenv_n(const us_vecenv *v);
  * US_ENV_RANDOM_USER or the user the vector env gave the episode (the user is the only thing
  * drawn from the seed's user stream; reactions and leaving come from its other streams). With
  * eval_order the vector env chooses the user and the episode never ends early: replay it with
- * us_env_reset_eval and that user. */
+ * us_env_reset_eval and that user. After us_vecenv_set_users the user comes from the list, so
+ * replay with the user given (US_ENV_RANDOM_USER would draw from every user). */
 uint64_t us_vecenv_episode_seed(uint64_t seed, uint64_t i, uint64_t k);
 
 /* Resets every env; obs (n, obs_size). */
@@ -201,10 +202,12 @@ void us_vecenv_step(us_vecenv *v, const int32_t *actions, int32_t *obs, float *r
                     uint8_t *terminated, uint8_t *truncated, int32_t *users);
 
 /* Users of the episodes: env resets of v draw their user uniformly from users[0..n) instead
- * of from every user (one draw from the episode seed's user stream, as before), or, with
- * eval_order, walk users[i], users[i + n_envs], ... in turn. Takes effect at the next reset
- * (call us_vecenv_reset after it). Copies the list. US_EINVAL naming "users" for n < 1 or an
- * id out of range. Training on some users and evaluating on the others uses it. */
+ * of from every user (one draw from the episode seed's user stream, as before: the list of
+ * every user 0..N-1 in order changes nothing), or, with eval_order, env i's k-th episode takes
+ * users[(i + k·n_envs) mod n], so envs walk users[i], users[i + n_envs], ... in turn.
+ * Takes effect at the next reset (call us_vecenv_reset after it). US_EINVAL naming "users"
+ * for n < 1 or an id out of range (v is then unchanged). Training on some users and
+ * evaluating on the others uses it. Copies the list, which v owns until us_vecenv_free. */
 us_status us_vecenv_set_users(us_vecenv *v, const int32_t *users, int n, us_err *err);
 
 /* The vector env's whole mutable state (every env's episode so far, satisfaction, streams,

@@ -174,7 +174,8 @@ TEST(env_masks_repeats) {
     us_sim_close(sim);
 }
 
-/* 300 vector steps of n envs with actions from a fixed stream; every output concatenated. */
+/* 300 vector steps of 16 envs with actions from a fixed stream, episodes drawing from users
+ * (n_users of them; NULL: no us_vecenv_set_users call); every output concatenated. */
 typedef struct vec_trace {
     int32_t obs[16 * 300 * 21];
     float rewards[16 * 300];
@@ -182,13 +183,18 @@ typedef struct vec_trace {
     int32_t users[16 * 300];
 } vec_trace;
 
-static int vec_run_trace(const us_sim *sim, int threads, int eval, vec_trace *tr) {
+static int vec_run_trace_users(const us_sim *sim, int threads, int eval, const int32_t *users,
+                               int n_users, vec_trace *tr) {
     us_env_config cfg = us_env_config_default();
     cfg.leave_prob = 0.05;
     cfg.max_steps = 30;
     us_vecenv *v;
     us_err err;
     if (us_vecenv_init(&v, sim, &cfg, 16, threads, 123, eval, &err) != US_OK) return -1;
+    if (users && us_vecenv_set_users(v, users, n_users, &err) != US_OK) {
+        us_vecenv_free(v);
+        return -1;
+    }
     int32_t first[16 * 21];
     us_vecenv_reset(v, first);
     us_rng act = us_rng_derive(9, 0);
@@ -200,6 +206,10 @@ static int vec_run_trace(const us_sim *sim, int threads, int eval, vec_trace *tr
     }
     us_vecenv_free(v);
     return 0;
+}
+
+static int vec_run_trace(const us_sim *sim, int threads, int eval, vec_trace *tr) {
+    return vec_run_trace_users(sim, threads, eval, NULL, 0, tr);
 }
 
 TEST(vecenv_same_outputs_for_any_thread_count) {
@@ -581,6 +591,110 @@ TEST(vecenv_episode_replays_from_its_seed_and_user) {
             us_env_free(by_user[i]);
             us_env_free(by_seed[i]);
         }
+        us_vecenv_free(v);
+    }
+    us_sim_close(sim);
+}
+
+/* us_vecenv_set_users with every user 0..N-1 in order draws the same users from the same
+ * stream: the whole trace (observations, rewards, flags, users) is the one without a list, in
+ * both orders; a list with the same users in another order does change it. */
+TEST(vecenv_set_users_full_list_changes_nothing) {
+    us_sim *sim = make_sim("uf.usdb");
+    REQUIRE(sim != NULL);
+    const int nu = us_sim_n_users(sim);
+    REQUIRE(nu == US_TEST_SIM_USERS);
+    int32_t all[US_TEST_SIM_USERS], rev[US_TEST_SIM_USERS];
+    for (int u = 0; u < nu; u++) all[u] = u, rev[u] = nu - 1 - u;
+    vec_trace *t0 = malloc(sizeof *t0), *t1 = malloc(sizeof *t1);
+    REQUIRE(t0 && t1);
+    for (int eval = 0; eval < 2; eval++) {
+        REQUIRE(vec_run_trace(sim, 2, eval, t0) == 0);
+        memset(t1, 0xab, sizeof *t1);
+        REQUIRE(vec_run_trace_users(sim, 2, eval, all, nu, t1) == 0);
+        CHECK(memcmp(t0, t1, sizeof *t0) == 0);
+        REQUIRE(vec_run_trace_users(sim, 2, eval, rev, nu, t1) == 0);
+        CHECK(memcmp(t0->users, t1->users, sizeof t0->users) != 0);
+    }
+    free(t0);
+    free(t1);
+    us_sim_close(sim);
+}
+
+/* A vector env given a subset of the users: every episode's user is one of them (and several
+ * appear); an episode still replays from its seed and the user given; in evaluation order env
+ * i's k-th episode takes users[(i + k·n) mod len]; bad lists are refused, naming "users", and
+ * leave the list in use as it was. */
+TEST(vecenv_set_users_draws_from_the_subset) {
+    us_sim *sim = make_sim("us.usdb");
+    REQUIRE(sim != NULL);
+    enum { N = 3, OBS = 21, LEN = 5 };
+    const int32_t subset[LEN] = {3, 17, 42, 58, 11};
+    us_env_config cfg = us_env_config_default();
+    cfg.leave_prob = 0.2;
+    cfg.max_steps = 6;
+    us_err err;
+    int32_t obs[N * OBS], users[N], a[N];
+    float rw[N];
+    uint8_t te[N], tr[N];
+    for (int eval = 0; eval < 2; eval++) {
+        us_vecenv *v;
+        REQUIRE(us_vecenv_init(&v, sim, &cfg, N, 2, 31, eval, &err) == US_OK);
+        CHECK_OK(us_vecenv_set_users(v, subset, LEN, &err), err);
+        us_vecenv_reset(v, obs);
+        /* a single env replays env 0's episodes from their seeds and users */
+        us_env *single;
+        REQUIRE(us_env_init(&single, sim, &cfg, &err) == US_OK);
+        int32_t sobs[OBS];
+        uint64_t k[N] = {0};
+        int seen[LEN] = {0}, episodes = 0;
+        for (int s = -1; s < 400; s++) {
+            if (s >= 0) {
+                for (int i = 0; i < N; i++) a[i] = (int32_t)((s * 11 + i * 5) % 40);
+                us_vecenv_step(v, a, obs, rw, te, tr, users);
+                us_env_step_result r;
+                us_env_step(single, a[0], sobs, &r);
+                CHECK(r.reward == rw[0]);
+                REQUIRE(r.terminated == te[0] && r.truncated == tr[0]);
+            }
+            for (int i = 0; i < N; i++) {
+                if (s >= 0 && !te[i] && !tr[i]) continue;
+                /* env i starts its episode k[i] */
+                const int32_t u = obs[i * OBS];
+                int at = -1;
+                for (int j = 0; j < LEN; j++)
+                    if (subset[j] == u) at = j;
+                CHECK(at >= 0);
+                if (at >= 0) seen[at]++;
+                if (eval) CHECK_EQ_INT(u, subset[((uint64_t)i + k[i] * N) % LEN]);
+                const uint64_t es = us_vecenv_episode_seed(31, (uint64_t)i, k[i]++);
+                if (i == 0) {
+                    if (eval) us_env_reset_eval(single, es, u, sobs);
+                    else us_env_reset(single, es, u, sobs);
+                }
+                episodes++;
+            }
+            CHECK(memcmp(sobs, obs, sizeof sobs) == 0);
+        }
+        CHECK(episodes > 100);
+        for (int j = 0; j < LEN; j++) CHECK(seen[j] > 5); /* all of them, not one */
+
+        /* refused lists, by name; the subset stays in use */
+        const int32_t bad_lo[2] = {3, -1}, bad_hi[2] = {US_TEST_SIM_USERS, 4};
+        CHECK_ERR(us_vecenv_set_users(v, subset, 0, &err), err, US_EINVAL, "found 0");
+        CHECK_STR(err.field, "users");
+        CHECK_ERR(us_vecenv_set_users(v, subset, -3, &err), err, US_EINVAL, "users");
+        CHECK_ERR(us_vecenv_set_users(v, bad_lo, 2, &err), err, US_EINVAL, "found -1");
+        CHECK_STR(err.field, "users");
+        CHECK_ERR(us_vecenv_set_users(v, bad_hi, 2, &err), err, US_EINVAL, "found 60");
+        CHECK_STR(err.field, "users");
+        us_vecenv_reset(v, obs);
+        for (int i = 0; i < N; i++) {
+            int in = 0;
+            for (int j = 0; j < LEN; j++) in |= subset[j] == obs[i * OBS];
+            CHECK(in);
+        }
+        us_env_free(single);
         us_vecenv_free(v);
     }
     us_sim_close(sim);
