@@ -1,7 +1,8 @@
 /* env.c — us_env and us_vecenv (env/env.h): episodes over a shared, read-only us_sim. Each env
  * owns its episode (items, reactions, generator) and a simulator worker; the vector env runs
  * contiguous slices of its envs on a small pool of threads that wait on a condition variable
- * between calls. It does not train or choose actions: agents/ does. */
+ * between calls, and saves and loads its whole state (a fixed layout, at the end). It does not
+ * train or choose actions: agents/ does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,5 +353,194 @@ us_status us_vecenv_set_users(us_vecenv *v, const int32_t *users, int n, us_err 
     free(v->users);
     v->users = copy;
     v->n_users = n;
+    return US_OK;
+}
+
+/* ---- the vector env's saved state ----
+ *
+ * Fixed layout, little-endian whatever the host, so its size depends only on n and max_steps:
+ *   header (40 bytes): magic u64, n u32, max_steps u32, obs_size u32, eval_order u32, seed u64,
+ *                      n_users u32 (of the sim), n_items u32
+ *   per env (STATE_ENV_FIXED + 5·max_steps bytes): episode counter u64, react_seed u64,
+ *     leave_seed u64, satisfaction f64 bits, p_leave f64 bits, user i32, steps i32, done i32,
+ *     eval i32, next_user i32, 4 zero bytes, ep_items i32 (max_steps), ep_likes u8
+ *     (max_steps); entries from steps on are written as 0 and ignored.
+ * The simulator worker is not saved: it holds only a cache (the SASRec heads' encoding of the
+ * last user and window, keyed by both), which it recomputes with the same bits when the key
+ * differs, so a fresh worker gives the same reactions. */
+#define STATE_MAGIC 0x3174737665637375ull /* "usvecst1" read little-endian */
+#define STATE_HEADER 40
+#define STATE_ENV_FIXED 64
+
+static void put_u32(unsigned char *p, uint32_t x) {
+    for (int b = 0; b < 4; b++) p[b] = (unsigned char)(x >> (8 * b));
+}
+static void put_u64(unsigned char *p, uint64_t x) {
+    for (int b = 0; b < 8; b++) p[b] = (unsigned char)(x >> (8 * b));
+}
+static uint32_t get_u32(const unsigned char *p) {
+    uint32_t x = 0;
+    for (int b = 0; b < 4; b++) x |= (uint32_t)p[b] << (8 * b);
+    return x;
+}
+static uint64_t get_u64(const unsigned char *p) {
+    uint64_t x = 0;
+    for (int b = 0; b < 8; b++) x |= (uint64_t)p[b] << (8 * b);
+    return x;
+}
+static void put_f64(unsigned char *p, double d) {
+    uint64_t x;
+    memcpy(&x, &d, sizeof x);
+    put_u64(p, x);
+}
+static double get_f64(const unsigned char *p) {
+    uint64_t x = get_u64(p);
+    double d;
+    memcpy(&d, &x, sizeof d);
+    return d;
+}
+
+static size_t state_env_size(int max_steps) {
+    return STATE_ENV_FIXED + 5 * (size_t)max_steps;
+}
+
+size_t us_vecenv_state_size(const us_vecenv *v) {
+    return STATE_HEADER + (size_t)v->n * state_env_size(v->envs[0]->cfg.max_steps);
+}
+
+void us_vecenv_state_save(const us_vecenv *v, void *buf) {
+    const us_env *e0 = v->envs[0];
+    const int ms = e0->cfg.max_steps;
+    unsigned char *p = buf;
+    memset(p, 0, us_vecenv_state_size(v));
+    put_u64(p, STATE_MAGIC);
+    put_u32(p + 8, (uint32_t)v->n);
+    put_u32(p + 12, (uint32_t)ms);
+    put_u32(p + 16, (uint32_t)v->obs_size);
+    put_u32(p + 20, (uint32_t)v->eval_order);
+    put_u64(p + 24, v->seed);
+    put_u32(p + 32, (uint32_t)us_sim_n_users(e0->sim));
+    put_u32(p + 36, (uint32_t)us_sim_n_items(e0->sim));
+    for (int i = 0; i < v->n; i++) {
+        const us_env *e = v->envs[i];
+        unsigned char *r = p + STATE_HEADER + (size_t)i * state_env_size(ms);
+        put_u64(r, v->episode[i]);
+        put_u64(r + 8, e->react_seed);
+        put_u64(r + 16, e->leave_seed);
+        put_f64(r + 24, e->satisfaction);
+        put_f64(r + 32, e->p_leave);
+        put_u32(r + 40, (uint32_t)e->user);
+        put_u32(r + 44, (uint32_t)e->steps);
+        put_u32(r + 48, (uint32_t)e->done);
+        put_u32(r + 52, (uint32_t)e->eval);
+        put_u32(r + 56, (uint32_t)e->next_user);
+        unsigned char *items = r + STATE_ENV_FIXED, *likes = items + 4 * (size_t)ms;
+        for (int t = 0; t < e->steps; t++) {
+            put_u32(items + 4 * (size_t)t, (uint32_t)e->ep_items[t]);
+            likes[t] = (unsigned char)e->ep_likes[t];
+        }
+    }
+}
+
+/* US_EFORMAT naming "vecenv state", with what was wrong. */
+#define STATE_BAD(...) us_err_set(err, US_EFORMAT, NULL, 0, "vecenv state", __VA_ARGS__)
+
+/* Checks header field `what` of the state: found against v's expected. */
+static us_status state_check_u(us_err *err, const char *what, uint64_t found, uint64_t expected) {
+    if (found == expected) return US_OK;
+    return STATE_BAD("%s: expected %llu (this vector env's), found %llu", what,
+                     (unsigned long long)expected, (unsigned long long)found);
+}
+
+/* Checks env i's record r; US_OK when it can be loaded. */
+static us_status state_check_env(const unsigned char *r, int i, int ms, int n_users,
+                                 int n_items, us_err *err) {
+    const int32_t user = (int32_t)get_u32(r + 40), steps = (int32_t)get_u32(r + 44);
+    const int32_t done = (int32_t)get_u32(r + 48), eval = (int32_t)get_u32(r + 52);
+    const int32_t next_user = (int32_t)get_u32(r + 56);
+    const double sat = get_f64(r + 24), p_leave = get_f64(r + 32);
+    if (done != 0 && done != 1)
+        return STATE_BAD("env %d: done expected 0 or 1, found %d", i, done);
+    if (eval != 0 && eval != 1)
+        return STATE_BAD("env %d: eval expected 0 or 1, found %d", i, eval);
+    /* a running episode has room for its next step; an ended one may be full */
+    const int max = done ? ms : ms - 1;
+    if (steps < 0 || steps > max)
+        return STATE_BAD("env %d: steps expected 0..%d (max_steps %d, %s), found %d", i, max, ms,
+                         done ? "episode ended" : "episode running", steps);
+    /* user -1: never reset (as after init), which only an ended, empty episode can be */
+    const int never = user == -1 && done && steps == 0;
+    if (!never && (user < 0 || user >= n_users))
+        return STATE_BAD("env %d: user expected 0..%d, found %d", i, n_users - 1, user);
+    if (next_user < 0 || next_user >= n_users)
+        return STATE_BAD("env %d: next_user expected 0..%d, found %d", i, n_users - 1,
+                         next_user);
+    if (!isfinite(sat))
+        return STATE_BAD("env %d: satisfaction expected a finite number, found %g", i, sat);
+    if (!(p_leave >= 0.0 && p_leave <= 1.0))
+        return STATE_BAD("env %d: p_leave expected 0..1, found %g", i, p_leave);
+    const unsigned char *items = r + STATE_ENV_FIXED, *likes = items + 4 * (size_t)ms;
+    for (int t = 0; t < steps; t++) {
+        const int32_t item = (int32_t)get_u32(items + 4 * (size_t)t);
+        if (item < 0 || item >= n_items)
+            return STATE_BAD("env %d: item of step %d expected 0..%d, found %d", i, t,
+                             n_items - 1, item);
+        if (likes[t] > 1)
+            return STATE_BAD("env %d: reaction of step %d expected 0 or 1, found %d", i, t,
+                             likes[t]);
+    }
+    return US_OK;
+}
+
+us_status us_vecenv_state_load(us_vecenv *v, const void *buf, size_t len, int32_t *obs,
+                               us_err *err) {
+    const us_env *e0 = v->envs[0];
+    const int ms = e0->cfg.max_steps;
+    const int n_users = us_sim_n_users(e0->sim), n_items = us_sim_n_items(e0->sim);
+    const size_t size = us_vecenv_state_size(v);
+    const unsigned char *p = buf;
+    us_status st;
+    /* everything is checked before anything of v changes */
+    if (!buf || len != size)
+        return STATE_BAD("expected %zu bytes (n %d, max_steps %d), found %zu", size, v->n, ms,
+                         buf ? len : 0);
+    if (get_u64(p) != STATE_MAGIC)
+        return STATE_BAD("magic: expected 0x%016llx, found 0x%016llx",
+                         (unsigned long long)STATE_MAGIC, (unsigned long long)get_u64(p));
+    if ((st = state_check_u(err, "n", get_u32(p + 8), (uint64_t)v->n)) != US_OK ||
+        (st = state_check_u(err, "max_steps", get_u32(p + 12), (uint64_t)ms)) != US_OK ||
+        (st = state_check_u(err, "obs_size", get_u32(p + 16), (uint64_t)v->obs_size)) != US_OK ||
+        (st = state_check_u(err, "eval_order", get_u32(p + 20), (uint64_t)v->eval_order)) !=
+            US_OK ||
+        (st = state_check_u(err, "seed", get_u64(p + 24), v->seed)) != US_OK ||
+        (st = state_check_u(err, "the sim's users", get_u32(p + 32), (uint64_t)n_users)) !=
+            US_OK ||
+        (st = state_check_u(err, "the sim's items", get_u32(p + 36), (uint64_t)n_items)) != US_OK)
+        return st;
+    for (int i = 0; i < v->n; i++) {
+        st = state_check_env(p + STATE_HEADER + (size_t)i * state_env_size(ms), i, ms, n_users,
+                             n_items, err);
+        if (st != US_OK) return st;
+    }
+    for (int i = 0; i < v->n; i++) {
+        us_env *e = v->envs[i];
+        const unsigned char *r = p + STATE_HEADER + (size_t)i * state_env_size(ms);
+        v->episode[i] = get_u64(r);
+        e->react_seed = get_u64(r + 8);
+        e->leave_seed = get_u64(r + 16);
+        e->satisfaction = get_f64(r + 24);
+        e->p_leave = get_f64(r + 32);
+        e->user = (int32_t)get_u32(r + 40);
+        e->steps = (int32_t)get_u32(r + 44);
+        e->done = (int32_t)get_u32(r + 48);
+        e->eval = (int32_t)get_u32(r + 52);
+        e->next_user = (int32_t)get_u32(r + 56);
+        const unsigned char *items = r + STATE_ENV_FIXED, *likes = items + 4 * (size_t)ms;
+        for (int t = 0; t < e->steps; t++) {
+            e->ep_items[t] = (int32_t)get_u32(items + 4 * (size_t)t);
+            e->ep_likes[t] = (int8_t)likes[t];
+        }
+        write_obs(e, obs + (size_t)i * (size_t)v->obs_size);
+    }
     return US_OK;
 }

@@ -212,10 +212,12 @@ us_status us_vecenv_set_users(us_vecenv *v, const int32_t *users, int n, us_err 
 
 /* The vector env's whole mutable state (every env's episode so far, satisfaction, streams,
  * episode counters), so that a training run can stop and resume bit for bit: save writes
- * us_vecenv_state_size(v) bytes into buf; load restores them into a vector env made with the
- * same sim, config, n and users (US_EFORMAT naming "vecenv state" when len or the contents do
- * not fit it). Observations are not part of the state: load writes the current observation
- * of every env into obs (n, obs_size). */
+ * us_vecenv_state_size(v) bytes into buf (a fixed layout: the size depends only on n and
+ * cfg.max_steps); load restores them into a vector env made with the same sim, config, n,
+ * seed, eval_order and users, with any n_threads (US_EFORMAT naming "vecenv state", saying
+ * what was wrong, when len or the contents do not fit it; v is then unchanged). Observations
+ * are not part of the state: load writes the current observation of every env into obs
+ * (n, obs_size). Borrows buf and obs for the call. */
 size_t us_vecenv_state_size(const us_vecenv *v);
 void us_vecenv_state_save(const us_vecenv *v, void *buf);
 us_status us_vecenv_state_load(us_vecenv *v, const void *buf, size_t len, int32_t *obs,

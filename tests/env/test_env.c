@@ -699,3 +699,206 @@ TEST(vecenv_set_users_draws_from_the_subset) {
     }
     us_sim_close(sim);
 }
+
+/* What a vector env of 4 envs gave over some steps. */
+enum { SV_N = 4, SV_OBS = 21, SV_STEPS = 100 };
+typedef struct sv_trace {
+    int32_t obs[SV_STEPS * SV_N * SV_OBS];
+    float rewards[SV_STEPS * SV_N];
+    uint8_t term[SV_STEPS * SV_N], trunc[SV_STEPS * SV_N];
+    int32_t users[SV_STEPS * SV_N];
+} sv_trace;
+
+/* The actions of step s: a fixed sequence. */
+static void sv_actions(int s, int32_t *a) {
+    for (int i = 0; i < SV_N; i++) a[i] = (int32_t)((s * 13 + i * 7 + (s * s) % 11) % 40);
+}
+
+/* Steps v steps times from step number `from`, recording into tr (NULL: not recorded; the
+ * last observation always into last). */
+static void sv_run(us_vecenv *v, int from, int steps, sv_trace *tr, int32_t *last) {
+    int32_t a[SV_N];
+    float rw[SV_N];
+    uint8_t te[SV_N], tu[SV_N];
+    int32_t users[SV_N];
+    for (int s = 0; s < steps; s++) {
+        sv_actions(from + s, a);
+        us_vecenv_step(v, a, last, rw, te, tu, users);
+        if (!tr) continue;
+        memcpy(tr->obs + s * SV_N * SV_OBS, last, SV_N * SV_OBS * sizeof *last);
+        memcpy(tr->rewards + s * SV_N, rw, sizeof rw);
+        memcpy(tr->term + s * SV_N, te, sizeof te);
+        memcpy(tr->trunc + s * SV_N, tu, sizeof tu);
+        memcpy(tr->users + s * SV_N, users, sizeof users);
+    }
+}
+
+static us_env_config sv_config(void) {
+    us_env_config cfg = us_env_config_default();
+    cfg.leave_prob = 0.1; /* episodes end by leaving and by truncation */
+    cfg.max_steps = 12;
+    return cfg;
+}
+
+/* A vector env stopped after 37 steps and saved resumes bit for bit in a fresh one (1 or 2
+ * threads, the state saved by 1), with random users and in evaluation order: the same
+ * observations at the save, then the same 100 steps as the original went on to take. A fresh
+ * env without the state does not (the check has teeth), and the size depends only on n and
+ * the config. */
+TEST(vecenv_state_save_load_resumes_bit_for_bit) {
+    us_sim *sim = make_sim("st.usdb");
+    REQUIRE(sim != NULL);
+    const us_env_config cfg = sv_config();
+    const int32_t subset[4] = {5, 8, 13, 21};
+    us_err err;
+    us_vecenv *v;
+    int32_t obs[SV_N * SV_OBS], at_save[SV_N * SV_OBS], loaded[SV_N * SV_OBS];
+    sv_trace *want = malloc(sizeof *want), *got = malloc(sizeof *got);
+    REQUIRE(want && got);
+    size_t size = 0;
+    unsigned char *buf = NULL;
+    /* random users; then evaluation order over a user list (the new env gets the same list) */
+    for (int eval = 0; eval < 2; eval++) {
+        REQUIRE(us_vecenv_init(&v, sim, &cfg, SV_N, 1, 2024, eval, &err) == US_OK);
+        if (eval) CHECK_OK(us_vecenv_set_users(v, subset, 4, &err), err);
+        size = us_vecenv_state_size(v);
+        us_vecenv_reset(v, obs);
+        sv_run(v, 0, 37, NULL, at_save);
+        CHECK(us_vecenv_state_size(v) == size);
+        free(buf);
+        buf = malloc(size);
+        REQUIRE(buf);
+        us_vecenv_state_save(v, buf);
+        sv_run(v, 37, SV_STEPS, want, obs);
+        int ended = 0, running_at_save = 0;
+        for (int k = 0; k < SV_STEPS * SV_N; k++) ended += want->term[k] + want->trunc[k];
+        for (int i = 0; i < SV_N; i++) running_at_save += at_save[i * SV_OBS + SV_OBS - 2] >= 0;
+        CHECK(ended > 20);          /* episodes end and restart after the load as well */
+        CHECK(running_at_save > 0); /* the save caught episodes with steps in them */
+        us_vecenv_free(v);
+
+        for (int threads = 1; threads <= 2; threads++) {
+            REQUIRE(us_vecenv_init(&v, sim, &cfg, SV_N, threads, 2024, eval, &err) == US_OK);
+            if (eval) CHECK_OK(us_vecenv_set_users(v, subset, 4, &err), err);
+            CHECK(us_vecenv_state_size(v) == size);
+            memset(loaded, 0x5a, sizeof loaded);
+            CHECK_OK(us_vecenv_state_load(v, buf, size, loaded, &err), err);
+            CHECK(memcmp(loaded, at_save, sizeof at_save) == 0);
+            memset(got, 0, sizeof *got);
+            sv_run(v, 37, SV_STEPS, got, obs);
+            CHECK(memcmp(want, got, sizeof *want) == 0);
+            us_vecenv_free(v);
+        }
+    }
+    /* without the state: a fresh start meets other episodes */
+    REQUIRE(us_vecenv_init(&v, sim, &cfg, SV_N, 1, 2024, 1, &err) == US_OK);
+    CHECK_OK(us_vecenv_set_users(v, subset, 4, &err), err);
+    us_vecenv_reset(v, obs);
+    sv_run(v, 37, SV_STEPS, got, obs);
+    CHECK(memcmp(want, got, sizeof *want) != 0);
+    /* a state saved before any reset loads too (every env: no user yet) */
+    us_vecenv *fresh;
+    REQUIRE(us_vecenv_init(&fresh, sim, &cfg, SV_N, 1, 2024, 1, &err) == US_OK);
+    us_vecenv_state_save(fresh, buf);
+    CHECK_OK(us_vecenv_state_load(v, buf, size, loaded, &err), err);
+    CHECK_EQ_INT(loaded[0], -1);
+    us_vecenv_free(fresh);
+    us_vecenv_free(v);
+    free(buf);
+    free(want);
+    free(got);
+    us_sim_close(sim);
+}
+
+/* Little-endian 32-bit field at p (the saved state's layout, env/env.c). */
+static void sv_put32(unsigned char *p, uint32_t x) {
+    for (int b = 0; b < 4; b++) p[b] = (unsigned char)(x >> (8 * b));
+}
+static uint32_t sv_get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Corrupt states are refused with US_EFORMAT naming "vecenv state" and saying what was wrong,
+ * and the vector env they were loaded into (and its obs) is untouched: it steps exactly as a
+ * twin that never saw them. The layout's offsets (env/env.c): a 40-byte header, then per env
+ * a record of 64 + 5·max_steps bytes with steps at 44 and the items from 64. */
+TEST(vecenv_state_load_refuses_corrupt_states) {
+    us_sim *sim = make_sim("sc.usdb");
+    REQUIRE(sim != NULL);
+    const us_env_config cfg = sv_config();
+    us_err err;
+    us_vecenv *src, *v, *twin;
+    REQUIRE(us_vecenv_init(&src, sim, &cfg, SV_N, 1, 5, 0, &err) == US_OK);
+    REQUIRE(us_vecenv_init(&v, sim, &cfg, SV_N, 2, 5, 0, &err) == US_OK);
+    REQUIRE(us_vecenv_init(&twin, sim, &cfg, SV_N, 2, 5, 0, &err) == US_OK);
+    int32_t obs[SV_N * SV_OBS], tobs[SV_N * SV_OBS], keep[SV_N * SV_OBS];
+    us_vecenv_reset(src, obs);
+    sv_run(src, 0, 23, NULL, obs);
+    /* v and twin: the same run elsewhere in the sequence */
+    us_vecenv_reset(v, obs);
+    us_vecenv_reset(twin, tobs);
+    sv_run(v, 50, 9, NULL, obs);
+    sv_run(twin, 50, 9, NULL, tobs);
+    const size_t size = us_vecenv_state_size(src);
+    const size_t rec = (size - 40) / SV_N;
+    REQUIRE(rec == 64 + 5 * (size_t)cfg.max_steps);
+    unsigned char *good = malloc(size + 8), *bad = malloc(size + 8);
+    REQUIRE(good && bad);
+    us_vecenv_state_save(src, good);
+    memset(good + size, 0, 8);
+    int e = -1; /* an env with steps in its episode */
+    for (int i = 0; i < SV_N && e < 0; i++)
+        if (sv_get32(good + 40 + i * rec + 44) > 0) e = i;
+    REQUIRE(e >= 0);
+    unsigned char *er = bad + 40 + (size_t)e * rec;
+    memcpy(keep, obs, sizeof obs);
+
+    /* each case: a fresh copy of good with one thing wrong, and what the message says */
+    for (int c = 0; c < 11; c++) {
+        memcpy(bad, good, size + 8);
+        size_t len = size;
+        const char *says = "";
+        switch (c) {
+        case 0: len = size - 1, says = "bytes"; break;
+        case 1: len = size + 8, says = "bytes"; break;
+        case 2: bad[3] ^= 0x10, says = "magic"; break;
+        case 3: sv_put32(bad + 12, (uint32_t)cfg.max_steps + 1), says = "max_steps"; break;
+        case 4: sv_put32(er + 44, (uint32_t)cfg.max_steps + 1), says = "steps"; break;
+        case 5: sv_put32(er + 44, (uint32_t)-1), says = "steps"; break;
+        case 6: sv_put32(er + 64, US_TEST_SIM_ITEMS), says = "item of step 0"; break;
+        case 7: sv_put32(er + 64, (uint32_t)-1), says = "item of step 0"; break;
+        case 8: sv_put32(er + 40, US_TEST_SIM_USERS), says = "user"; break;
+        /* a running episode with no room for its next step */
+        case 9: sv_put32(er + 44, (uint32_t)cfg.max_steps), says = "episode running"; break;
+        case 10: er[64 + 4 * cfg.max_steps] = 2, says = "reaction of step 0"; break;
+        }
+        CHECK_ERR(us_vecenv_state_load(v, bad, len, obs, &err), err, US_EFORMAT, says);
+        CHECK_STR(err.field, "vecenv state");
+        CHECK(memcmp(obs, keep, sizeof obs) == 0);
+    }
+    /* a state of another seed */
+    us_vecenv *other;
+    REQUIRE(us_vecenv_init(&other, sim, &cfg, SV_N, 1, 6, 0, &err) == US_OK);
+    CHECK_ERR(us_vecenv_state_load(other, good, size, tobs, &err), err, US_EFORMAT, "seed");
+    us_vecenv_free(other);
+    /* v steps as its twin does */
+    sv_trace *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    REQUIRE(a && b);
+    sv_run(v, 59, SV_STEPS, a, obs);
+    sv_run(twin, 59, SV_STEPS, b, tobs);
+    CHECK(memcmp(a, b, sizeof *a) == 0);
+    int32_t sobs[SV_N * SV_OBS];
+    /* and the good state itself loads: the refusals above were the corruptions' */
+    CHECK_OK(us_vecenv_state_load(v, good, size, obs, &err), err);
+    sv_run(src, 23, 1, NULL, sobs);
+    sv_run(v, 23, 1, NULL, obs);
+    CHECK(memcmp(sobs, obs, sizeof obs) == 0);
+    free(a);
+    free(b);
+    free(good);
+    free(bad);
+    us_vecenv_free(src);
+    us_vecenv_free(v);
+    us_vecenv_free(twin);
+    us_sim_close(sim);
+}
