@@ -134,7 +134,7 @@ us_status us_agent_set(const char *agent, us_hvalues *vals, const char *name, do
  *   e      = mean over (i, r) in P of E[i] + R[3 + r]       (0 when P is empty)      (D)
  *   z      = [a, e]                                                                  (2D)
  *   h1     = relu(W1·z + b1)                                                         (Hd)
- *   h      = W2·h1 + b2                                                              (D)
+ *   h      = W2·h1 + b2 + a      (a residual path: scores start as similarity to H)  (D)
  *   scores = O·h + o        (one per item: policy logits, or Q-values for DQN)       (V)
  *   value  = w_v·h1 + b_v                                                            (1)
  * E (V, D) input item embeddings, R (5, D) reaction embeddings (history dislike, like, none;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agents/agents.h"
+#include "agents/internal.h"
 #include "core/nn.h"
 
 /* The block's tensors, in order. */
@@ -35,12 +36,7 @@ struct us_net {
     float *dz, *d1, *dh, *t1; /* (B,2D), (B,Hd), (B,D), (B, max(Hd, D)) */
 };
 
-const us_hparam us_net_hparams[US_NET_NHPARAMS] = {
-    {"dim", 32, 2, 1024, 1, "item, reaction and state embedding size D"},
-    {"hidden", 128, 2, 4096, 1, "hidden units of the state MLP"},
-    {"hist-len", 50, 0, 10000, 1, "newest training interactions of the user the state reads"},
-    {"text-init", 0, 0, 1, 1, "1: item embeddings start from the store's text vectors"},
-};
+const us_hparam us_net_hparams[US_NET_NHPARAMS] = {AG_NET_HPARAMS};
 
 us_net_config us_net_config_from(const us_hvalues *vals) {
     us_net_config c;
@@ -222,6 +218,10 @@ void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *
     nn_linear_forward(n->pre1, n->z, n->p[T_W1], n->p[T_B1], B, 2 * D, Hd);
     nn_relu_forward(n->h1, n->pre1, (size_t)B * Hd);
     nn_linear_forward(n->h, n->h1, n->p[T_W2], n->p[T_B2], B, Hd, D);
+    /* h += a: the history's mean reaches the scores directly (a residual path), so scores
+     * start as the items' similarity to what the user met */
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < D; c++) n->h[(size_t)b * D + c] += n->z[(size_t)b * 2 * D + c];
     /* scores = O·h + o (one sgemm for the batch);  value = w_v·h1 + b_v */
     if (scores) nn_linear_forward(scores, n->h, n->p[T_O], n->p[T_OB], B, D, n->V);
     if (values) nn_linear_forward(values, n->h1, n->p[T_WV], n->p[T_BV], B, Hd, 1);
@@ -247,6 +247,9 @@ void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int 
     nn_relu_backward(dpre, n->d1, n->pre1, (size_t)B * Hd);
     /* pre1 = W1·z + b1 */
     nn_linear_backward(n->dz, n->g[T_W1], n->g[T_B1], dpre, n->z, n->p[T_W1], B, 2 * D, Hd);
+    /* h = W2·h1 + b2 + a: a gets dh too */
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < D; c++) n->dz[(size_t)b * 2 * D + c] += n->dh[(size_t)b * D + c];
     /* z = [mean_H (E[i] + R[l]), mean_P (E[i] + R[3 + r])]: each averaged row gets dz / count */
     float *dE = n->g[T_E], *dR = n->g[T_R];
     for (int b = 0; b < B; b++) {
@@ -299,6 +302,8 @@ void us_net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
     nn_linear_forward(n->dh, n->d1, n->p[T_W2], NULL, B, Hd, D);
     nn_linear_forward(n->t1, n->h1, q[T_W2], q[T_B2], B, Hd, D);
     for (size_t k = 0; k < (size_t)B * D; k++) n->dh[k] += n->t1[k];
+    for (int b = 0; b < B; b++) /* + ȧ, the residual path */
+        for (int c = 0; c < D; c++) n->dh[(size_t)b * D + c] += n->dz[(size_t)b * 2 * D + c];
     /* scores' = O·h' + Ȯ·h + ȯ: two products over the catalogue, summed */
     nn_linear_forward(dscores, n->dh, n->p[T_O], q[T_OB], B, D, n->V);
     for (int b = 0; b < B; b++) { /* + Ȯ·h, with plain loops: no (B, V) scratch */

@@ -60,6 +60,7 @@ int cmd_eval_sim(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 #endif

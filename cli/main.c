@@ -22,6 +22,7 @@ static const command COMMANDS[] = {
     {"play", cmd_play, "recommend items to one simulated user and see why it reacts"},
     {"embed", cmd_embed, "sentence vectors of the store's keywords and item texts"},
     {"encode", cmd_encode, "print the sentence embeddings of texts (and their cosine)"},
+    {"train", cmd_train, "train an RL recommender (DQN, A2C, PPO, TRPO) against the simulated users"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

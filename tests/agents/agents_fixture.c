@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agents/agents.h"
 #include "tests/agents/agents_fixture.h"
 #include "tests/cli.h"
 #include "tests/test.h"
@@ -64,4 +65,75 @@ us_sim *us_test_agents_sim(void) {
         return NULL;
     }
     return sim;
+}
+
+static int fail(const char *what, const us_err *e) {
+    char buf[1200];
+    fprintf(stderr, "%s: %s\n", what, us_err_str(e, buf, sizeof buf));
+    return -1;
+}
+
+/* The held-out return of policy pol under ec. */
+static int eval_return(us_sim *sim, us_agent_policy *pol, const us_eval_config *ec, double *mean,
+                       double *ci) {
+    us_eval_result r;
+    us_err e;
+    if (us_eval(sim, pol, ec, &r, NULL, NULL, &e) != US_OK) return fail("us_eval", &e);
+    *mean = r.total_reward.mean;
+    if (ci) *ci = r.total_reward.ci;
+    return 0;
+}
+
+int us_test_agent_learns(us_sim *sim, const char *agent, const char *const *hp, uint64_t steps,
+                         int eval_episodes, const char *run, us_test_learned *out) {
+    memset(out, 0, sizeof *out);
+    us_err e;
+    us_train_config tc = us_train_config_default();
+    tc.agent = agent;
+    tc.steps = steps;
+    tc.seed = 1;
+    tc.out_dir = us_test_path(run);
+    tc.eval_episodes = 50;
+    for (int k = 0; hp && hp[k]; k += 2)
+        if (us_agent_set(agent, &tc.hp, hp[k], strtod(hp[k + 1], NULL), &e) != US_OK)
+            return fail("us_agent_set", &e);
+    us_train_report rep;
+    if (us_train(sim, us_test_agents_store(), &tc, &rep, &e) != US_OK) return fail("us_train", &e);
+    out->steps_per_s = rep.steps_per_s;
+    const int nu = us_sim_n_users(sim);
+    int32_t *held = malloc((size_t)nu * sizeof *held), *kept = malloc((size_t)nu * sizeof *kept);
+    int nh, nk;
+    us_agent_split_users(nu, tc.holdout, held, &nh, kept, &nk);
+    us_eval_config ec = us_eval_config_default();
+    ec.episodes = eval_episodes;
+    ec.users = held;
+    ec.n_users = nh;
+    int rc = 0;
+    const char *names[] = {"random", "popular", "oracle"};
+    double *dst[] = {&out->random, &out->popular, &out->oracle};
+    us_agent_policy pol;
+    for (int k = 0; k < 3 && rc == 0; k++) {
+        if (us_baseline_init(&pol, sim, names[k], &e) != US_OK) {
+            rc = fail("us_baseline_init", &e);
+            break;
+        }
+        rc = eval_return(sim, &pol, &ec, dst[k], NULL);
+        us_agent_policy_free(&pol);
+    }
+    if (rc == 0) {
+        if (us_run_policy_open(&pol, sim, tc.out_dir, &e) != US_OK) {
+            rc = fail("us_run_policy_open", &e);
+        } else {
+            rc = eval_return(sim, &pol, &ec, &out->agent, &out->agent_ci);
+            us_agent_policy_free(&pol);
+        }
+    }
+    if (rc == 0)
+        printf("    %s after %llu steps (%.0f steps/s): held-out return %.2f ±%.2f; random %.2f, "
+               "popular %.2f, oracle %.2f (%.0f%% of the oracle)\n",
+               agent, (unsigned long long)steps, out->steps_per_s, out->agent, out->agent_ci,
+               out->random, out->popular, out->oracle, 100.0 * out->agent / out->oracle);
+    free(held);
+    free(kept);
+    return rc;
 }

@@ -17,4 +17,19 @@ const char *us_test_agents_store(void);
 /* The store opened with the default simulator config; NULL on failure. Caller closes it. */
 us_sim *us_test_agents_sim(void);
 
+/* What a learner reached: its greedy policy's return on the held-out users next to the
+ * baselines', all from us_eval with the same users, seed and env (common random numbers). */
+typedef struct us_test_learned {
+    double agent, random, popular, oracle; /* mean return (likes per session) */
+    double agent_ci;
+    double steps_per_s;
+} us_test_learned;
+
+/* Trains agent on the fixture store into the test's folder `run` for steps env steps with seed
+ * 1 and the hyperparameters hp ("name", "value", ..., NULL; may be NULL), then evaluates as
+ * above over eval_episodes held-out users. Prints one line with the figures. 0, or -1 with
+ * the error printed. */
+int us_test_agent_learns(us_sim *sim, const char *agent, const char *const *hp, uint64_t steps,
+                         int eval_episodes, const char *run, us_test_learned *out);
+
 #endif

@@ -1,0 +1,123 @@
+/* learn.c — numerics every learner shares: masking a batch of score rows, a log-softmax that
+ * tolerates masked (-inf) items, sampling and entropy from it, and Adam over a net's block with
+ * global-norm clipping. */
+#include <math.h>
+#include <string.h>
+
+#include "agents/internal.h"
+#include "core/nn.h"
+
+void ag_mask_rows(const us_sim *sim, const int32_t *obs, int B, int obs_size, float *scores,
+                  int V) {
+    for (int b = 0; b < B; b++)
+        us_agent_mask(sim, obs + (size_t)b * obs_size, obs_size, 1, scores + (size_t)b * V);
+}
+
+void ag_log_softmax_rows(float *logp, const float *logits, int B, int V) {
+    for (int b = 0; b < B; b++) {
+        const float *x = logits + (size_t)b * V;
+        float *y = logp + (size_t)b * V;
+        float mx = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (x[i] > mx) mx = x[i];
+        US_ASSERT(mx > -INFINITY); /* us_agent_mask never masks a whole row */
+        double s = 0.0;
+        for (int i = 0; i < V; i++)
+            if (x[i] > -INFINITY) s += exp((double)x[i] - mx);
+        const double lse = mx + log(s);
+        for (int i = 0; i < V; i++) y[i] = x[i] > -INFINITY ? (float)(x[i] - lse) : -INFINITY;
+    }
+}
+
+int32_t ag_sample(const float *logp, int V, us_rng *rng) {
+    const double u = us_rng_uniform(rng);
+    double c = 0.0;
+    int32_t last = 0;
+    for (int i = 0; i < V; i++) {
+        if (logp[i] == -INFINITY) continue;
+        c += exp((double)logp[i]);
+        last = i;
+        if (u < c) return i;
+    }
+    return last; /* rounding left c just under 1 */
+}
+
+double ag_entropy(const float *logp, int V) {
+    double h = 0.0;
+    for (int i = 0; i < V; i++)
+        if (logp[i] > -INFINITY) h -= exp((double)logp[i]) * logp[i];
+    return h;
+}
+
+double ag_clip_nets(us_net *const *nets, int n_nets, double max_grad_norm) {
+    double ss = 0.0;
+    for (int k = 0; k < n_nets; k++) {
+        const float *g = us_net_grads(nets[k]);
+        const size_t n = us_net_nparams(nets[k]);
+        for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    }
+    const double norm = sqrt(ss);
+    /* as torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when norm > max */
+    if (max_grad_norm > 0.0 && norm > max_grad_norm) {
+        const float scale = (float)(max_grad_norm / (norm + 1e-6));
+        for (int k = 0; k < n_nets; k++) {
+            float *g = us_net_grads(nets[k]);
+            const size_t n = us_net_nparams(nets[k]);
+            for (size_t i = 0; i < n; i++) g[i] *= scale;
+        }
+    }
+    return norm;
+}
+
+double ag_adam_nets(us_net *const *nets, int n_nets, float lr, float beta1, float beta2,
+                    float eps, double max_grad_norm, int t) {
+    const double norm = ag_clip_nets(nets, n_nets, max_grad_norm);
+    for (int k = 0; k < n_nets; k++)
+        nn_adamw_update(us_net_params(nets[k]), us_net_grads(nets[k]), us_net_adam_m(nets[k]),
+                        us_net_adam_v(nets[k]), us_net_nparams(nets[k]), lr, beta1, beta2, eps,
+                        0.0f, t, NN_DECAY_DECOUPLED);
+    return norm;
+}
+
+double ag_adam(us_net *net, float lr, float beta1, float beta2, float eps, double max_grad_norm,
+               int t) {
+    return ag_adam_nets(&net, 1, lr, beta1, beta2, eps, max_grad_norm, t);
+}
+
+double ag_hp(const ag_ctx *ctx, const char *name) {
+    for (int k = 0; k < ctx->algo->n_hp; k++)
+        if (!strcmp(ctx->algo->hp[k].name, name)) return ctx->hp->v[k];
+    US_ASSERT(!"unknown hyperparameter");
+    return 0.0;
+}
+
+void ag_policy_grad_row(float *dlogits, const float *logp, int V, int32_t a, double coef_logp,
+                        double coef_entropy) {
+    const double H = ag_entropy(logp, V);
+    for (int j = 0; j < V; j++) {
+        if (logp[j] == -INFINITY) {
+            dlogits[j] = 0.0f;
+            continue;
+        }
+        const double p = exp((double)logp[j]);
+        dlogits[j] = (float)(coef_logp * ((j == a) - p) - coef_entropy * p * (logp[j] + H));
+    }
+}
+
+double ag_explained_variance(const float *values, const float *ret, size_t n) {
+    if (n < 2) return NAN;
+    double mr = 0.0, md = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        mr += ret[k];
+        md += (double)ret[k] - values[k];
+    }
+    mr /= (double)n;
+    md /= (double)n;
+    double vr = 0.0, vd = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        const double d = (double)ret[k] - values[k] - md;
+        vr += (ret[k] - mr) * (ret[k] - mr);
+        vd += d * d;
+    }
+    return vr > 0.0 ? 1.0 - vd / vr : NAN;
+}
