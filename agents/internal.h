@@ -155,6 +155,18 @@ double ag_ppo_loss(const ag_pg_batch *b, double clip, int clip_vloss, double ent
  *   loss = -mean(A·log π(a|s)) - ent_coef·mean(H) + vf_coef·mean((R - v)²) */
 double ag_a2c_loss(const ag_pg_batch *b, double ent_coef, double vf_coef, float *dlogits,
                    float *dvalues, ag_pg_stats *st);
+/* DQN's TD targets for B transitions (dqn.c): y_b = r_b + γ·(1 - done_b)·q_target[b, a*_b],
+ * a*_b = argmax of q_online's row b (Double DQN, van Hasselt et al. 2016) or, when q_online is
+ * NULL, of q_target's own (DQN: the max). q_target and q_online are (B, V) Q-values of the next
+ * observations; the one that picks a* is masked (-INFINITY) to the items unmet there. */
+void ag_dqn_targets(float *y, const float *rewards, const uint8_t *dones, const float *q_target,
+                    const float *q_online, int B, int V, double gamma);
+/* DQN's loss, returned: the mean over B rows of the Huber loss (smooth L1, δ = 1) of the TD
+ * error q[b, actions[b]] - y[b], and its gradient with respect to the Q-values q (B, V) into
+ * dq (B, V; overwritten, 0 but at each row's action). *q_mean (may be NULL) receives the mean
+ * Q of the actions. */
+double ag_dqn_loss(const float *q, const int32_t *actions, const float *y, int B, int V,
+                   float *dq, double *q_mean);
 /* 1 - Var(ret - values) / Var(ret) over n rows (NAN when Var(ret) is 0): SB3's explained
  * variance of a value function. */
 double ag_explained_variance(const float *values, const float *ret, size_t n);

@@ -18,6 +18,7 @@
 
 /* The learners, in the order of us_agent_names; each file adds its line as it lands. */
 static const ag_algo *const algos[] = {
+    &ag_dqn,
     &ag_a2c,
     &ag_ppo,
     NULL,
