@@ -179,15 +179,16 @@ TEST(agents_dqn_targets_double_q_and_episode_ends) {
     CHECK_NEAR(y[2], 0.9 * 8.0, 1e-6);
 }
 
-/* DQN at its defaults but LEARNS_HP, over LEARNS_STEPS steps (see the test's comment). */
+/* DQN at its defaults, 50k steps (about 20 s here): measured a held-out return of 13.4 against
+ * random 5.4, popular 7.5 and the oracle 21.3 (63% of it). The checks leave room below that. */
 TEST(agents_dqn_learns) {
     us_sim *sim = us_test_agents_sim();
     if (!sim) SKIP("the agents fixture store could not be built (see above)");
-    const char *hp[] = {"text-init", "1", NULL};
     us_test_learned r;
-    REQUIRE(us_test_agent_learns(sim, "dqn", hp, 60000, 300, "run", &r) == 0);
-    CHECK(r.agent > r.popular + 2.0);
-    CHECK(r.agent > 1.5 * r.random);
+    REQUIRE(us_test_agent_learns(sim, "dqn", NULL, 50000, 300, "run", &r) == 0);
+    CHECK(r.agent > r.popular + 3.0);
+    CHECK(r.agent > 2.0 * r.random);
+    CHECK(r.agent > 0.45 * r.oracle);
     us_sim_close(sim);
 }
 
@@ -216,12 +217,12 @@ static int same_file(const char *a, const char *b, const char *name) {
     return same;
 }
 
-/* A short DQN run. ε is held at 0.2: its schedule follows the run's budget, which a run
- * stopped at 4096 steps does not share with one of 8192. The buffer (3000 transitions) wraps
- * before the first checkpoint, the target network moves by Polyak averaging, and learning
- * starts early, so every piece of state is exercised before the stop. */
+/* A short DQN run, stopped at stop_at (> 0) as if interrupted. Learning starts early and the
+ * buffer (2000 transitions) wraps before 3000 steps, the target network moves by Polyak
+ * averaging and ε falls over the first 819 steps, so every piece of state is in use before the
+ * stop. */
 static us_status train(us_sim *sim, const char *dir, uint64_t steps, int threads, int resume,
-                       us_err *e) {
+                       uint64_t stop_at, us_err *e) {
     us_train_config tc = us_train_config_default();
     tc.agent = "dqn";
     tc.steps = steps;
@@ -230,9 +231,9 @@ static us_status train(us_sim *sim, const char *dir, uint64_t steps, int threads
     tc.eval_episodes = 20;
     tc.threads = threads;
     tc.resume = resume;
-    const char *hp[] = {"start-e", "0.2", "end-e", "0.2", "buffer-size", "3000",
-                        "learning-starts", "256", "target-network-frequency", "512", "tau", "0.5",
-                        NULL};
+    tc.stop_at = stop_at;
+    const char *hp[] = {"buffer-size", "2000", "learning-starts", "256",
+                        "target-network-frequency", "512", "tau", "0.5", NULL};
     for (int k = 0; hp[k]; k += 2) {
         us_status st = us_agent_set("dqn", &tc.hp, hp[k], strtod(hp[k + 1], NULL), e);
         if (st != US_OK) return st;
@@ -248,12 +249,13 @@ TEST(agents_dqn_deterministic_and_resumes) {
     snprintf(b, sizeof b, "%s", us_test_path("b"));
     snprintf(c, sizeof c, "%s", us_test_path("c"));
     us_err e;
-    /* a: one run of 8192 steps; b: the same on 2 threads; c: 4096 steps, then resumed */
-    CHECK_OK(train(sim, a, 8192, 1, 0, &e), e);
-    CHECK_OK(train(sim, b, 8192, 2, 0, &e), e);
-    CHECK_OK(train(sim, c, 4096, 1, 0, &e), e);
+    /* a: one run of 8192 steps; b: the same on 2 threads; c: stopped after 3000 (between
+     * evaluations), then resumed */
+    CHECK_OK(train(sim, a, 8192, 1, 0, 0, &e), e);
+    CHECK_OK(train(sim, b, 8192, 2, 0, 0, &e), e);
+    CHECK_OK(train(sim, c, 8192, 1, 0, 3000, &e), e);
     CHECK(!same_file(a, c, "checkpoint.bin"));
-    CHECK_OK(train(sim, c, 8192, 1, 1, &e), e);
+    CHECK_OK(train(sim, c, 8192, 1, 1, 0, &e), e);
     CHECK(same_file(a, b, "curve.csv"));
     CHECK(same_file(a, b, "checkpoint.bin"));
     CHECK(same_file(a, c, "curve.csv"));
@@ -314,7 +316,7 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
     snprintf(curve, sizeof curve, "%s/curve.csv", dir);
     us_err e;
-    REQUIRE(train(sim, dir, 2048, 1, 0, &e) == US_OK);
+    REQUIRE(train(sim, dir, 2048, 1, 0, 0, &e) == US_OK);
     char *good = NULL, *curve0 = NULL;
     const long n = slurp(ck, &good), nc = slurp(curve, &curve0);
     REQUIRE(n > 100 && nc > 0);
@@ -324,13 +326,13 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     FILE *f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n, f);
     fclose(f);
-    CHECK(train(sim, dir, 4096, 1, 1, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
+    CHECK(train(sim, dir, 4096, 1, 1, 0, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
           !strcmp(e.field, "checksum"));
     good[3 * n / 4] ^= 0x10;
     f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n - 7, f);
     fclose(f);
-    CHECK(train(sim, dir, 4096, 1, 1, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
+    CHECK(train(sim, dir, 4096, 1, 1, 0, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
           !strcmp(e.field, "checksum"));
     /* nothing was overwritten by the failed resumes */
     char *after = NULL, *curve1 = NULL;
@@ -352,10 +354,10 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     memcpy(bad, acts, la);
     bad[1] = us_sim_n_items(sim);
     CHECK_OK(rewrite_ckpt(src, ck, "dqn_actions", bad, la, &e), e);
-    CHECK(train(sim, dir, 4096, 1, 1, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
+    CHECK(train(sim, dir, 4096, 1, 1, 0, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin") &&
           !strcmp(e.field, "dqn_actions"));
     CHECK_OK(rewrite_ckpt(src, ck, "dqn_actions", acts, la - sizeof(int32_t), &e), e);
-    CHECK(train(sim, dir, 4096, 1, 1, &e) == US_EFORMAT && !strcmp(e.field, "dqn_actions"));
+    CHECK(train(sim, dir, 4096, 1, 1, 0, &e) == US_EFORMAT && !strcmp(e.field, "dqn_actions"));
     /* resuming with another buffer size */
     f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n, f);
@@ -367,9 +369,8 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     tc.eval_every = 2048;
     tc.eval_episodes = 20;
     tc.resume = 1;
-    const char *hp[] = {"start-e", "0.2", "end-e", "0.2", "buffer-size", "4000",
-                        "learning-starts", "256", "target-network-frequency", "512", "tau", "0.5",
-                        NULL};
+    const char *hp[] = {"buffer-size", "4000", "learning-starts", "256",
+                        "target-network-frequency", "512", "tau", "0.5", NULL};
     for (int k = 0; hp[k]; k += 2)
         REQUIRE(us_agent_set("dqn", &tc.hp, hp[k], strtod(hp[k + 1], NULL), &e) == US_OK);
     CHECK(us_train(sim, us_test_agents_store(), &tc, NULL, &e) == US_EFORMAT &&
@@ -378,7 +379,7 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     free(after);
     after = NULL;
     CHECK(slurp(ck, &after) == n && memcmp(after, good, (size_t)n) == 0);
-    CHECK_OK(train(sim, dir, 4096, 1, 1, &e), e);
+    CHECK_OK(train(sim, dir, 4096, 1, 1, 0, &e), e);
     ag_ckpt_free(k0);
     free(bad);
     free(good);
