@@ -39,11 +39,11 @@ static const us_hparam dqn_hparams[] = {
     AG_NET_HPARAMS,
     AG_GAMMA_HPARAM,
     {"learning-rate", 1e-3, 0, 1, 0,
-     "Adam's learning rate (SB3's 1e-4 learns too slowly here: below popularity after 60k "
-     "steps on the test store)"},
+     "Adam's learning rate (SB3's 1e-4 is still below popularity after 200k steps on the "
+     "test store)"},
     {"buffer-size", 100000, 2, 1e9, 1,
-     "transitions the replay buffer keeps (a whole number of env steps of every env; its "
-     "memory grows as it fills)"},
+     "transitions the replay buffer keeps (rounded down to a multiple of the envs; its memory "
+     "grows as it fills)"},
     {"batch-size", 32, 1, 65536, 1, "transitions per gradient step"},
     {"learning-starts", 1000, 0, 1e12, 1, "env steps of experience before the first gradient step"},
     {"train-frequency", 4, 1, 1e6, 1,
@@ -96,8 +96,7 @@ typedef struct dqn {
     int32_t *act;     /* (N) */
     float *rew;       /* (N) */
     uint8_t *term, *trunc; /* (N) */
-    uint64_t updates; /* gradient steps taken */
-    int adam_t;       /* Adam steps taken */
+    int adam_t;       /* Adam steps taken: the gradient steps so far */
     us_rng sample;    /* minibatch draws */
 } dqn;
 
@@ -311,7 +310,6 @@ static void gradient_step(dqn *d, ag_ctx *ctx, double sums[3]) {
     us_net_backward(d->q, d->dq, NULL, B);
     sums[2] += ag_adam(d->q, (float)ag_hp(ctx, "learning-rate"), 0.9f, 0.999f, 1e-8f,
                        ag_hp(ctx, "max-grad-norm"), ++d->adam_t);
-    d->updates++;
 }
 
 static us_status dqn_iterate(void *self, ag_ctx *ctx, ag_iter *it, us_err *err) {
@@ -377,7 +375,6 @@ static us_net *dqn_policy_net(void *self) { return ((dqn *)self)->q; }
 /* The learner's counters in a checkpoint ("dqn"); the buffer's rows follow in their own
  * sections, the filled slots in slot order. */
 typedef struct dqn_state {
-    uint64_t updates;
     int32_t adam_t, n_envs;
     uint64_t cap, pos, filled;
     us_rng sample;
@@ -387,7 +384,6 @@ static us_status dqn_save(void *self, ag_ckpt *ck, us_err *err) {
     dqn *d = self;
     dqn_state s;
     memset(&s, 0, sizeof s);
-    s.updates = d->updates;
     s.adam_t = d->adam_t;
     s.n_envs = d->N;
     s.cap = d->cap;
@@ -414,8 +410,7 @@ static us_status dqn_save(void *self, ag_ckpt *ck, us_err *err) {
 
 /* The buffer's first `rows` rows hold what the env and the net accept: observations of a
  * user with (item, reaction) pairs or (-1, -1) padding, actions that are items, finite
- * rewards, dones 0 or 1.
- * Names the section that does not. */
+ * rewards, dones 0 or 1. Names the section that does not. */
 static us_status check_rows(const dqn *d, size_t rows, const char *path, us_err *err) {
     const int n_users = us_sim_n_users(d->sim), V = d->V;
     for (size_t r = 0; r < rows; r++) {
@@ -470,7 +465,6 @@ static us_status dqn_load(void *self, const ag_ckpt *ck, const char *path, us_er
     if (st == US_OK) st = ag_ckpt_take(ck, path, "dqn_dones", d->dones, rows, err);
     if (st == US_OK) st = check_rows(d, rows, path, err);
     if (st == US_OK) {
-        d->updates = s.updates;
         d->adam_t = s.adam_t;
         d->pos = (size_t)s.pos;
         d->filled = (size_t)s.filled;
