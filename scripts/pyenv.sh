@@ -9,6 +9,8 @@
 # so the source tree gets no build/ or *.egg-info folders; the copy's build step runs make for
 # libusersim.so in the folder that holds DIR (build/ by default, as make test has it), so the
 # library the tests already built is the one bundled, with nothing compiled again.
+# USERSIM_PY_EXTRA adds requirements (make test makes build/rlenv with stable-baselines3 and
+# sb3-contrib, which bring PyTorch: some 5 GB and 4 minutes the first time).
 # Usage: scripts/pyenv.sh [DIR]   (default: build/pyenv)
 set -u
 
@@ -18,7 +20,7 @@ pkg="$root/env/python"
 dir=${1:-build/pyenv}
 py="$dir/bin/python"
 # What the tests need from PyPI; setuptools and wheel build the package offline.
-reqs="numpy>=1.23 gymnasium>=1.1,<2 setuptools>=61 wheel"
+reqs="numpy>=1.23 gymnasium>=1.1,<2 setuptools>=61 wheel${USERSIM_PY_EXTRA:+ $USERSIM_PY_EXTRA}"
 
 say() { echo "pyenv: $*" >&2; }
 die() { echo "pyenv: $*" >&2; exit 1; }

@@ -1,5 +1,6 @@
-/* The Python binding (env/python): runs tests/python/test_binding.py as a child process with
- * the Python of the environment scripts/pyenv.sh makes (USERSIM_PYTHON, set by make test), the
+/* The Python binding (env/python): runs tests/python/test_binding.py (and test_sb3.py, with
+ * stable-baselines3) as a child process with the Python of the environment scripts/pyenv.sh
+ * makes (USERSIM_PYTHON, USERSIM_RL_PYTHON, set by make test), the
  * usersim command (USERSIM_BIN) and the shared library beside it (or USERSIM_LIB). It also
  * hands the script the size and field offsets of every C struct the binding mirrors with
  * ctypes, as the compiler lays them out, so a mirror that drifts from a header fails. */
@@ -17,7 +18,6 @@
 #include "tests/cli.h"
 #include "tests/test.h"
 
-#define PY_SCRIPT "tests/python/test_binding.py"
 
 /* Appends "name=size:" then "field@offset," for each field, then ";" to buf. */
 #define LAYOUT_BEGIN(T) n += snprintf(buf + n, cap - n, "%s=%zu:", #T, sizeof(T))
@@ -106,11 +106,17 @@ static void print_tail(const char *path, long tail) {
     fclose(f);
 }
 
-TEST(python_binding) {
-    const char *py = getenv("USERSIM_PYTHON");
-    if (!py || !*py)
-        SKIP("USERSIM_PYTHON not set (make test sets it when scripts/pyenv.sh could make the "
-             "Python environment)");
+/* Runs script with the Python py (from the environment variable py_var, named in the skip
+ * message), the usersim command, the library beside it (or USERSIM_LIB) and the structs'
+ * layout in the environment; fails the case unless it exits 0 and unittest says OK. */
+static void run_script(us_test_ctx *t_, const char *py_var, const char *script) {
+    const char *py = getenv(py_var);
+    if (!py || !*py) {
+        char why[200];
+        snprintf(why, sizeof why, "%s not set (make test sets it when scripts/pyenv.sh could "
+                 "make the Python environment)", py_var);
+        SKIP(why);
+    }
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     REQUIRE(access(py, X_OK) == 0);
     char lib[1024];
@@ -127,9 +133,9 @@ TEST(python_binding) {
         us_test_fail(t_, __FILE__, __LINE__, "no shared library at %s (make builds it)", lib);
         return;
     }
-    if (access(PY_SCRIPT, R_OK) != 0) {
+    if (access(script, R_OK) != 0) {
         us_test_fail(t_, __FILE__, __LINE__, "%s not found: run from the repository root",
-                     PY_SCRIPT);
+                     script);
         return;
     }
     static char layout[4096];
@@ -151,7 +157,7 @@ TEST(python_binding) {
         if (setenv("USERSIM_LIB", lib, 1) || setenv("USERSIM_ABI", layout, 1) ||
             setenv("USERSIM_TEST_DIR", work, 1) || setenv("PYTHONDONTWRITEBYTECODE", "1", 1))
             _exit(126);
-        execl(py, py, PY_SCRIPT, (char *)NULL);
+        execl(py, py, script, (char *)NULL);
         _exit(127);
     }
     int status;
@@ -159,13 +165,29 @@ TEST(python_binding) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         print_tail(out, 6000);
         if (WIFEXITED(status))
-            us_test_fail(t_, __FILE__, __LINE__, "%s %s exited with %d", py, PY_SCRIPT,
+            us_test_fail(t_, __FILE__, __LINE__, "%s %s exited with %d", py, script,
                          WEXITSTATUS(status));
         else
-            us_test_fail(t_, __FILE__, __LINE__, "%s %s was killed by signal %d", py, PY_SCRIPT,
+            us_test_fail(t_, __FILE__, __LINE__, "%s %s was killed by signal %d", py, script,
                          WTERMSIG(status));
         return;
     }
     /* The script ran every case: unittest's summary line says OK. */
-    CHECK(strstr(us_test_slurp("python.log"), "\nOK") != NULL);
+    const char *log = us_test_slurp("python.log");
+    CHECK(strstr(log, "\nOK") != NULL);
+    /* what the script reports as figures (lines starting with "figure:") */
+    for (const char *l = strstr(log, "figure:"); l; l = strstr(l + 1, "\nfigure:")) {
+        if (*l == '\n') l++;
+        const char *end = strchr(l, '\n');
+        printf("    %.*s\n", end ? (int)(end - l) : (int)strlen(l), l);
+    }
+}
+
+TEST(python_binding) { run_script(t_, "USERSIM_PYTHON", "tests/python/test_binding.py"); }
+
+/* stable-baselines3 from PyPI (with PyTorch) in its own environment (make test makes it with
+ * scripts/pyenv.sh, USERSIM_PY_EXTRA): its PPO("MlpPolicy") trains on usersim.make() as it is,
+ * and the trained model is evaluated through usersim.evaluate. */
+TEST(python_stable_baselines3) {
+    run_script(t_, "USERSIM_RL_PYTHON", "tests/python/test_sb3.py");
 }

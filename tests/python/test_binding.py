@@ -871,7 +871,7 @@ class Agents(unittest.TestCase):
         r = usersim.ab(STORE, first_unmet, "oracle", users=120, population="all",
                        max_steps=8, **SASREC_ONLY)
         self.assertEqual(r["users"], 120)
-        self.assertTrue(calls and all(b <= 64 and w == 1 + 2 * 8 for b, w in calls))
+        self.assertTrue(calls and all(b <= 16 and w == 1 + 2 * 8 for b, w in calls))
         self.assertGreater(r["b"]["return"]["mean"], r["a"]["return"]["mean"])
         self.assertAlmostEqual(r["b_minus_a"]["return"]["mean"],
                                r["b"]["return"]["mean"] - r["a"]["return"]["mean"], places=9)

@@ -10,7 +10,7 @@ A policy is
     row per simulated user, [user, then the session's (item, reaction) pairs, oldest first,
     padded at the front with (-1, -1)] (the whole session so far: the row holds everything a
     policy needs to avoid repeating itself); it returns B item ids (any integer sequence).
-    Rows come in batches of up to 64 users. The callable may keep its own state, but every
+    Rows come in batches of up to 16 users. The callable may keep its own state, but every
     call must depend only on its arguments for the arms to see common random numbers.
 
 Every policy meets the same users with the same random numbers (common random numbers), so
