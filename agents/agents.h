@@ -287,6 +287,8 @@ typedef struct us_train_report {
     uint64_t steps;          /* env steps done in all (resumed ones included) */
     double seconds;          /* of this call */
     double steps_per_s;
+    double eval_seconds;     /* of them, the periodic evaluations' */
+    double learn_steps_per_s;/* steps of this call / (seconds - eval_seconds): agent and env */
     double final_eval_return;/* the last evaluation's mean return on held-out users */
     double final_eval_ci;
     int evaluations;

@@ -23,7 +23,7 @@ void ag_log_softmax_rows(float *logp, const float *logits, int B, int V) {
         US_ASSERT(mx > -INFINITY); /* us_agent_mask never masks a whole row */
         double s = 0.0;
         for (int i = 0; i < V; i++)
-            if (x[i] > -INFINITY) s += exp((double)x[i] - mx);
+            if (x[i] > -INFINITY) s += expf(x[i] - mx);
         const double lse = mx + log(s);
         for (int i = 0; i < V; i++) y[i] = x[i] > -INFINITY ? (float)(x[i] - lse) : -INFINITY;
     }
@@ -35,7 +35,7 @@ int32_t ag_sample(const float *logp, int V, us_rng *rng) {
     int32_t last = 0;
     for (int i = 0; i < V; i++) {
         if (logp[i] == -INFINITY) continue;
-        c += exp((double)logp[i]);
+        c += expf(logp[i]);
         last = i;
         if (u < c) return i;
     }
@@ -45,7 +45,7 @@ int32_t ag_sample(const float *logp, int V, us_rng *rng) {
 double ag_entropy(const float *logp, int V) {
     double h = 0.0;
     for (int i = 0; i < V; i++)
-        if (logp[i] > -INFINITY) h -= exp((double)logp[i]) * logp[i];
+        if (logp[i] > -INFINITY) h -= (double)expf(logp[i]) * logp[i];
     return h;
 }
 
@@ -93,13 +93,13 @@ double ag_hp(const ag_ctx *ctx, const char *name) {
 
 void ag_policy_grad_row(float *dlogits, const float *logp, int V, int32_t a, double coef_logp,
                         double coef_entropy) {
-    const double H = ag_entropy(logp, V);
+    const double H = coef_entropy != 0.0 ? ag_entropy(logp, V) : 0.0;
     for (int j = 0; j < V; j++) {
         if (logp[j] == -INFINITY) {
             dlogits[j] = 0.0f;
             continue;
         }
-        const double p = exp((double)logp[j]);
+        const double p = expf(logp[j]);
         dlogits[j] = (float)(coef_logp * ((j == a) - p) - coef_entropy * p * (logp[j] + H));
     }
 }

@@ -326,6 +326,7 @@ typedef struct run {
     int32_t *heldout, *kept;
     int n_heldout, n_kept;
     FILE *curve;
+    double eval_seconds;
     char dir[4096];
 } run;
 
@@ -448,7 +449,9 @@ static us_status evaluate(run *r, double *eval, us_err *err) {
     ec.users = r->heldout;
     ec.n_users = r->n_heldout;
     us_eval_result res;
+    const double t0 = us_now();
     us_status st = us_eval(r->ctx.sim, &r->evalpol, &ec, &res, NULL, NULL, err);
+    r->eval_seconds += us_now() - t0;
     if (st != US_OK) return st;
     eval[0] = res.total_reward.mean;
     eval[1] = res.total_reward.ci;
@@ -713,6 +716,9 @@ us_status us_train(const us_sim *sim, const char *store_path, const us_train_con
         rep->steps = c->steps;
         rep->seconds = us_now() - t0;
         rep->steps_per_s = rep->seconds > 0 ? (double)(c->steps - steps0) / rep->seconds : 0.0;
+        rep->eval_seconds = r.eval_seconds;
+        const double learn = rep->seconds - r.eval_seconds;
+        rep->learn_steps_per_s = learn > 0 ? (double)(c->steps - steps0) / learn : 0.0;
         rep->final_eval_return = last_eval[0];
         rep->final_eval_ci = last_eval[1];
         rep->evaluations = m->evaluations;

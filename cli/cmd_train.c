@@ -157,6 +157,8 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "steps", (double)rep.steps);
         cJSON_AddNumberToObject(o, "seconds", rep.seconds);
         cJSON_AddNumberToObject(o, "steps_per_s", rep.steps_per_s);
+        cJSON_AddNumberToObject(o, "eval_seconds", rep.eval_seconds);
+        cJSON_AddNumberToObject(o, "learn_steps_per_s", rep.learn_steps_per_s);
         cJSON_AddNumberToObject(o, "eval_return", rep.final_eval_return);
         cJSON_AddNumberToObject(o, "eval_ci", rep.final_eval_ci);
         cJSON_AddNumberToObject(o, "evaluations", rep.evaluations);
