@@ -14,6 +14,7 @@
 
 static const char synth_help[] =
     "usage: usersim synth [--out DIR] [--users N] [--items N] [--reviews N] [--seed N]\n"
+    "                     [--min-history N] [--max-history N] [--bias X]\n"
     "                     [--categories N] [--aspects N] [--noise X] [--drift X]\n"
     "                     [--choice-taste X] [--json]\n"
     "\n"
@@ -24,6 +25,16 @@ static const char synth_help[] =
     "Defaults: --out synthetic --users 2000 --items 1000 --reviews 40000 --seed 1\n"
     "          --categories 12 --aspects 40 --noise 0.8 --drift 0.05\n"
     "          --choice-taste 3 (how much category affinity drives the picks; 0: popularity)\n"
+    "  --min-history N  every user reviews at least N items (default 5; --reviews is raised\n"
+    "                   to N per user when smaller)\n"
+    "  --max-history N  and at most N (default 0: --items; --reviews is lowered to N per user\n"
+    "                   when larger); the lengths between are heavy-tailed (log-normal).\n"
+    "                   Items are still topped up to 5 reviewers, from users below N\n"
+    "  --bias X         mean user rating bias, -3..3 (default 0.35: about 90% likes, i.e.\n"
+    "                   ratings >= 3); lower gives fewer likes\n"
+    "A MovieLens-100K-like shape (shape only; no real data): --users 943 --items 1682\n"
+    "  --reviews 100000 --min-history 20 --max-history 700 --bias 0.05 (like rate 0.826,\n"
+    "  histories 25..700, median 65; the figures in datasets/synth.c)\n"
     "Ingest the result with:\n"
     "  usersim ingest --format amazon --reviews DIR/Synthetic_5.json.gz \\\n"
     "                 --meta DIR/meta_Synthetic.json.gz --out synthetic.usdb\n";
@@ -36,6 +47,7 @@ int cmd_synth(int argc, char **argv) {
         {"out", 1, 0, 'o'},     {"users", 1, 0, 'u'},      {"items", 1, 0, 'i'},
         {"reviews", 1, 0, 'r'}, {"seed", 1, 0, 's'},       {"categories", 1, 0, 'c'},
         {"aspects", 1, 0, 'a'}, {"noise", 1, 0, 'n'},      {"drift", 1, 0, 'd'}, {"choice-taste", 1, 0, 'T'},
+        {"min-history", 1, 0, 'm'}, {"max-history", 1, 0, 'M'}, {"bias", 1, 0, 'b'},
         {"json", 0, 0, 'j'},    {"quiet", 0, 0, 'q'},      {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
@@ -45,7 +57,7 @@ int cmd_synth(int argc, char **argv) {
         char *end;
         switch (c) {
         case 'o': cfg.out_dir = optarg; break;
-        case 'u': case 'i': case 'r': case 's': case 'c': case 'a':
+        case 'u': case 'i': case 'r': case 's': case 'c': case 'a': case 'm': case 'M':
             if (cli_parse_u64(optarg, &v) != 0)
                 return cli_usage_error("synth", "expected a non-negative integer, found '%s'", optarg);
             if (c == 'u') cfg.users = (uint32_t)v;
@@ -54,6 +66,8 @@ int cmd_synth(int argc, char **argv) {
             if (c == 's') cfg.seed = v;
             if (c == 'c') cfg.categories = (uint32_t)v;
             if (c == 'a') cfg.aspects = (uint32_t)v;
+            if (c == 'm') cfg.min_history = (uint32_t)v;
+            if (c == 'M') cfg.max_history = (uint32_t)v;
             if (c != 'r' && c != 's' && v > UINT32_MAX)
                 return cli_usage_error("synth", "value too large: '%s'", optarg);
             break;
@@ -66,6 +80,11 @@ int cmd_synth(int argc, char **argv) {
             else cfg.choice_taste = x;
             break;
         }
+        case 'b': /* may be negative; the range is checked by us_synth */
+            cfg.bias = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(cfg.bias))
+                return cli_usage_error("synth", "--bias: expected a number, found '%s'", optarg);
+            break;
         case 'j': json = 1; break;
         case 'q': cfg.quiet = 1; break;
         case 'h': fputs(synth_help, stdout); return 0;

@@ -175,13 +175,20 @@ typedef struct us_synth_config {
     const char *out_dir;  /* created if missing */
     uint32_t users;       /* default 2000 */
     uint32_t items;       /* default 1000 */
-    uint64_t reviews;     /* default 40000 (about 20 per user) */
+    uint64_t reviews;     /* default 40000 (about 20 per user); raised to min_history * users
+                             when smaller, lowered to max_history * users when larger */
+    uint32_t min_history; /* every user reviews at least this many items (1..items),
+                             default 5 */
+    uint32_t max_history; /* and at most this many (min_history..items; 0: items), default 0.
+                             The history lengths between are heavy-tailed (log-normal) */
     uint32_t categories;  /* default 12 */
     uint32_t aspects;     /* default 40 */
     double noise;         /* std of the rating noise, default 0.8 */
     double drift;         /* std of the per-review taste random walk, default 0.05 */
     double choice_taste;  /* how much category affinity drives which items a user picks
                              (0..20; 0: popularity only), default 3 */
+    double bias;          /* mean of the users' rating bias (-3..3), default 0.35 (like rate
+                             about 0.9); lower gives fewer likes */
     uint64_t seed;        /* default 1 */
     int quiet;
 } us_synth_config;
@@ -202,8 +209,11 @@ typedef struct us_synth_report {
                                 clauses reviews use for a good and a bad experience) */
 } us_synth_report;
 
-/* Writes the four files; deterministic for a seed. Borrows cfg for the call; fills the
- * caller's *rep (may be NULL). */
+/* Writes the four files; deterministic for a seed. Every user has min_history..max_history
+ * reviews; every item has at least min(5, users) reviewers (the item side of the 5-core, topped
+ * up from users below max_history, so the total is the reviews above plus those top-ups),
+ * except an item whose only possible reviewers are all at max_history. A field out of range is
+ * US_EINVAL naming it. Borrows cfg for the call; fills the caller's *rep (may be NULL). */
 us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err);
 
 #ifdef __cplusplus

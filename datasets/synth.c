@@ -20,15 +20,17 @@
  *     pop_i = (rank_i + 10)^-0.9                      Zipf-Mandelbrot popularity, rank a random
  *                                                     permutation of 0..I-1
  *   Users u = 0..U-1
- *     b_u     ~ N(MU_BIAS, SD_BIAS^2)                 rating bias
+ *     b_u     ~ N(bias, SD_BIAS^2)                    rating bias (bias: the config's, 0.35)
  *     aff_uc  ~ N(0, SD_AFF^2) + U(AFF_LO, AFF_HI) for 1-3 liked categories
  *                              - U(AFF_LO, AFF_HI) for 1-2 disliked categories
  *     w_ua(0) ~ N(MU_W, SD_W^2)                       aspect taste (how much u values aspect a
  *                                                     being good; negative: u prefers its
  *                                                     opposite)
- *   History length: n_u = 5 + round share of (R - 5U) proportional to x_u = exp(1.2 z_u),
- *     z_u ~ N(0, 1) (log-normal, heavy-tailed), capped at I, the total exactly R (R raised to
- *     5U when smaller, lowered to U*I when larger).
+ *   History length: n_u = lo + round share of (R - lo U) proportional to x_u = exp(1.2 z_u),
+ *     z_u ~ N(0, 1) (log-normal, heavy-tailed), capped at hi (the excess handed to users below
+ *     hi), the total exactly R: lo and hi are the config's min_history (default 5) and
+ *     max_history (default 0, meaning I); R is raised to lo U when smaller and lowered to
+ *     hi U when larger.
  *   Item choice: n_u distinct items, each next one drawn with probability proportional to
  *     pop_i * exp(taste * aff_u,c_i) among the items u has not chosen yet; taste is the
  *     config's choice_taste (default 3: users pick mostly from the categories they like, as
@@ -45,19 +47,34 @@
  *              = erfc(-(s + 0.5) / (noise * sqrt 2)) / 2                     (exact truth)
  *     w_u(t+1) = w_u(t) + drift * eta,  eta ~ N(0, I_A)                      taste drift
  *   The k_i^-1/2 keeps the aspect term's spread the same whatever k_i (a sum of k_i terms of
- *   spread SD_W). Constants (below): MU_BIAS 0.35, SD_BIAS 0.35, SD_AFF 0.2, AFF 0.4-0.9,
- *   MU_W 0.25, SD_W 0.55; with the config defaults (noise 0.8, drift 0.05, choice taste 3)
+ *   spread SD_W). Constants (below): SD_BIAS 0.35, SD_AFF 0.2, AFF 0.4-0.9, MU_W 0.25,
+ *   SD_W 0.55; with the config defaults (bias 0.35, noise 0.8, drift 0.05, choice taste 3)
  *   the like rate (rating >= 3) is 0.91, the ratings 1-5 are 1/8/22/33/35 %, and p_like ranks
  *   the labels with an AUC of 0.89: informative but noisy, as real labels (with choice taste
  *   1, users also pick the categories they dislike: 0.87, 2/11/27/33/27 %, 0.87).
  *
  * Item side of the 5-core: after the users have chosen, every item with fewer than
- * min(5, U) reviewers gets more from users who have not reviewed it (chosen with weight
- * exp(aff_u,c_i), stream TOPUP), appended at the end of their history a few days later (days
- * rather than weeks when there are many top-ups per user, so histories stay within a few
- * years; configs with far more items than reviews can cover still run past 2018).
- * Hence every user has >= 5 reviews and every item >= min(5, U): the files are a 5-core
- * whenever U >= 5, and the total is R plus those top-ups.
+ * min(5, U) reviewers gets more from users who have not reviewed it and are below
+ * max_history (chosen with weight exp(aff_u,c_i), stream TOPUP), appended at the end of their
+ * history a few days later (days rather than weeks when there are many top-ups per user, so
+ * histories stay within a few years; configs with far more items than reviews can cover still
+ * run past 2018). Hence every user has min_history..max_history reviews, and every item
+ * >= min(5, U) unless every user who could still review it is at max_history (possible only
+ * with a cap tight enough that the users have little room left after their own choices):
+ * with min_history >= 5 the files are a 5-core whenever U >= 5, and the total is R plus
+ * those top-ups.
+ *
+ * A MovieLens-100K-like shape (a shape match only: nothing here is MovieLens data, and the
+ * items, text and dates stay Amazon-like):
+ *   usersim synth --users 943 --items 1682 --reviews 100000 --min-history 20
+ *                 --max-history 700 --bias 0.05
+ * gives (seed 1, measured on the store usersim ingest makes of it) 943 users, 1,682 items,
+ * 100,000 interactions (no top-up needed), history lengths min 25 / median 65 / mean 106.0 /
+ * max 700 (9 users at the cap), 14 to 501 reviewers per item, like rate 0.826 with ratings
+ * 1-5 at 4/13/27/30/25 %; MovieLens 100K has at least 20 ratings per user and about 82% of
+ * its ratings >= 3. The like rate moves about 2 points per 0.1 of bias at this shape (bias 0:
+ * 0.816, 0.1: 0.836, 0.35: 0.880). The shortest history is 25 rather than 20 because every
+ * user also gets a share of the extra reviews.
  *
  * Review text: 2-5 sentences: an optional opener naming the product noun, brand or category;
  * the aspects the user liked (w_ua q_ia > 0, strongest first) in their positive phrasing and
@@ -90,7 +107,6 @@
  * Model constants
  * ---------------------------------------------------------------------------------------- */
 
-#define MIN_PER_USER 5   /* every user reviews at least this many items */
 #define MIN_PER_ITEM 5   /* every item is topped up to this many reviewers (if U allows) */
 #define MIN_ASPECTS 3    /* aspects per item: U{MIN_ASPECTS..MAX_ASPECTS} */
 #define MAX_ASPECTS 6
@@ -98,8 +114,9 @@
 #define POP_EXPONENT 0.9
 #define GOOD_LO 0.55     /* pi_i ~ U(GOOD_LO, GOOD_HI) */
 #define GOOD_HI 0.95
-#define MU_BIAS 0.35     /* b_u ~ N(MU_BIAS, SD_BIAS^2) */
-#define SD_BIAS 0.35
+#define SD_BIAS 0.35     /* b_u ~ N(cfg.bias, SD_BIAS^2) */
+#define MAX_BIAS 3.0     /* cfg.bias in [-MAX_BIAS, MAX_BIAS]: at 3 nearly every rating is
+                            already clamped to 5, at -3 to 1 */
 #define SD_AFF 0.2       /* background category affinity spread */
 #define AFF_LO 0.4       /* liked/disliked category affinity magnitude ~ U(AFF_LO, AFF_HI) */
 #define AFF_HI 0.9
@@ -570,7 +587,8 @@ typedef struct topup {
 typedef struct world {
     uint64_t seed;
     uint32_t U, I, C, A;
-    double noise, drift, taste;
+    uint32_t min_h, max_h; /* history length bounds, 1 <= min_h <= max_h <= I */
+    double bias, noise, drift, taste;
     synth_item *items;   /* [I] */
     uint32_t *cat_start; /* [C+1]: items of category c are cat_items[cat_start[c]..[c+1]) */
     uint32_t *cat_items; /* [I] */
@@ -599,7 +617,7 @@ static void world_free(world *W) {
  * so the planning and the writing phases see the same user. idx: scratch [C]. */
 static void user_params(const world *W, uint32_t u, user_par *p, uint32_t *idx) {
     us_rng r = stream(W->seed, D_PARAM, u);
-    p->bias = MU_BIAS + SD_BIAS * us_rng_normal(&r);
+    p->bias = W->bias + SD_BIAS * us_rng_normal(&r);
     for (uint32_t c = 0; c < W->C; c++) p->aff[c] = SD_AFF * us_rng_normal(&r);
     /* 1-3 liked and 1-2 disliked categories, distinct, by a partial Fisher-Yates shuffle. */
     uint32_t nl = 1 + us_rng_bounded(&r, 3), nd = 1 + us_rng_bounded(&r, 2);
@@ -739,19 +757,21 @@ done:
     return st;
 }
 
-/* History lengths: n_u = MIN_PER_USER + a share of the R - 5U extra reviews proportional to
+/* History lengths: n_u = min_h + a share of the R - min_h U extra reviews proportional to
  * x_u = exp(COUNT_SIGMA z_u) (stream COUNT, u), by cumulative rounding so that the shares sum
- * to exactly R - 5U; then capped at I with the overflow handed out one by one to users below
- * the cap (R <= U*I, so it always fits). n: out [U]; x: scratch [U]. */
+ * to exactly R - min_h U; then capped at max_h with the overflow handed out one by one, in
+ * user order, to users below the cap (min_h U <= R <= max_h U, so it always fits). The
+ * defaults min_h 5, max_h I are the lengths before the bounds were configurable. n: out [U];
+ * x: scratch [U]. */
 static void history_lengths(const world *W, uint64_t R, uint32_t *n, double *x) {
-    uint32_t U = W->U;
+    uint32_t U = W->U, lo = W->min_h, hi = W->max_h;
     double sum = 0;
     for (uint32_t u = 0; u < U; u++) {
         us_rng r = stream(W->seed, D_COUNT, u);
         x[u] = exp(COUNT_SIGMA * us_rng_normal(&r));
         sum += x[u];
     }
-    uint64_t extra = R - (uint64_t)MIN_PER_USER * U;
+    uint64_t extra = R - (uint64_t)lo * U;
     double acc = 0;
     uint64_t prev = 0, overflow = 0;
     for (uint32_t u = 0; u < U; u++) {
@@ -760,16 +780,16 @@ static void history_lengths(const world *W, uint64_t R, uint32_t *n, double *x) 
         uint64_t b = u + 1 == U ? extra : (uint64_t)floor((double)extra * (acc / sum));
         if (b > extra) b = extra;
         if (b < prev) b = prev;
-        uint64_t nu = MIN_PER_USER + (b - prev);
+        uint64_t nu = lo + (b - prev);
         prev = b;
-        if (nu > W->I) {
-            overflow += nu - W->I;
-            nu = W->I;
+        if (nu > hi) {
+            overflow += nu - hi;
+            nu = hi;
         }
         n[u] = (uint32_t)nu;
     }
     for (uint32_t u = 0; overflow > 0; u = (u + 1) % U) {
-        if (n[u] < W->I) {
+        if (n[u] < hi) {
             n[u]++;
             overflow--;
         }
@@ -850,12 +870,20 @@ static void plan_user(const world *W, uint32_t u, uint32_t n, plan_scratch *s, u
     }
 }
 
+/* Whether user u, with added[u] top-ups so far, is below the history cap. */
+static int room(const world *W, uint32_t u, const uint32_t *added) {
+    return W->ustart[u + 1] - W->ustart[u] + added[u] < W->max_h;
+}
+
 /* Every item with fewer than min(MIN_PER_ITEM, U) reviewers gets more, from users who have not
- * reviewed it, each chosen with weight exp(aff_u,c_i) (rejection against the category's
- * largest affinity, or an exact draw after TOPUP_TRIES failures), on the day after a
- * 1 + Exp(mean min(TOPUP_GAP, 365 U / deficit)) gap past that user's last review (stream
- * TOPUP). The plan arrays
- * (W->ustart, ritem, rday) are rebuilt with the additions at the end of each history. */
+ * reviewed it and whose history is still below max_h, each chosen with weight exp(aff_u,c_i)
+ * (rejection against the category's largest affinity, or an exact draw after TOPUP_TRIES
+ * failures), on the day after a 1 + Exp(mean min(TOPUP_GAP, 365 U / deficit)) gap past that
+ * user's last review (stream TOPUP). When no such user is left, the item keeps the reviewers
+ * it has. With max_h = I the cap excludes nobody a top-up could pick (a user who has not
+ * reviewed item i has fewer than I reviews), so the draws are those of the uncapped model.
+ * The plan arrays (W->ustart, ritem, rday) are rebuilt with the additions at the end of each
+ * history. */
 static us_status top_up(world *W) {
     uint32_t U = W->U, I = W->I, C = W->C;
     uint64_t R = W->total;
@@ -911,17 +939,26 @@ static us_status top_up(world *W) {
             for (int tries = 0; tries < TOPUP_TRIES; tries++) {
                 uint32_t u = us_rng_bounded(&r, U);
                 /* Accept u with probability exp(aff_uc - max_u' aff_u'c) <= 1: overall
-                 * P(u) proportional to exp(aff_uc) among the users not yet stamped. */
+                 * P(u) proportional to exp(aff_uc) among the users not yet stamped and below
+                 * the cap (checked before the uniform is drawn, so that an uncapped run draws
+                 * the same numbers as before the cap existed). */
                 double acc = exp((double)W->aff[(size_t)u * C + c] - affmax[c]);
-                if (stamp[u] != i + 1 && us_rng_uniform(&r) < acc) {
+                if (stamp[u] != i + 1 && room(W, u, added) && us_rng_uniform(&r) < acc) {
                     pick = u;
                     break;
                 }
             }
             if (pick == UINT32_MAX) {
-                for (uint32_t u = 0; u < U; u++)
-                    wexact[u] = stamp[u] == i + 1 ? 0.0 : exp((double)W->aff[(size_t)u * C + c]);
-                pick = us_rng_categorical(&r, wexact, U); /* have < U: some weight is > 0 */
+                double wsum = 0;
+                for (uint32_t u = 0; u < U; u++) {
+                    wexact[u] = stamp[u] == i + 1 || !room(W, u, added)
+                                    ? 0.0
+                                    : exp((double)W->aff[(size_t)u * C + c]);
+                    wsum += wexact[u];
+                }
+                /* Everyone who could still review item i is at max_h: it stays short. */
+                if (!(wsum > 0)) break;
+                pick = us_rng_categorical(&r, wexact, U);
             }
             stamp[pick] = i + 1;
             /* Day: 1 + floor(Exp(mean gap)) after the user's last review. */
@@ -1354,11 +1391,14 @@ us_synth_config us_synth_config_default(void) {
         .users = 2000,
         .items = 1000,
         .reviews = 40000,
+        .min_history = 5,
+        .max_history = 0,
         .categories = 12,
         .aspects = 40,
         .noise = 0.8,
         .drift = 0.05,
         .choice_taste = 3.0,
+        .bias = 0.35,
         .seed = 1,
         .quiet = 0,
     };
@@ -1371,9 +1411,17 @@ static us_status validate(const us_synth_config *cfg, us_err *err) {
     if (cfg->users < 1)
         return us_err_set(err, US_EINVAL, NULL, 0, "users", "expected >= 1, found %u",
                           (unsigned)cfg->users);
-    if (cfg->items < MIN_PER_USER || cfg->items > MAX_ITEMS)
-        return us_err_set(err, US_EINVAL, NULL, 0, "items", "expected %d..%u, found %u",
-                          MIN_PER_USER, MAX_ITEMS, (unsigned)cfg->items);
+    if (cfg->items < 1 || cfg->items > MAX_ITEMS)
+        return us_err_set(err, US_EINVAL, NULL, 0, "items", "expected 1..%u, found %u",
+                          MAX_ITEMS, (unsigned)cfg->items);
+    if (cfg->min_history < 1 || cfg->min_history > cfg->items)
+        return us_err_set(err, US_EINVAL, NULL, 0, "min_history", "expected 1..%u (at most "
+                          "items), found %u", (unsigned)cfg->items, (unsigned)cfg->min_history);
+    if (cfg->max_history != 0 &&
+        (cfg->max_history < cfg->min_history || cfg->max_history > cfg->items))
+        return us_err_set(err, US_EINVAL, NULL, 0, "max_history", "expected 0 (items) or "
+                          "%u..%u (min_history..items), found %u", (unsigned)cfg->min_history,
+                          (unsigned)cfg->items, (unsigned)cfg->max_history);
     if (cfg->categories < 1 || cfg->categories > NCAT_BASE * NCAT_MOD)
         return us_err_set(err, US_EINVAL, NULL, 0, "categories", "expected 1..%zu, found %u",
                           NCAT_BASE * NCAT_MOD, (unsigned)cfg->categories);
@@ -1389,12 +1437,16 @@ static us_status validate(const us_synth_config *cfg, us_err *err) {
     if (!(cfg->choice_taste >= 0 && cfg->choice_taste <= 20))
         return us_err_set(err, US_EINVAL, NULL, 0, "choice_taste", "expected 0..20, found %g",
                           cfg->choice_taste);
-    /* Each user needs MIN_PER_USER reviews: the total after raising reviews to that. */
-    uint64_t low = (uint64_t)MIN_PER_USER * cfg->users;
+    if (!(cfg->bias >= -MAX_BIAS && cfg->bias <= MAX_BIAS))
+        return us_err_set(err, US_EINVAL, NULL, 0, "bias", "expected %g..%g, found %g",
+                          -MAX_BIAS, MAX_BIAS, cfg->bias);
+    /* Each user needs min_history reviews: the total after raising reviews to that (lowering
+     * it to max_history per user happens later and cannot push it over). */
+    uint64_t low = (uint64_t)cfg->min_history * cfg->users;
     if ((cfg->reviews > low ? cfg->reviews : low) > MAX_REVIEWS)
         return us_err_set(err, US_EINVAL, NULL, 0, "reviews", "expected a total of at most %llu "
-                          "(after raising it to 5 per user), found %llu",
-                          (unsigned long long)MAX_REVIEWS,
+                          "(after raising it to min_history %u per user), found %llu",
+                          (unsigned long long)MAX_REVIEWS, (unsigned)cfg->min_history,
                           (unsigned long long)(cfg->reviews > low ? cfg->reviews : low));
     return US_OK;
 }
@@ -1426,16 +1478,21 @@ us_status us_synth(const us_synth_config *cfg, us_synth_report *rep, us_err *err
     st = make_dirs(dir, err);
     if (st != US_OK) return st;
 
-    /* R: raised to 5 per user, lowered to every user reviewing every item. */
+    /* R: raised to min_history per user, lowered to max_history per user (every user
+     * reviewing every item when max_history is 0). */
+    uint32_t max_h = cfg->max_history ? cfg->max_history : cfg->items;
     uint64_t R = cfg->reviews;
-    if (R < (uint64_t)MIN_PER_USER * cfg->users) R = (uint64_t)MIN_PER_USER * cfg->users;
-    if (R > (uint64_t)cfg->users * cfg->items) R = (uint64_t)cfg->users * cfg->items;
+    if (R < (uint64_t)cfg->min_history * cfg->users) R = (uint64_t)cfg->min_history * cfg->users;
+    if (R > (uint64_t)cfg->users * max_h) R = (uint64_t)cfg->users * max_h;
 
     world W = {.seed = cfg->seed,
                .U = cfg->users,
                .I = cfg->items,
                .C = cfg->categories,
                .A = cfg->aspects,
+               .min_h = cfg->min_history,
+               .max_h = max_h,
+               .bias = cfg->bias,
                .noise = cfg->noise,
                .drift = cfg->drift,
                .taste = cfg->choice_taste};

@@ -1,8 +1,8 @@
 /* Synthetic data generator: the three files in the Amazon 2018 format (every field, its type and
  * order), dates that agree, truth rows that match the reviews, the 5-core guarantees on both
  * sides, the files read back by the Amazon reader, byte-identical output for a seed, calibrated
- * and informative truth, text that follows the ratings, and config validation naming the
- * field. */
+ * and informative truth, text that follows the ratings, the history bounds and the bias (and
+ * the MovieLens-100K-like recipe built from them), and config validation naming the field. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "datasets/internal.h"
+#include "tests/cli.h"
 #include "tests/test.h"
 
 /* The whole decompressed content of a gzip (or plain) file, NUL-terminated; NULL on error.
@@ -552,13 +553,16 @@ TEST(synth_config_errors_name_the_field) {
     struct {
         const char *field;
         us_synth_config cfg;
-    } cases[12];
+    } cases[24];
     int nc = 0;
-    for (int k = 0; k < 12; k++) cases[k].cfg = small_config(us_test_tmpdir(), 1);
+    for (int k = 0; k < 24; k++) cases[k].cfg = small_config(us_test_tmpdir(), 1);
     cases[nc].field = "out_dir", cases[nc++].cfg.out_dir = NULL;
     cases[nc].field = "out_dir", cases[nc++].cfg.out_dir = "";
     cases[nc].field = "users", cases[nc++].cfg.users = 0;
-    cases[nc].field = "items", cases[nc++].cfg.items = 4;
+    cases[nc].field = "items", cases[nc++].cfg.items = 0;
+    /* 4 items cannot give every user the default 5: the bound is min_history's, not a floor
+     * of its own on items. */
+    cases[nc].field = "min_history", cases[nc++].cfg.items = 4;
     cases[nc].field = "items", cases[nc++].cfg.items = 4000000000u;
     cases[nc].field = "reviews", cases[nc++].cfg.reviews = 2000000000ull;
     cases[nc].field = "categories", cases[nc++].cfg.categories = 0;
@@ -567,6 +571,18 @@ TEST(synth_config_errors_name_the_field) {
     cases[nc].field = "noise", cases[nc++].cfg.noise = 0;
     cases[nc].field = "noise", cases[nc++].cfg.noise = NAN;
     cases[nc].field = "drift", cases[nc++].cfg.drift = -0.1;
+    cases[nc].field = "min_history", cases[nc++].cfg.min_history = 0;
+    cases[nc].field = "min_history", cases[nc++].cfg.min_history = 121; /* items is 120 */
+    cases[nc].field = "max_history", cases[nc++].cfg.max_history = 121;
+    cases[nc].field = "max_history", cases[nc++].cfg.max_history = 4; /* below min_history */
+    cases[nc].field = "bias", cases[nc++].cfg.bias = 3.5;
+    cases[nc].field = "bias", cases[nc++].cfg.bias = -4;
+    cases[nc].field = "bias", cases[nc++].cfg.bias = NAN;
+    cases[nc].field = "bias", cases[nc++].cfg.bias = INFINITY;
+    /* reviews raised to min_history per user passes the total cap. */
+    cases[nc].field = "reviews", cases[nc].cfg.users = 20000000, cases[nc].cfg.items = 100,
+    cases[nc++].cfg.min_history = 100;
+    REQUIRE(nc <= 24);
     for (int k = 0; k < nc; k++) {
         us_status st = us_synth(&cases[k].cfg, &rep, &err);
         CHECK_EQ_INT(st, US_EINVAL);
@@ -577,4 +593,296 @@ TEST(synth_config_errors_name_the_field) {
     us_synth_config cfg = small_config(us_test_write("plain", "x", -1), 1);
     CHECK_EQ_INT(us_synth(&cfg, &rep, &err), US_EIO);
     CHECK_STR(err.field, "out_dir");
+}
+
+/* The shortest and longest history among v's users; returns the number of users. Sorts v. */
+static long history_range(rec *v, long n, long *lo, long *hi) {
+    qsort(v, (size_t)n, sizeof *v, cmp_user_item);
+    long users = 0;
+    *lo = n;
+    *hi = 0;
+    for (long k = 0, run = 0; k < n; k++) {
+        run = k > 0 && strcmp(v[k].user, v[k - 1].user) == 0 ? run + 1 : 1;
+        if (k + 1 == n || strcmp(v[k].user, v[k + 1].user) != 0) {
+            users++;
+            if (run < *lo) *lo = run;
+            if (run > *hi) *hi = run;
+        }
+    }
+    return users;
+}
+
+/* Runs us_synth on cfg and reads its reviews back; the history range into lo, hi. Returns the
+ * number of users, or -1 when either step failed. */
+static long synth_range(const us_synth_config *cfg, us_synth_report *rep, long *lo, long *hi) {
+    us_err err;
+    if (us_synth(cfg, rep, &err) != US_OK) return -1;
+    rec *v = NULL;
+    long bad = 0, n = read_reviews(rep->reviews_path, &v, &bad);
+    long users = n > 0 && bad == 0 && (uint64_t)n == rep->reviews ? history_range(v, n, lo, hi)
+                                                                  : -1;
+    free(v);
+    return users;
+}
+
+TEST(synth_history_bounds_respected) {
+    us_synth_report rep;
+    long lo, hi;
+    /* Uncapped, the heavy tail runs past 30 at this seed: the cap below has work to do. */
+    us_synth_config cfg = small_config(us_test_tmpdir(), 7);
+    cfg.min_history = 8;
+    REQUIRE(synth_range(&cfg, &rep, &lo, &hi) == 200);
+    CHECK(hi > 30);
+    CHECK(lo >= 8);
+
+    /* min 8, max 30: every user's count, top-ups included, within the bounds, the cap reached,
+     * the total the 3000 asked for plus the item top-ups (at most 5 per item). */
+    cfg.max_history = 30;
+    REQUIRE(synth_range(&cfg, &rep, &lo, &hi) == 200);
+    CHECK(lo >= 8);
+    CHECK_EQ_INT(hi, 30);
+    CHECK(rep.reviews >= 3000 && rep.reviews <= 3000 + 5 * 120);
+
+    /* reviews below min_history per user: raised to 8 * 200, so there is no extra to share out
+     * and a user no top-up reached has exactly 8. */
+    cfg.reviews = 100;
+    REQUIRE(synth_range(&cfg, &rep, &lo, &hi) == 200);
+    CHECK_EQ_INT(lo, 8);
+    CHECK(hi <= 30);
+    CHECK(rep.reviews >= 8 * 200);
+
+    /* reviews above max_history per user: lowered to 12 * 30, every user at the cap, so no
+     * top-up can be placed and the total is exactly 360. */
+    cfg = small_config(us_test_tmpdir(), 5);
+    cfg.users = 30;
+    cfg.items = 60;
+    cfg.reviews = 100000;
+    cfg.max_history = 12;
+    REQUIRE(synth_range(&cfg, &rep, &lo, &hi) == 30);
+    CHECK_EQ_INT(rep.reviews, 360);
+    CHECK_EQ_INT(lo, 12);
+    CHECK_EQ_INT(hi, 12);
+}
+
+static long find_str(char (*names)[16], long n, const char *s) {
+    for (long k = 0; k < n; k++)
+        if (strcmp(names[k], s) == 0) return k;
+    return -1;
+}
+
+TEST(synth_topups_stop_at_max_history) {
+    /* 100 items want 5 reviewers each (500) but 40 users of at most 12 can give only 480: some
+     * items must stay short, and the top-ups must not push anyone past 12 to fill them. */
+    us_synth_config cfg = small_config(us_test_tmpdir(), 13);
+    cfg.users = 40;
+    cfg.items = 100;
+    cfg.reviews = 300;
+    cfg.max_history = 12;
+    us_synth_report rep;
+    us_err err;
+    CHECK_OK(us_synth(&cfg, &rep, &err), err);
+    rec *v = NULL;
+    long bad = 0, n = read_reviews(rep.reviews_path, &v, &bad);
+    REQUIRE(n > 0 && v && bad == 0);
+    CHECK(rep.reviews > 300 && rep.reviews <= 480); /* some top-ups were placed */
+
+    /* The user x item matrix of who reviewed what. */
+    static char users[40][16], items[100][16];
+    static unsigned char has[40][100];
+    memset(has, 0, sizeof has);
+    long nu = 0, ni = 0, count[40] = {0};
+    for (long k = 0; k < n; k++) {
+        long u = find_str(users, nu, v[k].user), i = find_str(items, ni, v[k].item);
+        if (u < 0) {
+            REQUIRE(nu < 40);
+            snprintf(users[nu], sizeof users[nu], "%s", v[k].user);
+            u = nu++;
+        }
+        if (i < 0) {
+            REQUIRE(ni < 100);
+            snprintf(items[ni], sizeof items[ni], "%s", v[k].item);
+            i = ni++;
+        }
+        has[u][i] = 1;
+        count[u]++;
+    }
+    CHECK_EQ_INT(nu, 40);
+    long out_of_bounds = 0;
+    for (long u = 0; u < nu; u++) out_of_bounds += count[u] < 5 || count[u] > 12;
+    CHECK_EQ_INT(out_of_bounds, 0);
+    /* An item with fewer than 5 reviewers (or never reviewed at all) is one that every user
+     * who has not reviewed it can no longer take: they are all at 12. */
+    long short_items = 100 - ni, wrongly_short = 0;
+    for (long i = 0; i < ni; i++) {
+        long reviewers = 0, with_room = 0;
+        for (long u = 0; u < nu; u++) {
+            reviewers += has[u][i];
+            with_room += !has[u][i] && count[u] < 12;
+        }
+        if (reviewers < 5) {
+            short_items++;
+            wrongly_short += with_room > 0;
+        }
+    }
+    CHECK(short_items > 0);
+    CHECK_EQ_INT(wrongly_short, 0);
+    free(v);
+}
+
+TEST(synth_defaults_spelled_out_same_bytes) {
+    /* min_history 5, max_history = items and bias 0.35 written out are the defaults: the same
+     * bytes as leaving them alone. */
+    char a[1100], b[1100];
+    snprintf(a, sizeof a, "%s/a", us_test_tmpdir());
+    snprintf(b, sizeof b, "%s/b", us_test_tmpdir());
+    us_synth_config ca = small_config(a, 7), cb = small_config(b, 7);
+    CHECK_EQ_INT(ca.min_history, 5);
+    CHECK_EQ_INT(ca.max_history, 0);
+    CHECK(ca.bias == 0.35);
+    cb.min_history = 5;
+    cb.max_history = cb.items;
+    cb.bias = 0.35;
+    us_synth_report ra, rb;
+    us_err err;
+    CHECK_OK(us_synth(&ca, &ra, &err), err);
+    CHECK_OK(us_synth(&cb, &rb, &err), err);
+    CHECK(files_equal(ra.reviews_path, rb.reviews_path));
+    CHECK(files_equal(ra.meta_path, rb.meta_path));
+    CHECK(files_equal(ra.truth_path, rb.truth_path));
+    CHECK(files_equal(ra.aspects_path, rb.aspects_path));
+}
+
+/* truth.csv with each row cut after its second field (user,item), so that two runs can be
+ * compared on who reviewed what alone. Caller frees. */
+static char *truth_pairs(const char *path) {
+    char *t = read_gz(path, NULL);
+    if (!t) return NULL;
+    char *w = t;
+    for (const char *r = t; *r;) {
+        const char *c1 = strchr(r, ','), *nl = strchr(r, '\n');
+        if (!nl) nl = r + strlen(r);
+        const char *c2 = c1 && c1 < nl ? strchr(c1 + 1, ',') : NULL;
+        const char *cut = c2 && c2 < nl ? c2 : nl;
+        memmove(w, r, (size_t)(cut - r));
+        w += cut - r;
+        *w++ = '\n';
+        r = *nl ? nl + 1 : nl;
+    }
+    *w = '\0';
+    return t;
+}
+
+TEST(synth_bias_moves_like_rate) {
+    const double bias[3] = {-0.5, 0.35, 1.0};
+    double rate[3];
+    char dirs[3][1100], *pairs[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(dirs[k], sizeof dirs[k], "%s/b%d", us_test_tmpdir(), k);
+        us_synth_config cfg = small_config(dirs[k], 11);
+        cfg.users = 400;
+        cfg.items = 200;
+        cfg.reviews = 8000;
+        cfg.bias = bias[k];
+        us_synth_report rep;
+        us_err err;
+        CHECK_OK(us_synth(&cfg, &rep, &err), err);
+        rate[k] = rep.like_rate;
+        pairs[k] = truth_pairs(rep.truth_path);
+        REQUIRE(pairs[k]);
+    }
+    /* A lower mean bias, fewer likes: each step of 0.65-0.85 in the bias moves the rate by
+     * well over 0.05 at these sizes (sampling sd about 0.004). */
+    CHECK(rate[0] < rate[1] - 0.05);
+    CHECK(rate[1] < rate[2] - 0.05);
+    CHECK(rate[0] > 0.4);
+    /* The bias moves the ratings only: who reviewed what is the same. */
+    CHECK(strcmp(pairs[0], pairs[1]) == 0);
+    CHECK(strcmp(pairs[1], pairs[2]) == 0);
+    for (int k = 0; k < 3; k++) free(pairs[k]);
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+TEST(synth_movielens_100k_shape) {
+    /* The recipe documented in synth.c: 943 users, 1682 items, 100000 ratings, histories of
+     * 20..700, bias 0.05. Pins the figures documented there. */
+    us_synth_config cfg = small_config(us_test_tmpdir(), 1);
+    cfg.users = 943;
+    cfg.items = 1682;
+    cfg.reviews = 100000;
+    cfg.min_history = 20;
+    cfg.max_history = 700;
+    cfg.bias = 0.05;
+    us_synth_report rep;
+    us_err err;
+    CHECK_OK(us_synth(&cfg, &rep, &err), err);
+    CHECK_EQ_INT(rep.users, 943);
+    CHECK_EQ_INT(rep.items, 1682);
+    CHECK_EQ_INT(rep.reviews, 100000); /* every item has 5 reviewers already: no top-up */
+    /* The reported like rate, as in MovieLens 100K's share of ratings >= 3 (about 0.82). */
+    CHECK(rep.like_rate > 0.80 && rep.like_rate < 0.84);
+    CHECK_NEAR(rep.like_rate, 0.82627, 1e-9);
+
+    /* History lengths from truth.csv, whose rows come user by user. */
+    char *truth = read_gz(rep.truth_path, NULL);
+    REQUIRE(truth);
+    char **rows;
+    size_t nrows = split_lines(truth, &rows);
+    REQUIRE(nrows == 100001);
+    static long len[943];
+    long nu = 0;
+    for (size_t k = 1; k < nrows; k++) {
+        int same = k > 1 && strncmp(rows[k], rows[k - 1], 15) == 0; /* "A" + 13, then ',' */
+        if (!same) {
+            REQUIRE(nu < 943);
+            len[nu++] = 0;
+        }
+        len[nu - 1]++;
+    }
+    CHECK_EQ_INT(nu, 943);
+    qsort(len, (size_t)nu, sizeof *len, cmp_long);
+    CHECK(len[0] >= 20);
+    CHECK_EQ_INT(len[0], 25);
+    CHECK_EQ_INT(len[nu / 2], 65); /* the median of 943 */
+    CHECK_EQ_INT(len[nu - 1], 700);
+    free(rows);
+    free(truth);
+}
+
+TEST(synth_cli_history_and_bias) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], reviews[1100];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(reviews, sizeof reviews, "%s/Synthetic_5.json.gz", dir);
+    const char *ok[] = {"synth",         "--out", dir,     "--users",       "60",
+                        "--items",       "80",    "--reviews", "1500",      "--min-history",
+                        "10",            "--max-history", "30", "--bias",  "-0.4",
+                        "--json",        NULL};
+    REQUIRE(us_test_cli(ok, "ok.txt") == 0);
+    cJSON *j = cJSON_Parse(us_test_slurp("ok.txt"));
+    const cJSON *like = cJSON_GetObjectItemCaseSensitive(j, "like_rate");
+    REQUIRE(cJSON_IsNumber(like));
+    CHECK(like->valuedouble > 0.3 && like->valuedouble < 0.85); /* below the default's 0.9 */
+    cJSON_Delete(j);
+    rec *v = NULL;
+    long bad = 0, n = read_reviews(reviews, &v, &bad), lo, hi;
+    REQUIRE(n > 0 && v && bad == 0);
+    CHECK_EQ_INT(history_range(v, n, &lo, &hi), 60);
+    CHECK(lo >= 10 && hi <= 30);
+    free(v);
+
+    /* A non-number is a usage error; values out of range are refused naming the field. */
+    const char *nan_bias[] = {"synth", "--out", dir, "--bias", "abc", NULL};
+    CHECK_EQ_INT(us_test_cli(nan_bias, "e1.txt"), 2);
+    CHECK(strstr(us_test_slurp("e1.txt"), "--bias") != NULL);
+    const char *big_bias[] = {"synth", "--out", dir, "--bias", "5", NULL};
+    CHECK_EQ_INT(us_test_cli(big_bias, "e2.txt"), 1);
+    CHECK(strstr(us_test_slurp("e2.txt"), "bias: expected -3..3, found 5") != NULL);
+    const char *max_low[] = {"synth", "--out", dir, "--min-history", "10", "--max-history", "9",
+                             NULL};
+    CHECK_EQ_INT(us_test_cli(max_low, "e3.txt"), 1);
+    CHECK(strstr(us_test_slurp("e3.txt"), "max_history") != NULL);
 }
