@@ -147,12 +147,18 @@ typedef struct us_net_config {
     int hidden;    /* Hd; 128 */
     int hist_len;  /* training interactions per user read, the newest; 50 (0: none) */
     int text_init; /* 1: E and O from the item text vectors (when the store has them); 0 */
+    double pop_init; /* o starts at pop_init · (log(1 + likes_i) - log(1 + max likes)), likes
+                        in the training split: popular items first; 0 (o starts at 0).
+                        Measured at 1: on the test store PPO (200k steps) 11.8 -> 10.4 and DQN
+                        (50k) 13.4 -> 10.5 held-out return; on a MovieLens-shaped store A2C
+                        (100k) 15.9 -> 17.6: a prior that helps only where popularity is
+                        hard to beat */
 } us_net_config;
 
-/* The net's hyperparameters ("dim", "hidden", "hist-len", "text-init"): the first entries of
- * every agent's table. */
+/* The net's hyperparameters ("dim", "hidden", "hist-len", "text-init", "pop-init"): the first
+ * entries of every agent's table. */
 extern const us_hparam us_net_hparams[];
-#define US_NET_NHPARAMS 4
+#define US_NET_NHPARAMS 5
 /* Reads the net's part of an agent's values. */
 us_net_config us_net_config_from(const us_hvalues *vals);
 

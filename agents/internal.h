@@ -15,7 +15,9 @@
     {"dim", 32, 2, 1024, 1, "item, reaction and state embedding size D"},                  \
     {"hidden", 128, 2, 4096, 1, "hidden units of the state MLP"},                          \
     {"hist-len", 50, 0, 10000, 1, "newest training interactions of the user the state reads"}, \
-    {"text-init", 0, 0, 1, 1, "1: item embeddings start from the store's text vectors"}
+    {"text-init", 0, 0, 1, 1, "1: item embeddings start from the store's text vectors"},       \
+    {"pop-init", 0, 0, 10, 0, "item score biases start at this times log(1 + training likes) "   \
+     "(the untrained greedy policy is then a popularity list; 0: all start equal)"}
 #define AG_GAMMA_HPARAM {"gamma", 0.975, 0, 1, 0, "discount factor (the paper's 0.975)"}
 
 /* ---- checkpoints (ckpt.c) ---------------------------------------------------------------- */

@@ -44,11 +44,31 @@ us_net_config us_net_config_from(const us_hvalues *vals) {
     c.hidden = (int)vals->v[1];
     c.hist_len = (int)vals->v[2];
     c.text_init = (int)vals->v[3];
+    c.pop_init = vals->v[4];
     return c;
 }
 
 /* The history label's reaction row: dislike 0, like 1, none 2. */
 static int hist_row(int8_t label) { return label == 1 ? 1 : label == 0 ? 0 : 2; }
+
+/* The item score biases o from the training split's likes: pop_init · log((1 + likes_i) /
+ * (1 + max likes)), so the untrained net ranks items as a popularity list does and its first
+ * policy samples them in proportion to (1 + likes)^pop_init. */
+static void pop_init(us_net *n, double scale) {
+    float *o = n->p[T_OB];
+    uint32_t max = 0;
+    for (int i = 0; i < n->V; i++) o[i] = 0.0f;
+    for (int u = 0; u < us_sim_n_users(n->sim); u++) {
+        const int32_t *items;
+        const int8_t *labels;
+        const int k = us_sim_history(n->sim, u, &items, &labels);
+        for (int j = 0; j < k; j++) o[items[j]] += labels[j] == 1;
+    }
+    for (int i = 0; i < n->V; i++)
+        if (o[i] > (float)max) max = (uint32_t)o[i];
+    for (int i = 0; i < n->V; i++)
+        o[i] = (float)(scale * (log1p((double)o[i]) - log1p((double)max)));
+}
 
 /* E and O from the items' text vectors: x_i·P with P (dim_text, D) ~ N(0, 1/D) from rng,
  * each row rescaled to norm 0.02·sqrt(D) (the random init's expected norm); items without a
@@ -137,8 +157,9 @@ us_status us_net_init(us_net **out, const us_sim *sim, const us_net_config *cfg,
         n->g[t] = nn_block_tensor(&n->blk, n->mem, NN_GRADS, (size_t)t);
     }
     /* Init: embeddings N(0, 0.02²) (or E, O from text), the MLP Xavier-uniform (ReLU gain
-     * √2 for W1), biases 0, the value head N(0, 0.01²) so the first values are near 0. The
-     * output embeddings' small norm keeps the first policy near uniform. */
+     * √2 for W1), biases 0 (o from popularity with pop_init), the value head N(0, 0.01²) so
+     * the first values are near 0. The output embeddings' small norm keeps the first policy
+     * near uniform, or near popularity with pop_init. */
     us_rng rng;
     us_rng_seed(&rng, seed, 0x6e6574u); /* "net" */
     nn_init_normal(n->p[T_E], V * D, 0.0f, 0.02f, &rng);
@@ -148,6 +169,7 @@ us_status us_net_init(us_net **out, const us_sim *sim, const us_net_config *cfg,
     nn_init_normal(n->p[T_O], V * D, 0.0f, 0.02f, &rng);
     nn_init_normal(n->p[T_WV], Hd, 0.0f, 0.01f, &rng);
     if (cfg->text_init) text_init(n, &rng);
+    if (cfg->pop_init > 0) pop_init(n, cfg->pop_init);
     *out = n;
     return US_OK;
 }

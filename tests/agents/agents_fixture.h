@@ -32,4 +32,24 @@ typedef struct us_test_learned {
 int us_test_agent_learns(us_sim *sim, const char *agent, const char *const *hp, uint64_t steps,
                          int eval_episodes, const char *run, us_test_learned *out);
 
+/* 1 in a build with AddressSanitizer (make san). The learning tests skip there: a run of 10^5
+ * steps takes minutes under the sanitizers, and the same code runs sanitized in the shorter
+ * determinism and resume tests. */
+#if defined(__SANITIZE_ADDRESS__)
+#define US_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define US_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef US_TEST_SANITIZED
+#define US_TEST_SANITIZED 0
+#endif
+#define US_TEST_SKIP_LEARNING_UNDER_SANITIZERS()                                             \
+    do {                                                                                   \
+        if (US_TEST_SANITIZED)                                                             \
+            SKIP("a learning run: make test runs it; under the sanitizers the same code runs " \
+                 "in the determinism and resume tests");                                   \
+    } while (0)
+
 #endif

@@ -81,6 +81,7 @@ TEST(agents_a2c_loss_gradient) { check_pg_gradients(t_, 0); }
 /* PPO at SB3's defaults but a larger learning rate and text-initialized item embeddings (the
  * defaults learn too, more slowly: a held-out return of 9.0 after 200k steps in one run). */
 TEST(agents_ppo_learns) {
+    US_TEST_SKIP_LEARNING_UNDER_SANITIZERS();
     us_sim *sim = us_test_agents_sim();
     if (!sim) SKIP("the agents fixture store could not be built (see above)");
     const char *hp[] = {"learning-rate", "0.001", "text-init", "1", NULL};
@@ -93,6 +94,7 @@ TEST(agents_ppo_learns) {
 }
 
 TEST(agents_a2c_learns) {
+    US_TEST_SKIP_LEARNING_UNDER_SANITIZERS();
     us_sim *sim = us_test_agents_sim();
     if (!sim) SKIP("the agents fixture store could not be built (see above)");
     const char *hp[] = {"ent-coef", "0.01", NULL};
