@@ -155,6 +155,28 @@ double ag_ppo_loss(const ag_pg_batch *b, double clip, int clip_vloss, double ent
  *   loss = -mean(A·log π(a|s)) - ent_coef·mean(H) + vf_coef·mean((R - v)²) */
 double ag_a2c_loss(const ag_pg_batch *b, double ent_coef, double vf_coef, float *dlogits,
                    float *dvalues, ag_pg_stats *st);
+/* TRPO's Fisher matrix (trpo.c) of a policy net at θ_old over B rows:
+ *   F = Jᵀ·H·J / B,  H = diag(p) - p·pᵀ for each row
+ * with J the Jacobian of a row's logits in the parameters and p its old probabilities (0 at
+ * masked items): the Hessian of the mean KL(π_old ‖ π_θ) at θ = θ_old. */
+typedef struct ag_fisher {
+    us_net *net;       /* its last forward: the B rows at θ_old (scores may have been skipped) */
+    int B, V;
+    const float *logp; /* the rows' old log-probabilities: row b at logp + b·stride (V floats,
+                          -INFINITY at masked items) */
+    size_t stride;
+    double damping;
+    float *work;       /* (B, V) scratch */
+    float *dir;        /* (nparams) scratch */
+} ag_fisher;
+/* out = (F + damping·I)·v (nparams doubles each), by us_net_jvp and us_net_backward: no
+ * second derivatives. Overwrites the net's gradients. */
+void ag_fisher_vp(const ag_fisher *f, const double *v, double *out);
+/* Solves (F + damping·I)·x = g by conjugate gradient from x = 0, at most max_steps products,
+ * stopping early when the residual's squared norm is below 1e-10; scratch holds 3·nparams
+ * doubles. Returns the steps taken. */
+int ag_conjugate_gradient(const ag_fisher *f, const double *g, double *x, int max_steps,
+                          double *scratch);
 /* 1 - Var(ret - values) / Var(ret) over n rows (NAN when Var(ret) is 0): SB3's explained
  * variance of a value function. */
 double ag_explained_variance(const float *values, const float *ret, size_t n);

@@ -20,6 +20,7 @@
 static const ag_algo *const algos[] = {
     &ag_a2c,
     &ag_ppo,
+    &ag_trpo,
     NULL,
 };
 
