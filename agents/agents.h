@@ -199,7 +199,6 @@ typedef struct us_eval_config {
     uint64_t seed;       /* the world: the same seed gives every policy the same users and
                             reactions' random numbers; 7 */
     int threads;         /* env threads; 1 */
-    int skip_known;      /* policies built here skip training-history items; 1 */
     us_env_config env;   /* the episode rules (obs_len is set to max_steps) */
     const int32_t *users;/* the users to draw from (NULL: every user) */
     int n_users;
@@ -249,7 +248,8 @@ typedef struct us_ab_result {
     us_ab_arm a, b;
     us_metric diff_return, diff_length, diff_like_rate; /* b - a, paired, 95% */
     double lift;            /* (return_b - return_a) / return_a; NAN when return_a is 0 */
-    double p_value;         /* two-sided, paired t on returns */
+    double p_value;         /* two-sided, paired, on returns (the t statistic read against
+                               the normal: accurate from some 30 users) */
     double users_needed;    /* users per arm for the observed return difference to be found
                                at 80% power, 5% two-sided: (1.96 + 0.8416)²·sd_d² / d²
                                (INFINITY when d = 0) */
@@ -271,6 +271,9 @@ typedef struct us_train_config {
     int threads;            /* env and BLAS threads; 1 */
     const char *out_dir;    /* the run directory, created */
     int resume;             /* 1: continue from out_dir's checkpoint */
+    uint64_t stop_at;       /* > 0: stop once this many env steps are done in all, with a
+                               checkpoint, as if interrupted (resume continues it: the finished
+                               run is the same as one that never stopped); 0: run to steps */
     uint64_t eval_every;    /* env steps between evaluations; 0: 10 in all */
     int eval_episodes;      /* held-out users per evaluation; 200 */
     double holdout;         /* share of users held out from training for evaluation; 0.1 */

@@ -668,7 +668,10 @@ us_status us_train(const us_sim *sim, const char *store_path, const us_train_con
     const uint64_t steps0 = c->steps;
     double last_eval[2] = {NAN, NAN};
     int evaluated_at_end = 0;
-    while (c->steps < m->total_steps && st == US_OK) {
+    const uint64_t stop = cfg->stop_at > 0 && cfg->stop_at < m->total_steps ? cfg->stop_at
+                                                                            : m->total_steps;
+    int saved = 0;
+    while (c->steps < stop && st == US_OK) {
         ag_iter it;
         memset(&it, 0, sizeof it);
         st = r.algo->iterate(r.learner, c, &it, err);
@@ -684,6 +687,7 @@ us_status us_train(const us_sim *sim, const char *store_path, const us_train_con
             curve_row(&r, c->steps, do_eval ? last_eval : NULL, &it);
             while (m->next_log <= c->steps) m->next_log += log_every;
         }
+        saved = do_eval;
         if (do_eval) {
             if ((st = save_ckpt(&r, err)) != US_OK) break;
             evaluated_at_end = c->steps >= m->total_steps;
@@ -696,7 +700,11 @@ us_status us_train(const us_sim *sim, const char *store_path, const us_train_con
                            r.algo->diag_names[k], it.diag[k]);
         us_progress_set(&bar, c->steps);
     }
-    if (st == US_OK && !evaluated_at_end) {
+    if (st == US_OK && c->steps < m->total_steps) {
+        /* stopped at stop_at: a checkpoint to resume from, nothing evaluated or logged that an
+         * uninterrupted run would not have */
+        if (!saved) st = save_ckpt(&r, err);
+    } else if (st == US_OK && !evaluated_at_end) {
         /* a resumed run that was already complete: evaluate what it holds */
         st = evaluate(&r, last_eval, err);
     }

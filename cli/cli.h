@@ -61,6 +61,8 @@ int cmd_play(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_ab(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 #endif

@@ -110,9 +110,11 @@ int cmd_train(int argc, char **argv) {
             cfg.out_dir = val;
         } else if (!strcmp(name, "steps") || !strcmp(name, "seed") || !strcmp(name, "envs") ||
                    !strcmp(name, "threads") || !strcmp(name, "eval-every") ||
-                   !strcmp(name, "eval-episodes") || !strcmp(name, "max-steps")) {
+                   !strcmp(name, "eval-episodes") || !strcmp(name, "max-steps") ||
+                   !strcmp(name, "stop-at")) {
             if (cli_parse_u64(val, &u) != 0 ||
                 (strcmp(name, "seed") && strcmp(name, "steps") && strcmp(name, "eval-every") &&
+                 strcmp(name, "stop-at") &&
                  u > 1000000000))
                 return cli_usage_error("train", "expected a whole number, found %s", val);
             if (!strcmp(name, "steps")) cfg.steps = u;
@@ -121,6 +123,7 @@ int cmd_train(int argc, char **argv) {
             else if (!strcmp(name, "threads")) cfg.threads = (int)u;
             else if (!strcmp(name, "eval-every")) cfg.eval_every = u;
             else if (!strcmp(name, "eval-episodes")) cfg.eval_episodes = (int)u;
+            else if (!strcmp(name, "stop-at")) cfg.stop_at = u;
             else cfg.env.max_steps = (int)u;
         } else if (!strcmp(name, "holdout")) {
             if (!parse_num(val, &cfg.holdout))
@@ -159,7 +162,13 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "evaluations", rep.evaluations);
         cli_print_json(o);
     } else {
-        char b[32], e[1100];
+        char b[32], b2[32], e[1100];
+        if (rep.steps < cfg.steps) {
+            printf("%s: stopped at %s of %s steps (%.0f steps/s), with a checkpoint; finish "
+                   "it with --resume\n", cfg.agent, cli_group(rep.steps, b),
+                   cli_group(cfg.steps, b2), rep.steps_per_s);
+            return 0;
+        }
         printf("%s: %s steps in %.1f s (%.0f steps/s); held-out return %.3f ±%.3f\n",
                cfg.agent, cli_group(rep.steps, b), rep.seconds, rep.steps_per_s,
                rep.final_eval_return, rep.final_eval_ci);

@@ -23,6 +23,8 @@ static const command COMMANDS[] = {
     {"embed", cmd_embed, "sentence vectors of the store's keywords and item texts"},
     {"encode", cmd_encode, "print the sentence embeddings of texts (and their cosine)"},
     {"train", cmd_train, "train an RL recommender (DQN, A2C, PPO, TRPO) against the simulated users"},
+    {"eval", cmd_eval, "compare policies (baselines, trained runs) against the same simulated users"},
+    {"ab", cmd_ab, "a simulated A/B test of two policies, paired by user"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -129,7 +129,7 @@ static int same_file(const char *a, const char *b, const char *name) {
 }
 
 static us_status train(us_sim *sim, const char *agent, const char *dir, uint64_t steps,
-                       int threads, int resume, us_err *e) {
+                       int threads, int resume, uint64_t stop_at, us_err *e) {
     us_train_config tc = us_train_config_default();
     tc.agent = agent;
     tc.steps = steps;
@@ -138,6 +138,7 @@ static us_status train(us_sim *sim, const char *agent, const char *dir, uint64_t
     tc.eval_episodes = 20;
     tc.threads = threads;
     tc.resume = resume;
+    tc.stop_at = stop_at;
     us_agent_set(agent, &tc.hp, "n-steps", agent[0] == 'p' ? 64 : 4, e);
     return us_train(sim, us_test_agents_store(), &tc, NULL, e);
 }
@@ -150,12 +151,13 @@ static void check_determinism(us_test_ctx *t_, const char *agent) {
     snprintf(b, sizeof b, "%s", us_test_path("b"));
     snprintf(c, sizeof c, "%s", us_test_path("c"));
     us_err e;
-    /* a: one run of 8192 steps; b: the same on 2 threads; c: 4096 steps, then resumed */
-    REQUIRE(train(sim, agent, a, 8192, 1, 0, &e) == US_OK);
-    REQUIRE(train(sim, agent, b, 8192, 2, 0, &e) == US_OK);
-    REQUIRE(train(sim, agent, c, 4096, 1, 0, &e) == US_OK);
+    /* a: one run of 8192 steps; b: the same on 2 threads; c: stopped after 3000 (between
+     * evaluations), then resumed */
+    REQUIRE(train(sim, agent, a, 8192, 1, 0, 0, &e) == US_OK);
+    REQUIRE(train(sim, agent, b, 8192, 2, 0, 0, &e) == US_OK);
+    REQUIRE(train(sim, agent, c, 8192, 1, 0, 3000, &e) == US_OK);
     CHECK(!same_file(a, c, "checkpoint.bin"));
-    REQUIRE(train(sim, agent, c, 8192, 1, 1, &e) == US_OK);
+    REQUIRE(train(sim, agent, c, 8192, 1, 1, 0, &e) == US_OK);
     CHECK(same_file(a, b, "curve.csv"));
     CHECK(same_file(a, b, "checkpoint.bin"));
     CHECK(same_file(a, c, "curve.csv"));
@@ -189,25 +191,25 @@ TEST(agents_train_refuses_bad_runs_and_checkpoints) {
     CHECK(us_agent_set("ppo", &tc.hp, "n-epochs", 2.5, &e) == US_EINVAL);
     us_agent_policy pol;
     CHECK(us_run_policy_open(&pol, sim, dir, &e) == US_ENOTFOUND);
-    REQUIRE(train(sim, "ppo", dir, 2048, 1, 0, &e) == US_OK);
+    REQUIRE(train(sim, "ppo", dir, 2048, 1, 0, 0, &e) == US_OK);
     char *good = NULL, *curve0 = NULL, curve[1100];
     snprintf(curve, sizeof curve, "%s/curve.csv", dir);
     const long n = slurp(ck, &good), nc = slurp(curve, &curve0);
     REQUIRE(n > 100 && nc > 0);
     /* another agent resuming it */
-    CHECK(train(sim, "a2c", dir, 4096, 1, 1, &e) == US_EINVAL && !strcmp(e.field, "agent"));
+    CHECK(train(sim, "a2c", dir, 4096, 1, 1, 0, &e) == US_EINVAL && !strcmp(e.field, "agent"));
     /* a corrupt byte, then a truncated file: the checksum names the file */
     good[n / 2] ^= 0x40;
     FILE *f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n, f);
     fclose(f);
-    CHECK(train(sim, "ppo", dir, 4096, 1, 1, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin"));
+    CHECK(train(sim, "ppo", dir, 4096, 1, 1, 0, &e) == US_EFORMAT && strstr(e.file, "checkpoint.bin"));
     CHECK(us_run_policy_open(&pol, sim, dir, &e) == US_EFORMAT);
     good[n / 2] ^= 0x40;
     f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n - 7, f);
     fclose(f);
-    CHECK(train(sim, "ppo", dir, 4096, 1, 1, &e) == US_EFORMAT && !strcmp(e.field, "checksum"));
+    CHECK(train(sim, "ppo", dir, 4096, 1, 1, 0, &e) == US_EFORMAT && !strcmp(e.field, "checksum"));
     /* nothing was overwritten by the failed resumes */
     char *after = NULL, *curve1 = NULL;
     CHECK(slurp(ck, &after) == n - 7 && memcmp(after, good, (size_t)n - 7) == 0);

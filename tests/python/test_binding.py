@@ -852,6 +852,69 @@ class Install(unittest.TestCase):
         self.assertEqual(int(out[-1]), N_ITEMS)  # the store opened, through that library
 
 
+class Agents(unittest.TestCase):
+    """usersim.evaluate and usersim.ab: baselines by name and Python callables as policies,
+    common random numbers, and errors inside a callable surfacing in Python."""
+
+    def test_ab_of_a_callable_against_a_baseline(self):
+        calls = []
+
+        def first_unmet(obs):
+            """The lowest item id not yet recommended in the session."""
+            calls.append(obs.shape)
+            out = np.empty(len(obs), dtype=np.int64)
+            for k, row in enumerate(obs):
+                met = set(row[1::2][row[1::2] >= 0].tolist())
+                out[k] = next(i for i in range(N_ITEMS) if i not in met)
+            return out
+
+        r = usersim.ab(STORE, first_unmet, "oracle", users=120, population="all",
+                       max_steps=8, **SASREC_ONLY)
+        self.assertEqual(r["users"], 120)
+        self.assertTrue(calls and all(b <= 64 and w == 1 + 2 * 8 for b, w in calls))
+        self.assertGreater(r["b"]["return"]["mean"], r["a"]["return"]["mean"])
+        self.assertAlmostEqual(r["b_minus_a"]["return"]["mean"],
+                               r["b"]["return"]["mean"] - r["a"]["return"]["mean"], places=9)
+        self.assertLess(r["p_value"], 0.05)
+        self.assertTrue(1 <= r["users_needed"] < 1e6)
+        # A/A with the same callable: not a single user differs
+        aa = usersim.ab(STORE, first_unmet, first_unmet, users=60, population="all",
+                        max_steps=8, **SASREC_ONLY)
+        self.assertEqual(aa["b_minus_a"]["return"]["mean"], 0.0)
+        self.assertEqual(aa["p_value"], 1.0)
+        self.assertEqual(aa["users_needed"], float("inf"))
+
+    def test_evaluate_names_and_callables_share_the_world(self):
+        a = usersim.evaluate(STORE, "random", episodes=80, population="all", **SASREC_ONLY)
+        b = usersim.evaluate(STORE, "random", episodes=80, population="all", threads=2,
+                             **SASREC_ONLY)
+        self.assertTrue(np.array_equal(a["per_user_return"], b["per_user_return"]))
+        for key in ("avg_reward", "total_reward", "liking_pct", "length", "coverage_pct",
+                    "novelty_pct"):
+            self.assertEqual(set(a[key]), {"mean", "ci95"})
+        self.assertAlmostEqual(a["total_reward"]["mean"], a["per_user_return"].mean(), places=9)
+        # held-out users by default, fewer than all
+        h = usersim.evaluate(STORE, "popular", episodes=20, **SASREC_ONLY)
+        self.assertEqual(h["episodes"], 20)
+
+    def test_errors_in_a_callable_reach_python(self):
+        def broken(obs):
+            raise KeyError("inside the recommender")
+
+        with self.assertRaises(KeyError):
+            usersim.ab(STORE, "random", broken, users=10, population="all", **SASREC_ONLY)
+        with self.assertRaisesRegex(ValueError, "integer item ids"):
+            usersim.evaluate(STORE, lambda obs: np.zeros(3), episodes=10, **SASREC_ONLY)
+        with self.assertRaisesRegex(ValueError, "out of range"):
+            usersim.evaluate(STORE, lambda obs: np.full(len(obs), N_ITEMS), episodes=10,
+                             **SASREC_ONLY)
+        with self.assertRaises(usersim.UserSimError) as e:
+            usersim.evaluate(STORE, "bestseller", episodes=10, **SASREC_ONLY)
+        self.assertEqual(e.exception.field, "policy")
+        with self.assertRaises(TypeError):
+            usersim.evaluate(STORE, 42, episodes=10, **SASREC_ONLY)
+
+
 class Speed(unittest.TestCase):
     """Figures for the log, never asserted."""
 

@@ -11,6 +11,9 @@ library (libusersim.so, loaded with ctypes).
     obs, infos = venv.reset()
     obs, rewards, terminations, truncations, infos = venv.step(actions)   # numpy in, numpy out
 
+    usersim.ab("games.usdb", "popular", my_recommender, users=2000)   # a simulated A/B test
+    usersim.evaluate("games.usdb", "runs/ppo")                          # a trained run's figures
+
 With gymnasium installed, importing usersim registers "usersim/UserSim-v0":
 gymnasium.make("usersim/UserSim-v0", store="games.usdb") (or "usersim:usersim/UserSim-v0"
 without importing first), and gymnasium.make_vec(..., vectorization_mode="vector_entry_point")
@@ -25,11 +28,12 @@ system's library path and in /usr/local/lib (after `make install`).
 from . import _gym, _lib
 from ._lib import LibraryNotFound, UserSimError
 from ._sim import ENV_OPTIONS, SIM_OPTIONS
+from .agents import ab, evaluate
 from .env import UserSimEnv
 from .vector import UserSimVectorEnv
 
 __version__ = "0.1.0"
-__all__ = ["make", "make_vec", "episode_seed", "UserSimEnv", "UserSimVectorEnv", "UserSimError",
+__all__ = ["make", "make_vec", "episode_seed", "evaluate", "ab", "UserSimEnv", "UserSimVectorEnv", "UserSimError",
            "LibraryNotFound", "OPTIONS", "HAVE_GYMNASIUM", "ENV_ID"]
 
 OPTIONS = SIM_OPTIONS + ENV_OPTIONS
