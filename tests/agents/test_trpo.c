@@ -189,8 +189,8 @@ TEST(agents_trpo_fisher_vp_matches_differences) {
     const double fvp_err = sqrt(diff) / norm2(c.g1, P);
     /* ... and vᵀFv against the KL's own second-order term, from the forward alone: the even
      * part of KL(θ_old + h·v) is ½h²·vᵀFv + O(h⁴). h is small enough that no ReLU switches
-     * (measured: one does near h = 2e-3, moving the estimate by 0.1%), and the KL is summed
-     * from double log-probabilities, so the small KL is not lost to rounding */
+     * (measured: one does between h = 1e-3 and 2e-3, moving the estimate by 0.1%), and the KL
+     * is summed from double log-probabilities, so the small KL is not lost to rounding */
     double vFv = 0.0;
     for (size_t i = 0; i < P; i++) vFv += c.v[i] * c.Fv[i];
     const double h = 3e-4;
@@ -203,7 +203,7 @@ TEST(agents_trpo_fisher_vp_matches_differences) {
     printf("    F·v against differences of the KL's gradient: relative error %.2e (|F·v| %.3g); "
            "vᵀFv %.4g against the KL's quadratic term: %.2e\n", fvp_err, norm2(c.Fv, P), vFv,
            quad_err);
-    /* float32 logits and gradients, sums in double: measured 1.4e-5 and 1.3e-5, so 1e-3 (tighter
+    /* float32 logits and gradients, sums in double: measured 1.4e-5 and 1.2e-5, so 1e-3 (tighter
      * than the harness's 1e-2 for float32: these are whole vectors, not single coordinates) */
     CHECK(fvp_err < 1e-3);
     CHECK(quad_err < 1e-3);
@@ -310,20 +310,31 @@ static us_status replay_copy(replay_ctx *b, const replay_ctx *a, void *vbuf, siz
     return us_vecenv_state_load(b->ctx.venv, vbuf, vs, b->ctx.obs, e);
 }
 
-TEST(agents_trpo_stays_in_trust_region) {
-    us_sim *sim = us_test_agents_sim();
-    if (!sim) SKIP("the agents fixture store could not be built (see above)");
-    openblas_set_num_threads(1); /* the replay's forwards must give the learner's bits */
+typedef struct region_tally {
+    int moved, held;
+    double max_kl; /* the largest KL of a step taken */
+} region_tally;
+
+/* Eight TRPO updates on 256-row rollouts with target-kl 0.05 and damping 0.001 (the learning
+ * test's: the region, not the damping, sets the step), a line search of max_iter tries and
+ * Fisher-vector products over every sub-th row. Each
+ * update's rollout is replayed on a copy of the envs and streams with the policy from before
+ * it, and the mean KL(π_old ‖ π_new) over its rows measured here: within the region, as
+ * reported; a failed line search leaves the parameters bit for bit. */
+static void check_region(us_test_ctx *t_, us_sim *sim, int max_iter, int sub,
+                         region_tally *tally) {
+    memset(tally, 0, sizeof *tally);
     us_err e;
     us_hvalues hp;
     REQUIRE(us_agent_defaults("trpo", &hp, &e) == US_OK);
     const int N = 8, T = 32, rows = N * T, iters = 8;
-    /* 256-row rollouts; a larger target-kl than the default makes the full natural step
-     * overshoot more often, so the line search has something to cut back */
+    const double target_kl = 0.05;
     CHECK_OK(us_agent_set("trpo", &hp, "n-steps", T, &e), e);
     CHECK_OK(us_agent_set("trpo", &hp, "batch-size", 64, &e), e);
-    CHECK_OK(us_agent_set("trpo", &hp, "target-kl", 0.05, &e), e);
-    const double target_kl = 0.05;
+    CHECK_OK(us_agent_set("trpo", &hp, "target-kl", target_kl, &e), e);
+    CHECK_OK(us_agent_set("trpo", &hp, "cg-damping", 0.001, &e), e);
+    CHECK_OK(us_agent_set("trpo", &hp, "line-search-max-iter", max_iter, &e), e);
+    CHECK_OK(us_agent_set("trpo", &hp, "sub-sampling-factor", sub, &e), e);
     replay_ctx live, rep;
     CHECK_OK(replay_ctx_init(&live, sim, &hp, N, (uint64_t)rows * iters, &e), e);
     CHECK_OK(replay_ctx_init(&rep, sim, &hp, N, (uint64_t)rows * iters, &e), e);
@@ -340,10 +351,9 @@ TEST(agents_trpo_stays_in_trust_region) {
     CHECK_OK(ag_rollout_init(&ro, T, N, live.ctx.obs_size, live.ctx.n_items, &e), e);
     const size_t vs = us_vecenv_state_size(live.ctx.venv), V = (size_t)live.ctx.n_items;
     void *vbuf = malloc(vs), *vbuf2 = malloc(vs);
-    float *lo = malloc((size_t)rows * V * sizeof(float)), *ln = malloc((size_t)rows * V * sizeof(float));
+    float *lo = malloc((size_t)rows * V * sizeof(float));
+    float *ln = malloc((size_t)rows * V * sizeof(float));
     REQUIRE(old && newp && vf && vbuf && vbuf2 && lo && ln);
-    int moved = 0, held = 0;
-    double max_kl = 0.0;
     for (int k = 0; k < iters; k++) {
         CHECK_OK(replay_copy(&rep, &live, vbuf, vs, &e), e);
         us_net_copy(old, ag_trpo.policy_net(learner));
@@ -357,7 +367,8 @@ TEST(agents_trpo_stays_in_trust_region) {
         us_vecenv_state_save(live.ctx.venv, vbuf);
         us_vecenv_state_save(rep.ctx.venv, vbuf2);
         REQUIRE(memcmp(vbuf, vbuf2, vs) == 0);
-        REQUIRE(memcmp(live.ctx.obs, rep.ctx.obs, (size_t)N * live.ctx.obs_size * 4) == 0);
+        REQUIRE(memcmp(live.ctx.obs, rep.ctx.obs,
+                       (size_t)N * live.ctx.obs_size * sizeof(int32_t)) == 0);
         /* mean KL(π_old ‖ π_new) over the rollout's rows, measured here */
         us_net_copy(newp, ag_trpo.policy_net(learner));
         us_net_forward(old, ro.obs, rows, lo, NULL);
@@ -371,27 +382,24 @@ TEST(agents_trpo_stays_in_trust_region) {
             if (lo[j] > -INFINITY) kl += exp((double)lo[j]) * ((double)lo[j] - ln[j]);
         kl /= rows;
         const double reported = it.diag[2];
-        printf("    update %d: line search %s, KL %.5f (reported %.5f), surrogate %.4f\n", k + 1,
-               it.diag[5] ? "accepted" : "failed", kl, reported, it.diag[0]);
+        printf("    tries %d, rows 1/%d, update %d: line search %s, KL %.5f (reported %.5f), "
+               "surrogate %.4f\n", max_iter, sub, k + 1,
+               it.diag[5] != 0.0 ? "accepted" : "failed", kl, reported, it.diag[0]);
         /* within the region (the measurement's float rounding aside) and as reported */
         CHECK(kl <= target_kl * (1 + 1e-4));
         CHECK(reported <= target_kl);
         CHECK(fabs(kl - reported) <= 1e-4 * target_kl + 1e-9);
         if (it.diag[5] != 0.0) {
-            moved++;
-            max_kl = fmax(max_kl, kl);
+            tally->moved++;
+            tally->max_kl = fmax(tally->max_kl, kl);
             CHECK(kl > 0.0);
             CHECK(it.diag[0] > 0.0); /* beat the old surrogate, mean(A) = 0 */
         } else {
-            /* a failed line search keeps the old parameters exactly */
-            held++;
+            tally->held++;
             CHECK(memcmp(us_net_params(old), us_net_params(ag_trpo.policy_net(learner)),
                          us_net_nparams(old) * sizeof(float)) == 0);
         }
     }
-    printf("    %d of %d updates moved (largest KL %.5f of %.3f), %d kept the policy\n", moved,
-           iters, max_kl, target_kl, held);
-    CHECK(moved >= iters / 2); /* the test must not pass by never stepping */
     ag_rollout_free(&ro);
     ag_trpo.free(learner);
     us_net_free(old);
@@ -403,20 +411,49 @@ TEST(agents_trpo_stays_in_trust_region) {
     free(ln);
     replay_ctx_free(&live);
     replay_ctx_free(&rep);
+}
+
+TEST(agents_trpo_stays_in_trust_region) {
+    us_sim *sim = us_test_agents_sim();
+    if (!sim) SKIP("the agents fixture store could not be built (see above)");
+    openblas_set_num_threads(1); /* the replay's forwards must give the learner's bits */
+    /* the default line search: every update steps, some close to the limit (the test would
+     * pass vacuously with tiny steps); one try: the full step overshoots the limit at times,
+     * and those updates keep the old policy; the Fisher matrix from every 4th row: the
+     * region still holds, since the line search measures the KL on every row */
+    region_tally ten, one, sub;
+    check_region(t_, sim, 10, 1, &ten);
+    check_region(t_, sim, 1, 1, &one);
+    check_region(t_, sim, 10, 4, &sub);
+    printf("    10 tries: %d of 8 updates moved (largest KL %.5f of 0.05); 1 try: %d moved, %d "
+           "kept the policy; every 4th row: %d moved (largest KL %.5f)\n", ten.moved,
+           ten.max_kl, one.moved, one.held, sub.moved, sub.max_kl);
+    CHECK(ten.moved == 8);
+    CHECK(ten.max_kl > 0.5 * 0.05);
+    CHECK(one.held > 0);
+    CHECK(sub.moved >= 6);
     us_sim_close(sim);
 }
 
 /* ---- training runs ---- */
 
+/* TRPO at sb3-contrib's defaults but with text-initialized item embeddings (as PPO's test), a
+ * smaller damping and a wider trust region. The net's small init makes the Fisher matrix tiny
+ * next to the default damping of 0.1, which then sets the step instead of the KL limit (at
+ * first a step moved the policy by a KL of 0.0006 of the 0.01 allowed); with damping 0.001 the
+ * region sets it. Measured held-out returns of CLI runs of 200k steps on this store: target-kl
+ * 0.03 11.4, 0.05 11.6 (11.2 with seed 2), 0.1 9.1; the defaults reach 6.6 after 100k steps
+ * where these reach 10.4. This run: 11.60 ±0.90, 1.56 x popular, 2.14 x random, 54% of the
+ * oracle; the bounds leave about one interval of room. */
 TEST(agents_trpo_learns) {
     us_sim *sim = us_test_agents_sim();
     if (!sim) SKIP("the agents fixture store could not be built (see above)");
-    const char *hp[] = {"text-init", "1", NULL};
+    const char *hp[] = {"text-init", "1", "cg-damping", "0.001", "target-kl", "0.05", NULL};
     us_test_learned r;
     REQUIRE(us_test_agent_learns(sim, "trpo", hp, 200000, 300, "run", &r) == 0);
     CHECK(r.agent > 1.3 * r.popular);
-    CHECK(r.agent > 2.0 * r.random);
-    CHECK(r.agent > 0.35 * r.oracle);
+    CHECK(r.agent > 1.8 * r.random);
+    CHECK(r.agent > 0.4 * r.oracle);
     us_sim_close(sim);
 }
 
@@ -445,9 +482,10 @@ static int files_equal(const char *a, const char *b, const char *name) {
     return same;
 }
 
-/* A short run: 8 envs x 64 steps per rollout (512 rows), evaluated every 2048 steps. */
+/* A short run: 8 envs x 64 steps per rollout (512 rows), evaluated every 2048 steps, stopped
+ * as if interrupted after stop_at steps (0: not). */
 static us_status short_run(us_sim *sim, const char *dir, uint64_t steps, int threads, int resume,
-                           us_err *e) {
+                           uint64_t stop_at, us_err *e) {
     us_train_config tc = us_train_config_default();
     tc.agent = "trpo";
     tc.steps = steps;
@@ -456,6 +494,7 @@ static us_status short_run(us_sim *sim, const char *dir, uint64_t steps, int thr
     tc.eval_episodes = 20;
     tc.threads = threads;
     tc.resume = resume;
+    tc.stop_at = stop_at;
     us_agent_set("trpo", &tc.hp, "n-steps", 64, e);
     return us_train(sim, us_test_agents_store(), &tc, NULL, e);
 }
@@ -468,12 +507,13 @@ TEST(agents_trpo_deterministic_and_resumes) {
     snprintf(b, sizeof b, "%s", us_test_path("b"));
     snprintf(c, sizeof c, "%s", us_test_path("c"));
     us_err e;
-    /* a: one run of 8192 steps; b: the same on 2 threads; c: 4096 steps, then resumed */
-    CHECK_OK(short_run(sim, a, 8192, 1, 0, &e), e);
-    CHECK_OK(short_run(sim, b, 8192, 2, 0, &e), e);
-    CHECK_OK(short_run(sim, c, 4096, 1, 0, &e), e);
+    /* a: one run of 8192 steps; b: the same on 2 threads; c: stopped after 3000 (between
+     * evaluations), then resumed */
+    CHECK_OK(short_run(sim, a, 8192, 1, 0, 0, &e), e);
+    CHECK_OK(short_run(sim, b, 8192, 2, 0, 0, &e), e);
+    CHECK_OK(short_run(sim, c, 8192, 1, 0, 3000, &e), e);
     CHECK(!files_equal(a, c, "checkpoint.bin"));
-    CHECK_OK(short_run(sim, c, 8192, 1, 1, &e), e);
+    CHECK_OK(short_run(sim, c, 8192, 1, 1, 0, &e), e);
     CHECK(files_equal(a, b, "curve.csv"));
     CHECK(files_equal(a, b, "checkpoint.bin"));
     CHECK(files_equal(a, c, "curve.csv"));
