@@ -169,6 +169,29 @@ void ag_dqn_targets(float *y, const float *rewards, const uint8_t *dones, const 
  * Q of the actions. */
 double ag_dqn_loss(const float *q, const int32_t *actions, const float *y, int B, int V,
                    float *dq, double *q_mean);
+
+/* TRPO's Fisher matrix (trpo.c) of a policy net at θ_old over B rows:
+ *   F = Jᵀ·H·J / B,  H = diag(p) - p·pᵀ for each row
+ * with J the Jacobian of a row's logits in the parameters and p its old probabilities (0 at
+ * masked items): the Hessian of the mean KL(π_old ‖ π_θ) at θ = θ_old. */
+typedef struct ag_fisher {
+    us_net *net;       /* its last forward: the B rows at θ_old (scores may have been skipped) */
+    int B, V;
+    const float *logp; /* the rows' old log-probabilities: row b at logp + b·stride (V floats,
+                          -INFINITY at masked items) */
+    size_t stride;
+    double damping;
+    float *work;       /* (B, V) scratch */
+    float *dir;        /* (nparams) scratch */
+} ag_fisher;
+/* out = (F + damping·I)·v (nparams doubles each), by us_net_jvp and us_net_backward: no
+ * second derivatives. Overwrites the net's gradients. */
+void ag_fisher_vp(const ag_fisher *f, const double *v, double *out);
+/* Solves (F + damping·I)·x = g by conjugate gradient from x = 0, at most max_steps products,
+ * stopping early when the residual's squared norm is below 1e-10; scratch holds 3·nparams
+ * doubles. Returns the steps taken. */
+int ag_conjugate_gradient(const ag_fisher *f, const double *g, double *x, int max_steps,
+                          double *scratch);
 /* 1 - Var(ret - values) / Var(ret) over n rows (NAN when Var(ret) is 0): SB3's explained
  * variance of a value function. */
 double ag_explained_variance(const float *values, const float *ret, size_t n);

@@ -21,6 +21,7 @@ static const ag_algo *const algos[] = {
     &ag_dqn,
     &ag_a2c,
     &ag_ppo,
+    &ag_trpo,
     NULL,
 };
 
