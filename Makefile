@@ -123,7 +123,7 @@ bench: $(BENCH_BIN) $(BIN) $(LIBSO)
 
 DEMO := $(BUILD)/demo
 # The demo ends by training each RL recommender briefly and comparing it with the baselines.
-DEMO_AGENTS ?= dqn a2c ppo
+DEMO_AGENTS ?= dqn a2c ppo trpo
 DEMO_STEPS  ?= 50000
 # synth -> ingest -> build (extract, embed, both SASRec heads) -> eval-sim: the fidelity table and
 # the policy check of the default reaction (choose, then the fitted judge), then the same for
