@@ -4,6 +4,7 @@
  * a value head beside it. Forward, backward (accumulating into one nn_block's gradients) and a
  * forward-mode derivative for TRPO's Fisher-vector products. It does not mask, sample or
  * update: the learners do. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,18 +327,11 @@ void us_net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
     for (size_t k = 0; k < (size_t)B * D; k++) n->dh[k] += n->t1[k];
     for (int b = 0; b < B; b++) /* + ȧ, the residual path */
         for (int c = 0; c < D; c++) n->dh[(size_t)b * D + c] += n->dz[(size_t)b * 2 * D + c];
-    /* scores' = O·h' + Ȯ·h + ȯ: two products over the catalogue, summed */
+    /* scores' = O·h' + Ȯ·h + ȯ: two products over the catalogue, the second added in place by
+     * sgemm (beta 1), so no (B, V) scratch */
     nn_linear_forward(dscores, n->dh, n->p[T_O], q[T_OB], B, D, n->V);
-    for (int b = 0; b < B; b++) { /* + Ȯ·h, with plain loops: no (B, V) scratch */
-        const float *hb = n->h + (size_t)b * D;
-        float *out = dscores + (size_t)b * n->V;
-        for (int i = 0; i < n->V; i++) {
-            const float *oi = q[T_O] + (size_t)i * D;
-            float s = 0.0f;
-            for (int c = 0; c < D; c++) s += oi[c] * hb[c];
-            out[i] += s;
-        }
-    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n->V, D, 1.0f, n->h, D, q[T_O], D,
+                1.0f, dscores, n->V);
 }
 
 void us_net_zero_grad(us_net *n) {
