@@ -137,3 +137,26 @@ int us_test_agent_learns(us_sim *sim, const char *agent, const char *const *hp, 
     free(kept);
     return rc;
 }
+
+long us_test_read_all(const char *path, char **buf) {
+    *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (*buf = malloc((size_t)n + 1)) != NULL &&
+        fread(*buf, 1, (size_t)n, f) != (size_t)n)
+        n = -1;
+    fclose(f);
+    return n;
+}
+
+int us_test_same_run_file(const char *a, const char *b, const char *name) {
+    char pa[1200], pb[1200], *x, *y;
+    snprintf(pa, sizeof pa, "%s/%s", a, name);
+    snprintf(pb, sizeof pb, "%s/%s", b, name);
+    const long na = us_test_read_all(pa, &x), nb = us_test_read_all(pb, &y);
+    const int same = na > 0 && na == nb && memcmp(x, y, (size_t)na) == 0;
+    free(x);
+    free(y);
+    return same;
+}

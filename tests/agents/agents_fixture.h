@@ -32,6 +32,11 @@ typedef struct us_test_learned {
 int us_test_agent_learns(us_sim *sim, const char *agent, const char *const *hp, uint64_t steps,
                          int eval_episodes, const char *run, us_test_learned *out);
 
+/* The whole of the file at path into *buf (caller frees; NULL when unread); its length, or -1. */
+long us_test_read_all(const char *path, char **buf);
+/* 1 when run directories a and b hold byte-identical, non-empty files called name. */
+int us_test_same_run_file(const char *a, const char *b, const char *name);
+
 /* 1 in a build with AddressSanitizer (make san). The learning tests skip there: a run of 10^5
  * steps takes minutes under the sanitizers, and the same code runs sanitized in the shorter
  * determinism and resume tests. */

@@ -193,31 +193,6 @@ TEST(agents_dqn_learns) {
     us_sim_close(sim);
 }
 
-/* The whole of a file into *buf (caller frees); its length, or -1. */
-static long slurp(const char *path, char **buf) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc((size_t)n + 1);
-    if (fread(*buf, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
-/* 1 when run directories a and b hold byte-identical file name. */
-static int same_file(const char *a, const char *b, const char *name) {
-    char pa[1200], pb[1200], *x = NULL, *y = NULL;
-    snprintf(pa, sizeof pa, "%s/%s", a, name);
-    snprintf(pb, sizeof pb, "%s/%s", b, name);
-    long na = slurp(pa, &x), nb = slurp(pb, &y);
-    int same = na > 0 && na == nb && memcmp(x, y, (size_t)na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* A short DQN run, stopped at stop_at (> 0) as if interrupted. Learning starts early and the
  * buffer (2000 transitions) wraps before 3000 steps, the target network moves by Polyak
  * averaging and ε falls over the first 819 steps, so every piece of state is in use before the
@@ -255,12 +230,12 @@ TEST(agents_dqn_deterministic_and_resumes) {
     CHECK_OK(train(sim, a, 8192, 1, 0, 0, &e), e);
     CHECK_OK(train(sim, b, 8192, 2, 0, 0, &e), e);
     CHECK_OK(train(sim, c, 8192, 1, 0, 3000, &e), e);
-    CHECK(!same_file(a, c, "checkpoint.bin"));
+    CHECK(!us_test_same_run_file(a, c, "checkpoint.bin"));
     CHECK_OK(train(sim, c, 8192, 1, 1, 0, &e), e);
-    CHECK(same_file(a, b, "curve.csv"));
-    CHECK(same_file(a, b, "checkpoint.bin"));
-    CHECK(same_file(a, c, "curve.csv"));
-    CHECK(same_file(a, c, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, b, "curve.csv"));
+    CHECK(us_test_same_run_file(a, b, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, c, "curve.csv"));
+    CHECK(us_test_same_run_file(a, c, "checkpoint.bin"));
     /* the learner's own sections (nets, Adam, buffer, counters) match whatever the driver's
      * record does */
     char pa[1100], pc[1100];
@@ -319,7 +294,7 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     us_err e;
     REQUIRE(train(sim, dir, 2048, 1, 0, 0, &e) == US_OK);
     char *good = NULL, *curve0 = NULL;
-    const long n = slurp(ck, &good), nc = slurp(curve, &curve0);
+    const long n = us_test_read_all(ck, &good), nc = us_test_read_all(curve, &curve0);
     REQUIRE(n > 100 && nc > 0);
     /* a corrupt byte in the replay buffer (the file's second half), then a truncated file:
      * the checksum names the file */
@@ -337,8 +312,8 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
           !strcmp(e.field, "checksum"));
     /* nothing was overwritten by the failed resumes */
     char *after = NULL, *curve1 = NULL;
-    CHECK(slurp(ck, &after) == n - 7 && memcmp(after, good, (size_t)n - 7) == 0);
-    CHECK(slurp(curve, &curve1) == nc && memcmp(curve0, curve1, (size_t)nc) == 0);
+    CHECK(us_test_read_all(ck, &after) == n - 7 && memcmp(after, good, (size_t)n - 7) == 0);
+    CHECK(us_test_read_all(curve, &curve1) == nc && memcmp(curve0, curve1, (size_t)nc) == 0);
     /* a well-formed file whose replay buffer holds what no env gives: an action past the
      * catalogue, a replay buffer of another size */
     char src[1100];
@@ -379,7 +354,7 @@ TEST(agents_dqn_refuses_bad_checkpoints) {
     /* still the good run's files, and the good checkpoint resumes */
     free(after);
     after = NULL;
-    CHECK(slurp(ck, &after) == n && memcmp(after, good, (size_t)n) == 0);
+    CHECK(us_test_read_all(ck, &after) == n && memcmp(after, good, (size_t)n) == 0);
     CHECK_OK(train(sim, dir, 4096, 1, 1, 0, &e), e);
     ag_ckpt_free(k0);
     free(bad);

@@ -105,31 +105,6 @@ TEST(agents_a2c_learns) {
     us_sim_close(sim);
 }
 
-/* The whole of a file into *buf (caller frees); its length, or -1. */
-static long slurp(const char *path, char **buf) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc((size_t)n + 1);
-    if (fread(*buf, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
-/* 1 when run directories a and b hold byte-identical file name. */
-static int same_file(const char *a, const char *b, const char *name) {
-    char pa[1200], pb[1200], *x = NULL, *y = NULL;
-    snprintf(pa, sizeof pa, "%s/%s", a, name);
-    snprintf(pb, sizeof pb, "%s/%s", b, name);
-    long na = slurp(pa, &x), nb = slurp(pb, &y);
-    int same = na > 0 && na == nb && memcmp(x, y, (size_t)na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 static us_status train(us_sim *sim, const char *agent, const char *dir, uint64_t steps,
                        int threads, int resume, uint64_t stop_at, us_err *e) {
     us_train_config tc = us_train_config_default();
@@ -158,12 +133,12 @@ static void check_determinism(us_test_ctx *t_, const char *agent) {
     REQUIRE(train(sim, agent, a, 8192, 1, 0, 0, &e) == US_OK);
     REQUIRE(train(sim, agent, b, 8192, 2, 0, 0, &e) == US_OK);
     REQUIRE(train(sim, agent, c, 8192, 1, 0, 3000, &e) == US_OK);
-    CHECK(!same_file(a, c, "checkpoint.bin"));
+    CHECK(!us_test_same_run_file(a, c, "checkpoint.bin"));
     REQUIRE(train(sim, agent, c, 8192, 1, 1, 0, &e) == US_OK);
-    CHECK(same_file(a, b, "curve.csv"));
-    CHECK(same_file(a, b, "checkpoint.bin"));
-    CHECK(same_file(a, c, "curve.csv"));
-    CHECK(same_file(a, c, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, b, "curve.csv"));
+    CHECK(us_test_same_run_file(a, b, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, c, "curve.csv"));
+    CHECK(us_test_same_run_file(a, c, "checkpoint.bin"));
     us_sim_close(sim);
 }
 
@@ -196,7 +171,7 @@ TEST(agents_train_refuses_bad_runs_and_checkpoints) {
     REQUIRE(train(sim, "ppo", dir, 2048, 1, 0, 0, &e) == US_OK);
     char *good = NULL, *curve0 = NULL, curve[1100];
     snprintf(curve, sizeof curve, "%s/curve.csv", dir);
-    const long n = slurp(ck, &good), nc = slurp(curve, &curve0);
+    const long n = us_test_read_all(ck, &good), nc = us_test_read_all(curve, &curve0);
     REQUIRE(n > 100 && nc > 0);
     /* another agent resuming it */
     CHECK(train(sim, "a2c", dir, 4096, 1, 1, 0, &e) == US_EINVAL && !strcmp(e.field, "agent"));
@@ -214,8 +189,8 @@ TEST(agents_train_refuses_bad_runs_and_checkpoints) {
     CHECK(train(sim, "ppo", dir, 4096, 1, 1, 0, &e) == US_EFORMAT && !strcmp(e.field, "checksum"));
     /* nothing was overwritten by the failed resumes */
     char *after = NULL, *curve1 = NULL;
-    CHECK(slurp(ck, &after) == n - 7 && memcmp(after, good, (size_t)n - 7) == 0);
-    CHECK(slurp(curve, &curve1) == nc && memcmp(curve0, curve1, (size_t)nc) == 0);
+    CHECK(us_test_read_all(ck, &after) == n - 7 && memcmp(after, good, (size_t)n - 7) == 0);
+    CHECK(us_test_read_all(curve, &curve1) == nc && memcmp(curve0, curve1, (size_t)nc) == 0);
     /* the run's policy on another store */
     f = fopen(ck, "wb");
     fwrite(good, 1, (size_t)n, f);

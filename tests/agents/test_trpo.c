@@ -458,31 +458,6 @@ TEST(agents_trpo_learns) {
     us_sim_close(sim);
 }
 
-/* The whole of a file into *buf (caller frees); its length, or -1. */
-static long read_all(const char *path, char **buf) {
-    *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (*buf = malloc((size_t)n + 1)) != NULL &&
-        fread(*buf, 1, (size_t)n, f) != (size_t)n)
-        n = -1;
-    fclose(f);
-    return n;
-}
-
-/* 1 when run directories a and b hold byte-identical file name. */
-static int files_equal(const char *a, const char *b, const char *name) {
-    char pa[1200], pb[1200], *x, *y;
-    snprintf(pa, sizeof pa, "%s/%s", a, name);
-    snprintf(pb, sizeof pb, "%s/%s", b, name);
-    const long na = read_all(pa, &x), nb = read_all(pb, &y);
-    const int same = na > 0 && na == nb && memcmp(x, y, (size_t)na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* A short run: 8 envs x 64 steps per rollout (512 rows), evaluated every 2048 steps, stopped
  * as if interrupted after stop_at steps (0: not). */
 static us_status short_run(us_sim *sim, const char *dir, uint64_t steps, int threads, int resume,
@@ -513,12 +488,12 @@ TEST(agents_trpo_deterministic_and_resumes) {
     CHECK_OK(short_run(sim, a, 8192, 1, 0, 0, &e), e);
     CHECK_OK(short_run(sim, b, 8192, 2, 0, 0, &e), e);
     CHECK_OK(short_run(sim, c, 8192, 1, 0, 3000, &e), e);
-    CHECK(!files_equal(a, c, "checkpoint.bin"));
+    CHECK(!us_test_same_run_file(a, c, "checkpoint.bin"));
     CHECK_OK(short_run(sim, c, 8192, 1, 1, 0, &e), e);
-    CHECK(files_equal(a, b, "curve.csv"));
-    CHECK(files_equal(a, b, "checkpoint.bin"));
-    CHECK(files_equal(a, c, "curve.csv"));
-    CHECK(files_equal(a, c, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, b, "curve.csv"));
+    CHECK(us_test_same_run_file(a, b, "checkpoint.bin"));
+    CHECK(us_test_same_run_file(a, c, "curve.csv"));
+    CHECK(us_test_same_run_file(a, c, "checkpoint.bin"));
     /* a batch size that does not divide the rollout is refused, naming it */
     us_train_config tc = us_train_config_default();
     tc.agent = "trpo";
