@@ -84,15 +84,18 @@ double ag_a2c_loss(const ag_pg_batch *b, double ent_coef, double vf_coef, float 
                    float *dvalues, ag_pg_stats *st) {
     const int M = b->M, V = b->V;
     memset(st, 0, sizeof *st);
-    ag_log_softmax_rows(b->logp, b->logits, M, V);
+    /* the probabilities go where the gradient will be written (ag_policy_grad_row reads
+     * each before it writes it) */
+    ag_log_softmax_rows(b->logp, dlogits, b->logits, M, V);
     for (int k = 0; k < M; k++) {
         const float *lp = b->logp + (size_t)k * V;
+        float *dl = dlogits + (size_t)k * V;
         const int32_t a = b->actions[k];
         const double A = b->adv[k];
         st->policy_loss -= A * lp[a] / M;
-        st->entropy += ag_entropy(lp, V) / M;
+        st->entropy += ag_entropy(lp, dl, V) / M;
         /* ∂/∂log π(a) of -A·log π(a)/M;  ∂/∂H of -ent_coef·H/M */
-        ag_policy_grad_row(dlogits + (size_t)k * V, lp, V, a, -A / M, -ent_coef / M);
+        ag_policy_grad_row(dl, lp, dl, V, a, -A / M, -ent_coef / M);
         const double d = b->values[k] - b->ret[k];
         st->value_loss += d * d / M;
         dvalues[k] = (float)(vf_coef * 2.0 * d / M); /* ∂/∂v of vf_coef·mean((R - v)²) */

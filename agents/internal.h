@@ -105,18 +105,24 @@ extern const ag_algo ag_dqn, ag_a2c, ag_ppo, ag_trpo;
 void ag_mask_rows(const us_sim *sim, const int32_t *obs, int B, int obs_size, float *scores,
                   int V);
 /* logp (B, V) = log-softmax of each row of logits; -INFINITY logits (masked items) get
- * -INFINITY and weight 0. logp may equal logits. */
-void ag_log_softmax_rows(float *logp, const float *logits, int B, int V);
-/* A draw from the row's distribution exp(logp) (one us_rng_uniform draw; inverse CDF in
- * index order, summed in double). */
-int32_t ag_sample(const float *logp, int V, us_rng *rng);
-/* Entropy -Σ p log p of one row (masked items contribute 0). */
-double ag_entropy(const float *logp, int V);
+ * -INFINITY and weight 0. logp may equal logits. p (B, V), when not NULL, receives the
+ * probabilities (0 at masked items) from the same exponentials, one per item, so the sampling,
+ * entropy and gradient that follow need no exp of their own. */
+void ag_log_softmax_rows(float *logp, float *p, const float *logits, int B, int V);
+/* A draw from the row's probabilities p (V; 0 at masked items, as ag_log_softmax_rows writes
+ * them): one us_rng_uniform draw, inverse CDF in index order, summed in double. */
+int32_t ag_sample(const float *p, int V, us_rng *rng);
+/* Entropy -Σ p log p of one row (masked items contribute 0); p is the row's probabilities, or
+ * NULL to take them as exp(logp). */
+double ag_entropy(const float *logp, const float *p, int V);
 /* One Adam step on the net's whole block with its gradients, after clipping their global
  * norm to max_grad_norm (<= 0: no clipping); returns the norm before clipping. t counts from
  * 1. */
 double ag_adam(us_net *net, float lr, float beta1, float beta2, float eps, double max_grad_norm,
                int t);
+/* Σ g_i² over n floats, in double: four running sums (element i into sum i mod 4) added as
+ * (s0 + s1) + (s2 + s3), with AVX where the CPU has it and the same bits without. */
+double ag_sumsq(const float *g, size_t n);
 /* Clips the gradients of several nets to one global norm (<= 0: no clipping) as
  * torch.nn.utils.clip_grad_norm_ does; returns the norm before clipping. */
 double ag_clip_nets(us_net *const *nets, int n_nets, double max_grad_norm);
@@ -125,12 +131,13 @@ double ag_clip_nets(us_net *const *nets, int n_nets, double max_grad_norm);
 double ag_adam_nets(us_net *const *nets, int n_nets, float lr, float beta1, float beta2,
                     float eps, double max_grad_norm, int t);
 /* The gradient of coef_logp·log π(a) + coef_entropy·H(π) with respect to one row's logits,
- * given its log-probabilities logp (V; -INFINITY for masked items, whose gradient is 0):
+ * given its log-probabilities logp (V; -INFINITY for masked items, whose gradient is 0) and
+ * probabilities p (V, or NULL to take exp(logp); p may be dlogits itself):
  *   ∂/∂z_j = coef_logp·([j = a] - p_j) - coef_entropy·p_j·(log p_j + H)
  * written into dlogits (V; overwritten). The policy-gradient losses of A2C, PPO and TRPO are
  * sums of such terms. */
-void ag_policy_grad_row(float *dlogits, const float *logp, int V, int32_t a, double coef_logp,
-                        double coef_entropy);
+void ag_policy_grad_row(float *dlogits, const float *logp, const float *p, int V, int32_t a,
+                        double coef_logp, double coef_entropy);
 /* A minibatch of a policy-gradient loss: M rows over V items. */
 typedef struct ag_pg_batch {
     int M, V;
@@ -213,6 +220,7 @@ typedef struct ag_rollout {
     float *ret;       /* (T·N) returns: adv + values */
     float *last_values; /* (N) V of the observations after the last step */
     float *logits;    /* (N, V) scratch */
+    float *probs;     /* (N, V) scratch: the sampling distribution */
     double entropy;   /* mean policy entropy over the rollout's rows */
 } ag_rollout;
 

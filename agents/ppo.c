@@ -123,22 +123,25 @@ double ag_ppo_loss(const ag_pg_batch *b, double clip, int clip_vloss, double ent
     const int M = b->M, V = b->V;
     double loss = 0.0;
     memset(st, 0, sizeof *st);
-    ag_log_softmax_rows(b->logp, b->logits, M, V);
+    /* the probabilities go where the gradient will be written (ag_policy_grad_row reads
+     * each before it writes it) */
+    ag_log_softmax_rows(b->logp, dlogits, b->logits, M, V);
     for (int k = 0; k < M; k++) {
         const float *lp = b->logp + (size_t)k * V;
+        float *dl = dlogits + (size_t)k * V;
         const int32_t a = b->actions[k];
         const double A = b->adv[k];
         /* ratio = π_new(a)/π_old(a);  pg = max(-A·ratio, -A·clip(ratio, 1-ε, 1+ε)) */
         const double logratio = (double)lp[a] - b->old_logp[k], ratio = exp(logratio);
         const double rc = ratio < 1 - clip ? 1 - clip : ratio > 1 + clip ? 1 + clip : ratio;
         const double un = -A * ratio, cl = -A * rc;
-        const double H = ag_entropy(lp, V);
+        const double H = ag_entropy(lp, dl, V);
         st->policy_loss += (un > cl ? un : cl) / M;
         st->entropy += H / M;
         /* ∂pg/∂log π(a) = -A·ratio where the unclipped term is the max, else 0; the entropy
          * term is -ent_coef·H */
         const double g_logp = un >= cl ? -A * ratio / M : 0.0;
-        ag_policy_grad_row(dlogits + (size_t)k * V, lp, V, a, g_logp, -ent_coef / M);
+        ag_policy_grad_row(dl, lp, dl, V, a, g_logp, -ent_coef / M);
         /* value: 0.5·(v - R)², or with clip_vloss 0.5·max((v - R)², (v_old + clip(v - v_old,
          * ±ε) - R)²), whose derivative is that of the larger term (∂vc/∂v = 1 inside the clip,
          * 0 outside) */

@@ -22,8 +22,9 @@ us_status ag_rollout_init(ag_rollout *r, int T, int N, int obs_size, int V, us_e
     r->ret = malloc(n * sizeof *r->ret);
     r->last_values = malloc((size_t)N * sizeof *r->last_values);
     r->logits = malloc((size_t)N * V * sizeof *r->logits);
+    r->probs = malloc((size_t)N * V * sizeof *r->probs);
     if (!r->obs || !r->actions || !r->logp || !r->values || !r->rewards || !r->dones || !r->adv ||
-        !r->ret || !r->last_values || !r->logits) {
+        !r->ret || !r->last_values || !r->logits || !r->probs) {
         ag_rollout_free(r);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory for a rollout of %d x %d",
                           T, N);
@@ -42,6 +43,7 @@ void ag_rollout_free(ag_rollout *r) {
     free(r->ret);
     free(r->last_values);
     free(r->logits);
+    free(r->probs);
     memset(r, 0, sizeof *r);
 }
 
@@ -61,13 +63,13 @@ void ag_rollout_collect(ag_rollout *r, ag_ctx *ctx, us_net *pi, us_net *vf) {
             us_net_forward(pi, ctx->obs, N, r->logits, NULL);
         }
         ag_mask_rows(ctx->sim, ctx->obs, N, os, r->logits, V);
-        ag_log_softmax_rows(r->logits, r->logits, N, V);
+        ag_log_softmax_rows(r->logits, r->probs, r->logits, N, V);
         for (int i = 0; i < N; i++) {
-            const float *lp = r->logits + (size_t)i * V;
-            const int32_t a = ag_sample(lp, V, &ctx->act_rngs[i]);
+            const float *lp = r->logits + (size_t)i * V, *pr = r->probs + (size_t)i * V;
+            const int32_t a = ag_sample(pr, V, &ctx->act_rngs[i]);
             r->actions[row + i] = a;
             r->logp[row + i] = lp[a];
-            ent += ag_entropy(lp, V);
+            ent += ag_entropy(lp, pr, V);
         }
         ag_step(ctx, r->actions + row, r->rewards + row, term, trunc);
         for (int i = 0; i < N; i++) r->dones[row + i] = term[i] || trunc[i];

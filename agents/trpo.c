@@ -215,7 +215,7 @@ static void trial(trpo *p, int rows, int V, double *surrogate, double *kl) {
     const ag_rollout *ro = &p->ro;
     for (size_t k = 0; k < (size_t)rows * V; k++)
         if (p->logp0[k] == -INFINITY) p->work[k] = -INFINITY;
-    ag_log_softmax_rows(p->work, p->work, rows, V);
+    ag_log_softmax_rows(p->work, NULL, p->work, rows, V);
     double L = 0.0, D = 0.0;
     for (int k = 0; k < rows; k++) {
         const float *lp0 = p->logp0 + (size_t)k * V, *lp = p->work + (size_t)k * V;
@@ -245,7 +245,7 @@ static int policy_step(trpo *p, ag_ctx *ctx, double *surrogate, double *kl) {
      * exactly 1 and the surrogate mean(A), the baseline a trial must beat. */
     us_net_forward(p->pi, ro->obs, rows, p->work, NULL);
     ag_mask_rows(ctx->sim, ro->obs, rows, os, p->work, V);
-    ag_log_softmax_rows(p->logp0, p->work, rows, V);
+    ag_log_softmax_rows(p->logp0, NULL, p->work, rows, V);
     double L0 = 0.0;
     for (int k = 0; k < rows; k++) L0 += p->adv[k];
     L0 /= rows;
@@ -255,8 +255,8 @@ static int policy_step(trpo *p, ag_ctx *ctx, double *surrogate, double *kl) {
     /* g = ∇L at θ_old: ∂L/∂log π(a_k) = A_k·ratio_k / rows with ratio 1, through the softmax
      * (ag_policy_grad_row) and the net */
     for (int k = 0; k < rows; k++)
-        ag_policy_grad_row(p->work + (size_t)k * V, p->logp0 + (size_t)k * V, V, ro->actions[k],
-                           p->adv[k] / rows, 0.0);
+        ag_policy_grad_row(p->work + (size_t)k * V, p->logp0 + (size_t)k * V, NULL, V,
+                           ro->actions[k], p->adv[k] / rows, 0.0);
     us_net_zero_grad(p->pi);
     us_net_backward(p->pi, p->work, NULL, rows);
     const float *grad = us_net_grads(p->pi);

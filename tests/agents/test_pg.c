@@ -46,7 +46,7 @@ static void pg_fill(pg_ctx *c, int ppo) {
         /* old policies close to the current one and far from it: ratios inside and outside
          * the clip; old values likewise around the values */
         float lp[GV];
-        ag_log_softmax_rows(lp, c->logits + k * GV, 1, GV);
+        ag_log_softmax_rows(lp, NULL, c->logits + k * GV, 1, GV);
         c->old_logp[k] = lp[c->actions[k]] + (k % 2 ? 0.05f : 0.6f) * (k % 3 ? 1 : -1);
         c->old_values[k] = c->values[k] + (k % 2 ? 0.1f : -0.5f);
     }
@@ -77,6 +77,51 @@ static void check_pg_gradients(us_test_ctx *t_, int ppo) {
 
 TEST(agents_ppo_loss_gradient) { check_pg_gradients(t_, 1); }
 TEST(agents_a2c_loss_gradient) { check_pg_gradients(t_, 0); }
+
+/* The shared softmax pieces: the probabilities ag_log_softmax_rows writes beside logp are
+ * exp(logp) (to float rounding), sum to 1 and are 0 at masked items; entropy and the policy
+ * gradient computed from them, in place in the gradient's buffer as the learners do, agree with
+ * the same computed from exp(logp); and the vectorized sum of squares the clipping uses has the
+ * bits of its scalar order (four running sums, element i into sum i mod 4) on lengths around
+ * its vector width, and the value of a plain double sum. */
+TEST(agents_softmax_probabilities_and_sumsq) {
+    enum { B = 3, V = 37 };
+    float logits[B * V], logp[B * V], p[B * V], g1[V], g2[V];
+    us_rng rng;
+    us_rng_seed(&rng, 5, 9);
+    us_gradcheck_fill(logits, B * V, -4.0f, 4.0f, &rng);
+    for (int j = 0; j < B * V; j += 5) logits[j] = -INFINITY;
+    ag_log_softmax_rows(logp, p, logits, B, V);
+    for (int b = 0; b < B; b++) {
+        const float *lp = logp + (size_t)b * V, *pr = p + (size_t)b * V;
+        double sum = 0.0;
+        for (int j = 0; j < V; j++) {
+            if (logits[b * V + j] == -INFINITY) {
+                CHECK(pr[j] == 0.0f && lp[j] == -INFINITY);
+                continue;
+            }
+            CHECK_NEAR(pr[j], expf(lp[j]), 1e-6 * (1.0 + expf(lp[j])));
+            sum += pr[j];
+        }
+        CHECK_NEAR(sum, 1.0, 1e-6);
+        CHECK_NEAR(ag_entropy(lp, pr, V), ag_entropy(lp, NULL, V), 1e-6);
+        const int32_t a = (int32_t)(3 + 7 * b);
+        ag_policy_grad_row(g1, lp, NULL, V, a, -0.7, 0.3);
+        memcpy(g2, pr, sizeof g2);
+        ag_policy_grad_row(g2, lp, g2, V, a, -0.7, 0.3);
+        for (int j = 0; j < V; j++) CHECK_NEAR(g2[j], g1[j], 1e-6);
+    }
+    float x[67];
+    us_gradcheck_fill(x, 67, -3.0f, 3.0f, &rng);
+    for (size_t n = 0; n <= 67; n += (n < 12 ? 1 : 11)) {
+        double s[4] = {0.0, 0.0, 0.0, 0.0}, plain = 0.0;
+        for (size_t i = 0; i < n; i++) s[i % 4] += (double)x[i] * x[i], plain += (double)x[i] * x[i];
+        const double got = ag_sumsq(x, n), want = (s[0] + s[1]) + (s[2] + s[3]);
+        CHECK(memcmp(&got, &want, sizeof got) == 0);
+        CHECK_NEAR(got, plain, 1e-12 * (1.0 + plain));
+    }
+}
+
 
 /* PPO at SB3's defaults but a larger learning rate and text-initialized item embeddings (the
  * defaults learn too, more slowly: a held-out return of 9.0 after 200k steps in one run). */

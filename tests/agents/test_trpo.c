@@ -106,7 +106,7 @@ static void old_policy(fisher_ctx *c, int keep_only) {
             else *s = -INFINITY;
         }
     }
-    ag_log_softmax_rows(c->logp0, c->scores, FB, c->V);
+    ag_log_softmax_rows(c->logp0, NULL, c->scores, FB, c->V);
     for (int b = 0; b < FB; b++)
         log_softmax_d(c->lp0d + (size_t)b * c->V, c->scores + (size_t)b * c->V, c->V);
 }
@@ -375,8 +375,8 @@ static void check_region(us_test_ctx *t_, us_sim *sim, int max_iter, int sub,
         us_net_forward(newp, ro.obs, rows, ln, NULL);
         ag_mask_rows(sim, ro.obs, rows, live.ctx.obs_size, lo, (int)V);
         ag_mask_rows(sim, ro.obs, rows, live.ctx.obs_size, ln, (int)V);
-        ag_log_softmax_rows(lo, lo, rows, (int)V);
-        ag_log_softmax_rows(ln, ln, rows, (int)V);
+        ag_log_softmax_rows(lo, NULL, lo, rows, (int)V);
+        ag_log_softmax_rows(ln, NULL, ln, rows, (int)V);
         double kl = 0.0;
         for (size_t j = 0; j < (size_t)rows * V; j++)
             if (lo[j] > -INFINITY) kl += exp((double)lo[j]) * ((double)lo[j] - ln[j]);
