@@ -62,6 +62,10 @@ static us_status a2c_init(void **self, ag_ctx *ctx, us_err *err) {
     const us_net_config nc = us_net_config_from(ctx->hp);
     us_status st = us_net_init(&p->pi, ctx->sim, &nc, ctx->obs_size, rows, ctx->seed, err);
     if (st == US_OK) st = us_net_init(&p->vf, ctx->sim, &nc, ctx->obs_size, rows, ctx->seed + 1, err);
+    if (st == US_OK) {
+        ag_net_profile(p->pi, &ctx->prof);
+        ag_net_profile(p->vf, &ctx->prof);
+    }
     if (st == US_OK) st = ag_rollout_init(&p->ro, T, N, ctx->obs_size, ctx->n_items, err);
     const size_t RV = (size_t)rows * ctx->n_items;
     p->logits = malloc(RV * sizeof(float));
@@ -155,10 +159,12 @@ static us_status a2c_iterate(void *self, ag_ctx *ctx, ag_iter *it, us_err *err) 
     double gnorm;
     p->t++;
     if (ag_hp(ctx, "rms-prop") != 0.0) {
+        const double t0 = us_now();
         gnorm = ag_clip_nets(both, 2, max_norm);
         const float eps = (float)ag_hp(ctx, "rms-prop-eps");
         rmsprop(p->pi, lr, 0.99f, eps);
         rmsprop(p->vf, lr, 0.99f, eps);
+        ctx->prof.optimizer += us_now() - t0;
     } else {
         gnorm = ag_adam_nets(both, 2, lr, 0.9f, 0.999f, 1e-8f, max_norm, p->t);
     }

@@ -295,6 +295,11 @@ typedef struct us_train_report {
     double steps_per_s;
     double eval_seconds;     /* of them, the periodic evaluations' */
     double learn_steps_per_s;/* steps of this call / (seconds - eval_seconds): agent and env */
+    /* where the training time (seconds - eval_seconds) went: stepping the envs, the nets'
+     * forward passes (with TRPO's forward-mode ones), their backward passes, the optimizer
+     * (clipping, Adam or RMSprop, target-network updates), and the rest (sampling, softmax,
+     * losses, advantages, buffers, checkpoints) */
+    double env_seconds, forward_seconds, backward_seconds, optimizer_seconds, other_seconds;
     double final_eval_return;/* the last evaluation's mean return on held-out users */
     double final_eval_ci;
     int evaluations;

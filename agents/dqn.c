@@ -170,6 +170,8 @@ static us_status dqn_init(void **self, ag_ctx *ctx, us_err *err) {
     us_status st = us_net_init(&d->q, ctx->sim, &nc, d->os, batch, ctx->seed, err);
     if (st == US_OK) st = us_net_init(&d->target, ctx->sim, &nc, d->os, batch, ctx->seed + 1, err);
     if (st == US_OK) {
+        ag_net_profile(d->q, &ctx->prof);
+        ag_net_profile(d->target, &ctx->prof);
         us_net_copy(d->target, d->q);
         st = reserve(d, 1, err);
     }
@@ -360,7 +362,11 @@ static us_status dqn_iterate(void *self, ag_ctx *ctx, ag_iter *it, us_err *err) 
     for (uint64_t g = 0; g < n_grad; g++) gradient_step(d, ctx, sums);
 
     /* 3. the target network, every target-network-frequency env steps */
-    if (t > starts && t / tnf != t0 / tnf) update_target(d, ag_hp(ctx, "tau"));
+    if (t > starts && t / tnf != t0 / tnf) {
+        const double s0 = us_now();
+        update_target(d, ag_hp(ctx, "tau"));
+        ctx->prof.optimizer += us_now() - s0;
+    }
 
     it->steps = t - t0;
     it->diag[0] = n_grad ? sums[0] / (double)n_grad : NAN;

@@ -43,6 +43,20 @@ void ag_ckpt_free(ag_ckpt *ck);
 
 /* ---- the training context and the learner interface (train.c) ---------------------------- */
 
+/* Where a run's time goes (seconds, wall clock, summed over the run; not in any file, so runs
+ * stay bit-identical): stepping the envs (ag_step), the nets' forward passes (us_net_forward,
+ * and us_net_jvp's forward-mode passes), their backward passes, and the optimizer (clipping,
+ * Adam, target-network updates). The rest of a learner's time (softmax, losses, GAE, buffers)
+ * is what the run took beyond these. */
+typedef struct ag_prof {
+    double env, forward, backward, optimizer;
+} ag_prof;
+
+/* The net adds its passes' seconds to *prof (NULL: stops timing). Borrows prof, which must
+ * outlive the net or be replaced. */
+void ag_net_profile(us_net *net, ag_prof *prof);
+ag_prof *ag_net_prof(const us_net *net);
+
 typedef struct ag_algo ag_algo;
 
 typedef struct ag_ctx {
@@ -60,6 +74,7 @@ typedef struct ag_ctx {
     double *ep_return;  /* (n_envs) the running episode's return */
     double recent[100]; /* the last finished episodes' returns, a ring */
     int n_recent, recent_at;
+    ag_prof prof;       /* the run's time, by part (the learners' nets point here) */
 } ag_ctx;
 
 /* Steps every env with actions (n_envs): rewards, terminated and truncated (n_envs each, the

@@ -106,11 +106,14 @@ double ag_clip_nets(us_net *const *nets, int n_nets, double max_grad_norm) {
 
 double ag_adam_nets(us_net *const *nets, int n_nets, float lr, float beta1, float beta2,
                     float eps, double max_grad_norm, int t) {
+    ag_prof *prof = ag_net_prof(nets[0]);
+    const double t0 = prof ? us_now() : 0.0;
     const double norm = ag_clip_nets(nets, n_nets, max_grad_norm);
     for (int k = 0; k < n_nets; k++)
         nn_adamw_update(us_net_params(nets[k]), us_net_grads(nets[k]), us_net_adam_m(nets[k]),
                         us_net_adam_v(nets[k]), us_net_nparams(nets[k]), lr, beta1, beta2, eps,
                         0.0f, t, NN_DECAY_DECOUPLED);
+    if (prof) prof->optimizer += us_now() - t0;
     return norm;
 }
 

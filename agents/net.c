@@ -35,6 +35,7 @@ struct us_net {
     const int32_t *obs;/* the last forward's observations (borrowed until the next call) */
     /* scratch for backward and jvp */
     float *dz, *d1, *dh, *t1; /* (B,2D), (B,Hd), (B,D), (B, max(Hd, D)) */
+    ag_prof *prof;            /* where forward, backward and jvp add their seconds, or NULL */
 };
 
 const us_hparam us_net_hparams[US_NET_NHPARAMS] = {AG_NET_HPARAMS};
@@ -227,7 +228,7 @@ static void encode_row(const us_net *n, const int32_t *ob, const float *E, const
     *np = pc;
 }
 
-void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *values) {
+static void net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *values) {
     US_ASSERT(B >= 1 && B <= n->max_batch);
     const int D = n->D, Hd = n->Hd;
     n->B = B;
@@ -250,7 +251,7 @@ void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *
     if (values) nn_linear_forward(values, n->h1, n->p[T_WV], n->p[T_BV], B, Hd, 1);
 }
 
-void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
+static void net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
     US_ASSERT(B == n->B);
     const int D = n->D, Hd = n->Hd;
     memset(n->dh, 0, (size_t)B * D * sizeof(float));
@@ -306,7 +307,7 @@ void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int 
     }
 }
 
-void us_net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
+static void net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
     US_ASSERT(B == n->B);
     const int D = n->D, Hd = n->Hd;
     const float *q[T_COUNT]; /* the direction, tensor by tensor */
@@ -350,3 +351,26 @@ void us_net_copy(us_net *dst, const us_net *src) {
     US_ASSERT(dst->blk.nparams == src->blk.nparams && dst->V == src->V);
     memcpy(dst->mem, src->mem, src->blk.nparams * sizeof(float));
 }
+
+/* The public passes: the bodies above, timed into the profile when the net has one. */
+void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *values) {
+    const double t0 = n->prof ? us_now() : 0.0;
+    net_forward(n, obs, B, scores, values);
+    if (n->prof) n->prof->forward += us_now() - t0;
+}
+
+void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
+    const double t0 = n->prof ? us_now() : 0.0;
+    net_backward(n, dscores, dvalues, B);
+    if (n->prof) n->prof->backward += us_now() - t0;
+}
+
+void us_net_jvp(us_net *n, const float *dparams, int B, float *dscores) {
+    const double t0 = n->prof ? us_now() : 0.0;
+    net_jvp(n, dparams, B, dscores);
+    if (n->prof) n->prof->forward += us_now() - t0;
+}
+
+void ag_net_profile(us_net *n, ag_prof *prof) { n->prof = prof; }
+
+ag_prof *ag_net_prof(const us_net *n) { return n->prof; }

@@ -91,7 +91,11 @@ static us_status ppo_init(void **self, ag_ctx *ctx, us_err *err) {
     us_status st = us_net_init(&p->net, ctx->sim, &nc, ctx->obs_size, batch, ctx->seed, err);
     if (st == US_OK)
         st = us_net_init(&p->vf, ctx->sim, &nc, ctx->obs_size, batch, ctx->seed + 1, err);
-    if (st == US_OK) st = ag_rollout_init(&p->ro, T, N, ctx->obs_size, ctx->n_items, err);
+    if (st == US_OK) {
+        ag_net_profile(p->net, &ctx->prof);
+        ag_net_profile(p->vf, &ctx->prof);
+        st = ag_rollout_init(&p->ro, T, N, ctx->obs_size, ctx->n_items, err);
+    }
     const size_t M = (size_t)p->M, V = (size_t)ctx->n_items;
     p->perm = malloc((size_t)rows * sizeof *p->perm);
     p->mb_obs = malloc(M * ctx->obs_size * sizeof *p->mb_obs);

@@ -296,7 +296,9 @@ us_train_config us_train_config_default(void) {
 
 void ag_step(ag_ctx *ctx, const int32_t *actions, float *rewards, uint8_t *terminated,
              uint8_t *truncated) {
+    const double t0 = us_now();
     us_vecenv_step(ctx->venv, actions, ctx->obs, rewards, terminated, truncated, NULL);
+    ctx->prof.env += us_now() - t0;
     for (int i = 0; i < ctx->n_envs; i++) {
         ctx->ep_return[i] += rewards[i];
         if (terminated[i] || truncated[i]) {
@@ -720,6 +722,12 @@ us_status us_train(const us_sim *sim, const char *store_path, const us_train_con
         rep->eval_seconds = r.eval_seconds;
         const double learn = rep->seconds - r.eval_seconds;
         rep->learn_steps_per_s = learn > 0 ? (double)(c->steps - steps0) / learn : 0.0;
+        const ag_prof *pr = &r.ctx.prof;
+        rep->env_seconds = pr->env;
+        rep->forward_seconds = pr->forward;
+        rep->backward_seconds = pr->backward;
+        rep->optimizer_seconds = pr->optimizer;
+        rep->other_seconds = learn - pr->env - pr->forward - pr->backward - pr->optimizer;
         rep->final_eval_return = last_eval[0];
         rep->final_eval_ci = last_eval[1];
         rep->evaluations = m->evaluations;

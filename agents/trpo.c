@@ -110,7 +110,11 @@ static us_status trpo_init(void **self, ag_ctx *ctx, us_err *err) {
     if (st == US_OK)
         st = us_net_init(&p->vf, ctx->sim, &nc, ctx->obs_size, bs > N ? bs : N, ctx->seed + 1,
                          err);
-    if (st == US_OK) st = ag_rollout_init(&p->ro, T, N, ctx->obs_size, ctx->n_items, err);
+    if (st == US_OK) {
+        ag_net_profile(p->pi, &ctx->prof);
+        ag_net_profile(p->vf, &ctx->prof);
+        st = ag_rollout_init(&p->ro, T, N, ctx->obs_size, ctx->n_items, err);
+    }
     if (st != US_OK) {
         trpo_free(p);
         return st;

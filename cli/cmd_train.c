@@ -159,6 +159,12 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "steps_per_s", rep.steps_per_s);
         cJSON_AddNumberToObject(o, "eval_seconds", rep.eval_seconds);
         cJSON_AddNumberToObject(o, "learn_steps_per_s", rep.learn_steps_per_s);
+        cJSON *tm = cJSON_AddObjectToObject(o, "seconds_by_part");
+        cJSON_AddNumberToObject(tm, "env", rep.env_seconds);
+        cJSON_AddNumberToObject(tm, "forward", rep.forward_seconds);
+        cJSON_AddNumberToObject(tm, "backward", rep.backward_seconds);
+        cJSON_AddNumberToObject(tm, "optimizer", rep.optimizer_seconds);
+        cJSON_AddNumberToObject(tm, "other", rep.other_seconds);
         cJSON_AddNumberToObject(o, "eval_return", rep.final_eval_return);
         cJSON_AddNumberToObject(o, "eval_ci", rep.final_eval_ci);
         cJSON_AddNumberToObject(o, "evaluations", rep.evaluations);
@@ -174,6 +180,13 @@ int cmd_train(int argc, char **argv) {
         printf("%s: %s steps in %.1f s (%.0f steps/s); held-out return %.3f ±%.3f\n",
                cfg.agent, cli_group(rep.steps, b), rep.seconds, rep.steps_per_s,
                rep.final_eval_return, rep.final_eval_ci);
+        const double learn = rep.seconds - rep.eval_seconds;
+        if (learn > 0)
+            printf("training time: env %.0f%%, forward %.0f%%, backward %.0f%%, optimizer %.0f%%, "
+                   "other %.0f%% (evaluations took %.1f s more)\n",
+                   100 * rep.env_seconds / learn, 100 * rep.forward_seconds / learn,
+                   100 * rep.backward_seconds / learn, 100 * rep.optimizer_seconds / learn,
+                   100 * rep.other_seconds / learn, rep.eval_seconds);
         printf("run: %s (config.json, curve.csv, checkpoint.bin); compare it with\n"
                "  usersim eval %s --policy %s --policy popular --policy sasrec\n",
                cli_escape(cfg.out_dir, e, sizeof e), store, cfg.out_dir);
