@@ -135,6 +135,10 @@ double ag_entropy(const float *logp, const float *p, int V);
  * 1. */
 double ag_adam(us_net *net, float lr, float beta1, float beta2, float eps, double max_grad_norm,
                int t);
+/* y_i = x_i·a + b over n floats (y may equal x), and y_i += a·x_i: AVX where the CPU has it,
+ * the same bits without (each element's operations are the same). */
+void ag_affine(float *y, const float *x, size_t n, float a, float b);
+void ag_axpy(float *y, float a, const float *x, size_t n);
 /* Σ g_i² over n floats, in double: four running sums (element i into sum i mod 4) added as
  * (s0 + s1) + (s2 + s3), with AVX where the CPU has it and the same bits without. */
 double ag_sumsq(const float *g, size_t n);

@@ -204,27 +204,32 @@ static void encode_row(const us_net *n, const int32_t *ob, const float *E, const
         const int8_t *labels;
         const int len = us_sim_history(n->sim, ob[0], &items, &labels);
         const int from = len > n->K ? len - n->K : 0;
+        /* Σ_j (E[i_j] + R[l_j]) = Σ_j E[i_j] + Σ_l count_l·R[l] */
+        int per_label[3] = {0, 0, 0};
         for (int j = from; j < len; j++) {
-            const float *e = E + (size_t)items[j] * D, *r = R + (size_t)hist_row(labels[j]) * D;
-            for (int c = 0; c < D; c++) z[c] += e[c] + r[c];
+            ag_axpy(z, 1.0f, E + (size_t)items[j] * D, (size_t)D);
+            per_label[hist_row(labels[j])]++;
         }
+        for (int l = 0; l < 3; l++)
+            if (per_label[l]) ag_axpy(z, (float)per_label[l], R + (size_t)l * D, (size_t)D);
         cnt = len - from;
-        if (cnt > 0)
-            for (int c = 0; c < D; c++) z[c] /= (float)cnt;
+        if (cnt > 0) ag_affine(z, z, (size_t)D, 1.0f / (float)cnt, 0.0f);
     }
     *nh = cnt;
     int pc = 0;
     float *ze = z + D;
+    int per_reaction[2] = {0, 0};
     for (int j = 0; j < n->n_pairs; j++) {
         const int32_t it = ob[1 + 2 * j], re = ob[2 + 2 * j];
         if (it < 0) continue;
         US_ASSERT(it < n->V);
-        const float *e = E + (size_t)it * D, *r = R + (size_t)(3 + (re == 1)) * D;
-        for (int c = 0; c < D; c++) ze[c] += e[c] + r[c];
+        ag_axpy(ze, 1.0f, E + (size_t)it * D, (size_t)D);
+        per_reaction[re == 1]++;
         pc++;
     }
-    if (pc > 0)
-        for (int c = 0; c < D; c++) ze[c] /= (float)pc;
+    for (int l = 0; l < 2; l++)
+        if (per_reaction[l]) ag_axpy(ze, (float)per_reaction[l], R + (size_t)(3 + l) * D, (size_t)D);
+    if (pc > 0) ag_affine(ze, ze, (size_t)D, 1.0f / (float)pc, 0.0f);
     *np = pc;
 }
 
@@ -284,25 +289,28 @@ static void net_backward(us_net *n, const float *dscores, const float *dvalues, 
             const int8_t *labels;
             const int len = us_sim_history(n->sim, ob[0], &items, &labels);
             const float inv = 1.0f / (float)n->nh[b];
+            /* each averaged E row gets dz/count; R[l] gets count_l·dz/count */
+            int per_label[3] = {0, 0, 0};
             for (int j = len - n->nh[b]; j < len; j++) {
-                float *e = dE + (size_t)items[j] * D, *r = dR + (size_t)hist_row(labels[j]) * D;
-                for (int c = 0; c < D; c++) {
-                    e[c] += dza[c] * inv;
-                    r[c] += dza[c] * inv;
-                }
+                ag_axpy(dE + (size_t)items[j] * D, inv, dza, (size_t)D);
+                per_label[hist_row(labels[j])]++;
             }
+            for (int l = 0; l < 3; l++)
+                if (per_label[l])
+                    ag_axpy(dR + (size_t)l * D, (float)per_label[l] * inv, dza, (size_t)D);
         }
         if (n->np[b] > 0) {
             const float inv = 1.0f / (float)n->np[b];
+            int per_reaction[2] = {0, 0};
             for (int j = 0; j < n->n_pairs; j++) {
                 const int32_t it = ob[1 + 2 * j], re = ob[2 + 2 * j];
                 if (it < 0) continue;
-                float *e = dE + (size_t)it * D, *r = dR + (size_t)(3 + (re == 1)) * D;
-                for (int c = 0; c < D; c++) {
-                    e[c] += dze[c] * inv;
-                    r[c] += dze[c] * inv;
-                }
+                ag_axpy(dE + (size_t)it * D, inv, dze, (size_t)D);
+                per_reaction[re == 1]++;
             }
+            for (int l = 0; l < 2; l++)
+                if (per_reaction[l])
+                    ag_axpy(dR + (size_t)(3 + l) * D, (float)per_reaction[l] * inv, dze, (size_t)D);
         }
     }
 }

@@ -148,6 +148,17 @@ void nn_linear_forward(float *out, const float *inp, const float *weight, const 
                 out, OC);
 }
 
+#ifdef NN_HAVE_AVX2_PATH
+/* y[o] += x[o] eight at a time (elementwise: the scalar loop's bits). Returns how many leading
+ * elements it did. */
+__attribute__((target("avx"))) static int add_row_avx(float *y, const float *x, int n) {
+    int o = 0;
+    for (; o + 8 <= n; o += 8)
+        _mm256_storeu_ps(y + o, _mm256_add_ps(_mm256_loadu_ps(y + o), _mm256_loadu_ps(x + o)));
+    return o;
+}
+#endif
+
 void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int N, int C, int OC) {
     US_ASSERT(dout && N >= 0 && C >= 0 && OC >= 0);
@@ -168,7 +179,11 @@ void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *
         /* Forward: out[n,o] += bias[o].  dbias[o] += Σ_n dout[n,o], rows in order. */
         for (int n = 0; n < N; n++) {
             const float *d = dout + (size_t)n * OC;
-            for (int o = 0; o < OC; o++) dbias[o] += d[o];
+            int o = 0;
+#ifdef NN_HAVE_AVX2_PATH
+            if (OC >= 8 && __builtin_cpu_supports("avx")) o = add_row_avx(dbias, d, OC);
+#endif
+            for (; o < OC; o++) dbias[o] += d[o];
         }
     }
 }
@@ -936,4 +951,89 @@ float *nn_block_section(const nn_block *b, float *base, nn_section s) {
 float *nn_block_tensor(const nn_block *b, float *base, nn_section s, size_t i) {
     US_ASSERT(b && i < b->ntensors);
     return nn_block_section(b, base, s) + b->offsets[i];
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Elementwise exp
+ * ---------------------------------------------------------------------------------------- */
+
+#define NN_EXP_LO (-87.33654f)        /* ln(FLT_MIN): below, 0 */
+#define NN_EXP_HI 88.0f               /* above, +inf (so 2^n stays a normal float) */
+#define NN_EXP_LOG2E 1.44269504088896341f
+#define NN_EXP_C1 0.693359375f        /* ln2 = C1 + C2, C1 with few bits so n·C1 is exact */
+#define NN_EXP_C2 (-2.12194440e-4f)
+/* e^r ≈ 1 + r + r²·(P5 + r·(P4 + r·(P3 + r·(P2 + r·(P1 + r·P0))))) on |r| <= ln2/2 */
+#define NN_EXP_P0 1.9875691500e-4f
+#define NN_EXP_P1 1.3981999507e-3f
+#define NN_EXP_P2 8.3334519073e-3f
+#define NN_EXP_P3 4.1665795894e-2f
+#define NN_EXP_P4 1.6666665459e-1f
+#define NN_EXP_P5 5.0000001201e-1f
+
+static float exp_one(float x) {
+    if (!(x >= NN_EXP_LO)) return 0.0f; /* -inf, NaN and underflow */
+    if (x > NN_EXP_HI) return INFINITY;
+    const float n = nearbyintf(x * NN_EXP_LOG2E);
+    float r = x - n * NN_EXP_C1;
+    r = r - n * NN_EXP_C2;
+    const float r2 = r * r;
+    float p = NN_EXP_P0;
+    p = p * r + NN_EXP_P1;
+    p = p * r + NN_EXP_P2;
+    p = p * r + NN_EXP_P3;
+    p = p * r + NN_EXP_P4;
+    p = p * r + NN_EXP_P5;
+    p = p * r2 + r;
+    p = p + 1.0f;
+    /* 2^n: n + 127 in the exponent field (1 <= n + 127 <= 254 within the limits) */
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+#ifdef NN_HAVE_AVX2_PATH
+/* exp_one eight at a time: the same operations in the same order. Returns how many leading
+ * elements it did (a multiple of eight). */
+__attribute__((target("avx2"))) static size_t exp_avx2(float *y, const float *x, size_t n) {
+    const __m256 lo = _mm256_set1_ps(NN_EXP_LO), hi = _mm256_set1_ps(NN_EXP_HI);
+    const __m256 inf = _mm256_set1_ps(INFINITY), log2e = _mm256_set1_ps(NN_EXP_LOG2E);
+    const __m256 c1 = _mm256_set1_ps(NN_EXP_C1), c2 = _mm256_set1_ps(NN_EXP_C2);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        const __m256 zero_mask = _mm256_cmp_ps(xv, lo, _CMP_NGE_UQ); /* !(x >= lo) */
+        const __m256 inf_mask = _mm256_cmp_ps(xv, hi, _CMP_GT_OQ);
+        const __m256 nv = _mm256_round_ps(_mm256_mul_ps(xv, log2e),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 r = _mm256_sub_ps(xv, _mm256_mul_ps(nv, c1));
+        r = _mm256_sub_ps(r, _mm256_mul_ps(nv, c2));
+        const __m256 r2 = _mm256_mul_ps(r, r);
+        __m256 p = _mm256_set1_ps(NN_EXP_P0);
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(NN_EXP_P1));
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(NN_EXP_P2));
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(NN_EXP_P3));
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(NN_EXP_P4));
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(NN_EXP_P5));
+        p = _mm256_add_ps(_mm256_mul_ps(p, r2), r);
+        p = _mm256_add_ps(p, one);
+        const __m256i e = _mm256_slli_epi32(
+            _mm256_add_epi32(_mm256_cvtps_epi32(nv), _mm256_set1_epi32(127)), 23);
+        __m256 v = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+        v = _mm256_blendv_ps(v, inf, inf_mask);
+        v = _mm256_andnot_ps(zero_mask, v);
+        _mm256_storeu_ps(y + i, v);
+    }
+    return i;
+}
+#endif
+
+void nn_exp(float *y, const float *x, size_t n) {
+    US_ASSERT((y && x) || n == 0);
+    size_t i = 0;
+#ifdef NN_HAVE_AVX2_PATH
+    if (n >= 8 && __builtin_cpu_supports("avx2")) i = exp_avx2(y, x, n);
+#endif
+    for (; i < n; i++) y[i] = exp_one(x[i]);
 }
