@@ -182,6 +182,13 @@ void us_net_backward(us_net *net, const float *dscores, const float *dvalues, in
  * parameter direction dparams (nparams floats), at the same observations (TRPO's Fisher-vector
  * products). Call right after a us_net_forward of the same rows. */
 void us_net_jvp(us_net *net, const float *dparams, int B, float *dscores);
+/* One score per row, q (B) = the score of items[b] (each in [0, V)) for observation b: the
+ * same trunk as us_net_forward without the catalogue-wide sgemm (what a Q-learning loss at
+ * the taken actions needs). Borrows obs and items until the next forward. */
+void us_net_forward_at(us_net *net, const int32_t *obs, int B, const int32_t *items, float *q);
+/* Accumulates into the gradients the backward of the last us_net_forward_at, given dq (B):
+ * only the rows' items get score gradients. */
+void us_net_backward_at(us_net *net, const float *dq, int B);
 
 void us_net_zero_grad(us_net *net);
 size_t us_net_nparams(const us_net *net);

@@ -86,8 +86,8 @@ typedef struct dqn {
     int32_t *mb_actions;       /* (B) */
     float *mb_rewards;         /* (B) */
     uint8_t *mb_dones;         /* (B) */
-    float *q_cur;              /* (B, V) the online net's Q(s, ·) */
-    float *dq;                 /* (B, V) ∂loss/∂Q(s, ·) */
+    float *q_cur;              /* (B) the online net's Q(s, a) at the taken actions */
+    float *dq;                 /* (B) ∂loss/∂Q(s, a) */
     float *q_next;             /* (B, V) the online net's Q(s', ·), masked (Double DQN) */
     float *q_next_target;      /* (B, V) the target net's Q(s', ·) */
     float *y;                  /* (B) TD targets */
@@ -181,8 +181,8 @@ static us_status dqn_init(void **self, ag_ctx *ctx, us_err *err) {
     d->mb_actions = malloc(Bs * sizeof *d->mb_actions);
     d->mb_rewards = malloc(Bs * sizeof *d->mb_rewards);
     d->mb_dones = malloc(Bs);
-    d->q_cur = malloc(Bs * V * sizeof(float));
-    d->dq = malloc(Bs * V * sizeof(float));
+    d->q_cur = malloc(Bs * sizeof(float));
+    d->dq = malloc(Bs * sizeof(float));
     d->q_next = malloc(Bs * V * sizeof(float));
     d->q_next_target = malloc(Bs * V * sizeof(float));
     d->y = malloc(Bs * sizeof(float));
@@ -240,19 +240,16 @@ void ag_dqn_targets(float *y, const float *rewards, const uint8_t *dones, const 
     }
 }
 
-double ag_dqn_loss(const float *q, const int32_t *actions, const float *y, int B, int V,
-                   float *dq, double *q_mean) {
+double ag_dqn_loss(const float *q_sa, const float *y, int B, float *dq, double *q_mean) {
     double loss = 0.0, qs = 0.0;
-    memset(dq, 0, (size_t)B * V * sizeof *dq);
     for (int b = 0; b < B; b++) {
-        const size_t k = (size_t)b * V + (size_t)actions[b];
         /* Huber (smooth L1, δ = 1) of d = Q(s, a) - y: ½d² where |d| <= 1, |d| - ½ beyond;
          * ∂/∂Q(s, a) = d clipped to [-1, 1], over the mean's B */
-        const double d = (double)q[k] - y[b];
+        const double d = (double)q_sa[b] - y[b];
         const double ad = fabs(d);
         loss += ad <= 1.0 ? 0.5 * d * d : ad - 0.5;
-        dq[k] = (float)((d < -1.0 ? -1.0 : d > 1.0 ? 1.0 : d) / B);
-        qs += q[k];
+        dq[b] = (float)((d < -1.0 ? -1.0 : d > 1.0 ? 1.0 : d) / B);
+        qs += q_sa[b];
     }
     if (q_mean) *q_mean = qs / B;
     return loss / B;
@@ -303,13 +300,14 @@ static void gradient_step(dqn *d, ag_ctx *ctx, double sums[3]) {
     }
     ag_dqn_targets(d->y, d->mb_rewards, d->mb_dones, d->q_next_target,
                    double_q ? d->q_next : NULL, B, V, ag_hp(ctx, "gamma"));
-    /* 2. the loss at the online net's Q(s, a): its forward last, so backward reads it */
-    us_net_forward(d->q, d->mb_obs, B, d->q_cur, NULL);
+    /* 2. the loss at the online net's Q(s, a), the taken actions' scores only: its forward
+     * last, so backward reads it */
+    us_net_forward_at(d->q, d->mb_obs, B, d->mb_actions, d->q_cur);
     double q_mean;
-    sums[0] += ag_dqn_loss(d->q_cur, d->mb_actions, d->y, B, V, d->dq, &q_mean);
+    sums[0] += ag_dqn_loss(d->q_cur, d->y, B, d->dq, &q_mean);
     sums[1] += q_mean;
     us_net_zero_grad(d->q);
-    us_net_backward(d->q, d->dq, NULL, B);
+    us_net_backward_at(d->q, d->dq, B);
     sums[2] += ag_adam(d->q, (float)ag_hp(ctx, "learning-rate"), 0.9f, 0.999f, 1e-8f,
                        ag_hp(ctx, "max-grad-norm"), ++d->adam_t);
 }

@@ -190,11 +190,10 @@ double ag_a2c_loss(const ag_pg_batch *b, double ent_coef, double vf_coef, float 
 void ag_dqn_targets(float *y, const float *rewards, const uint8_t *dones, const float *q_target,
                     const float *q_online, int B, int V, double gamma);
 /* DQN's loss, returned: the mean over B rows of the Huber loss (smooth L1, δ = 1) of the TD
- * error q[b, actions[b]] - y[b], and its gradient with respect to the Q-values q (B, V) into
- * dq (B, V; overwritten, 0 but at each row's action). *q_mean (may be NULL) receives the mean
- * Q of the actions. */
-double ag_dqn_loss(const float *q, const int32_t *actions, const float *y, int B, int V,
-                   float *dq, double *q_mean);
+ * error q_sa[b] - y[b], q_sa the Q-values at the taken actions (us_net_forward_at), and its
+ * gradient with respect to them into dq (B; overwritten: us_net_backward_at takes it).
+ * *q_mean (may be NULL) receives their mean. */
+double ag_dqn_loss(const float *q_sa, const float *y, int B, float *dq, double *q_mean);
 
 /* TRPO's Fisher matrix (trpo.c) of a policy net at θ_old over B rows:
  *   F = Jᵀ·H·J / B,  H = diag(p) - p·pᵀ for each row

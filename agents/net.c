@@ -36,6 +36,7 @@ struct us_net {
     /* scratch for backward and jvp */
     float *dz, *d1, *dh, *t1; /* (B,2D), (B,Hd), (B,D), (B, max(Hd, D)) */
     ag_prof *prof;            /* where forward, backward and jvp add their seconds, or NULL */
+    const int32_t *items;     /* the last forward_at's items (borrowed until the next call) */
 };
 
 const us_hparam us_net_hparams[US_NET_NHPARAMS] = {AG_NET_HPARAMS};
@@ -238,6 +239,7 @@ static void net_forward(us_net *n, const int32_t *obs, int B, float *scores, flo
     const int D = n->D, Hd = n->Hd;
     n->B = B;
     n->obs = obs;
+    n->items = NULL;
     for (int b = 0; b < B; b++) {
         const int32_t *ob = obs + (size_t)b * n->obs_size;
         US_ASSERT(ob[0] >= 0 && ob[0] < us_sim_n_users(n->sim));
@@ -256,15 +258,54 @@ static void net_forward(us_net *n, const int32_t *obs, int B, float *scores, flo
     if (values) nn_linear_forward(values, n->h1, n->p[T_WV], n->p[T_BV], B, Hd, 1);
 }
 
+/* The trunk's backward, from dh (B, D) and the value's gradient (dvalues, or NULL) down to
+ * the embeddings; dh is the caller's, filled by the score head's backward. */
+static void trunk_backward(us_net *n, const float *dvalues, int B);
+
 static void net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
     US_ASSERT(B == n->B);
-    const int D = n->D, Hd = n->Hd;
+    const int D = n->D;
     memset(n->dh, 0, (size_t)B * D * sizeof(float));
-    memset(n->d1, 0, (size_t)B * Hd * sizeof(float));
-    memset(n->dz, 0, (size_t)B * 2 * D * sizeof(float));
     /* scores = O·h + o:  dh += dscores·O, dO += dscoresᵀ·h, do += Σ_b dscores */
     if (dscores)
         nn_linear_backward(n->dh, n->g[T_O], n->g[T_OB], dscores, n->h, n->p[T_O], B, D, n->V);
+    trunk_backward(n, dvalues, B);
+}
+
+/* The scores of one item per row: q[b] = O[i_b]·h_b + o[i_b], after the trunk's forward. */
+static void net_forward_at(us_net *n, const int32_t *obs, int B, const int32_t *items,
+                           float *q) {
+    net_forward(n, obs, B, NULL, NULL);
+    const int D = n->D;
+    for (int b = 0; b < B; b++) {
+        US_ASSERT(items[b] >= 0 && items[b] < n->V);
+        const float *o = n->p[T_O] + (size_t)items[b] * D, *h = n->h + (size_t)b * D;
+        float s = 0.0f;
+        for (int c = 0; c < D; c++) s += o[c] * h[c];
+        q[b] = s + n->p[T_OB][items[b]];
+    }
+    n->items = items;
+}
+
+/* Backward of net_forward_at: dh_b = dq_b·O[i_b], dO[i_b] += dq_b·h_b, do[i_b] += dq_b (only
+ * the rows' items get a score gradient), then the trunk. */
+static void net_backward_at(us_net *n, const float *dq, int B) {
+    US_ASSERT(B == n->B && n->items);
+    const int D = n->D;
+    memset(n->dh, 0, (size_t)B * D * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const int32_t i = n->items[b];
+        ag_axpy(n->dh + (size_t)b * D, dq[b], n->p[T_O] + (size_t)i * D, (size_t)D);
+        ag_axpy(n->g[T_O] + (size_t)i * D, dq[b], n->h + (size_t)b * D, (size_t)D);
+        n->g[T_OB][i] += dq[b];
+    }
+    trunk_backward(n, NULL, B);
+}
+
+static void trunk_backward(us_net *n, const float *dvalues, int B) {
+    const int D = n->D, Hd = n->Hd;
+    memset(n->d1, 0, (size_t)B * Hd * sizeof(float));
+    memset(n->dz, 0, (size_t)B * 2 * D * sizeof(float));
     /* value = w_v·h1 + b_v */
     if (dvalues)
         nn_linear_backward(n->d1, n->g[T_WV], n->g[T_BV], dvalues, n->h1, n->p[T_WV], B, Hd, 1);
@@ -370,6 +411,18 @@ void us_net_forward(us_net *n, const int32_t *obs, int B, float *scores, float *
 void us_net_backward(us_net *n, const float *dscores, const float *dvalues, int B) {
     const double t0 = n->prof ? us_now() : 0.0;
     net_backward(n, dscores, dvalues, B);
+    if (n->prof) n->prof->backward += us_now() - t0;
+}
+
+void us_net_forward_at(us_net *n, const int32_t *obs, int B, const int32_t *items, float *q) {
+    const double t0 = n->prof ? us_now() : 0.0;
+    net_forward_at(n, obs, B, items, q);
+    if (n->prof) n->prof->forward += us_now() - t0;
+}
+
+void us_net_backward_at(us_net *n, const float *dq, int B) {
+    const double t0 = n->prof ? us_now() : 0.0;
+    net_backward_at(n, dq, B);
     if (n->prof) n->prof->backward += us_now() - t0;
 }
 

@@ -21,47 +21,42 @@ enum { GB = 6, GV = 9 };
 static const float td_offsets[GB] = {0.4f, -0.7f, 2.5f, -3.0f, 0.05f, 1.6f};
 
 typedef struct loss_ctx {
-    float q[GB * GV], y[GB], dq[GB * GV];
-    int32_t actions[GB];
+    float q[GB], y[GB], dq[GB];
 } loss_ctx;
 
 static double q_loss(void *p) {
     loss_ctx *c = p;
-    float dq[GB * GV];
-    return ag_dqn_loss(c->q, c->actions, c->y, GB, GV, dq, NULL);
+    float dq[GB];
+    return ag_dqn_loss(c->q, c->y, GB, dq, NULL);
 }
 
 TEST(agents_dqn_loss_gradient) {
     loss_ctx c;
     us_rng rng;
     us_rng_seed(&rng, 21, 4);
-    us_gradcheck_fill(c.q, GB * GV, -2.0f, 4.0f, &rng);
-    for (int b = 0; b < GB; b++) {
-        c.actions[b] = (5 * b + 1) % GV;
-        c.y[b] = c.q[b * GV + c.actions[b]] - td_offsets[b];
-    }
+    us_gradcheck_fill(c.q, GB, -2.0f, 4.0f, &rng);
+    for (int b = 0; b < GB; b++) c.y[b] = c.q[b] - td_offsets[b];
     double q_mean;
-    const double loss = ag_dqn_loss(c.q, c.actions, c.y, GB, GV, c.dq, &q_mean);
+    const double loss = ag_dqn_loss(c.q, c.y, GB, c.dq, &q_mean);
     /* the loss by hand: ½d² inside, |d| - ½ outside, over the mean's B */
     double want = 0.0, qs = 0.0;
     for (int b = 0; b < GB; b++) {
         const double d = td_offsets[b];
         want += fabs(d) <= 1.0 ? 0.5 * d * d : fabs(d) - 0.5;
-        qs += c.q[b * GV + c.actions[b]];
+        qs += c.q[b];
     }
     CHECK_NEAR(loss, want / GB, 1e-6);
     CHECK_NEAR(q_mean, qs / GB, 1e-6);
-    /* the gradient touches each row's action only, clipped to ±1/B beyond |d| = 1 */
-    for (int b = 0; b < GB; b++)
-        for (int j = 0; j < GV; j++)
-            if (j != c.actions[b]) CHECK(c.dq[b * GV + j] == 0.0f);
-    CHECK_NEAR(c.dq[2 * GV + c.actions[2]], 1.0 / GB, 1e-7);
-    CHECK_NEAR(c.dq[3 * GV + c.actions[3]], -1.0 / GB, 1e-7);
-    CHECK(us_gradcheck("dqn dq", q_loss, &c, c.q, c.dq, GB * GV, NULL, NULL));
+    /* clipped to ±1/B beyond |d| = 1 */
+    CHECK_NEAR(c.dq[2], 1.0 / GB, 1e-7);
+    CHECK_NEAR(c.dq[3], -1.0 / GB, 1e-7);
+    CHECK(us_gradcheck("dqn dq", q_loss, &c, c.q, c.dq, GB, NULL, NULL));
 }
 
-/* Through the net: the loss of the net's Q-values at three observations, against every
- * tensor the Q-values depend on (the value head's are untouched, so their gradient is 0). */
+/* Through the net: the loss of the net's Q-values at the taken actions (us_net_forward_at and
+ * us_net_backward_at, as the learner runs them) at three observations, against every tensor the
+ * Q-values depend on (the value head's are untouched, so their gradient is 0); and those
+ * Q-values are the full forward's scores at the actions. */
 enum { NB = 3, NPAIRS = 6, OBS = 1 + 2 * NPAIRS };
 
 typedef struct net_loss_ctx {
@@ -74,8 +69,9 @@ typedef struct net_loss_ctx {
 
 static double net_q_loss(void *p) {
     net_loss_ctx *c = p;
-    us_net_forward(c->net, c->obs, NB, c->q, NULL);
-    return ag_dqn_loss(c->q, c->actions, c->y, NB, c->V, c->dq, NULL);
+    float q_sa[NB];
+    us_net_forward_at(c->net, c->obs, NB, c->actions, q_sa);
+    return ag_dqn_loss(q_sa, c->y, NB, c->dq, NULL);
 }
 
 TEST(agents_dqn_loss_gradient_through_the_net) {
@@ -110,10 +106,13 @@ TEST(agents_dqn_loss_gradient_through_the_net) {
         c.actions[b] = (13 * b + 2) % c.V;
         c.y[b] = c.q[(size_t)b * c.V + c.actions[b]] - td_offsets[b];
     }
+    float q_sa[NB];
+    us_net_forward_at(c.net, c.obs, NB, c.actions, q_sa);
+    for (int b = 0; b < NB; b++) CHECK_NEAR(q_sa[b], c.q[(size_t)b * c.V + c.actions[b]], 1e-5);
     net_q_loss(&c);
-    memcpy(dq0, c.dq, (size_t)NB * c.V * sizeof(float));
+    memcpy(dq0, c.dq, NB * sizeof(float));
     us_net_zero_grad(c.net);
-    us_net_backward(c.net, dq0, NULL, NB);
+    us_net_backward_at(c.net, dq0, NB);
     /* the block's tensors in net.c's order: E R W1 b1 W2 b2 O o w_v b_v */
     const int D = 8, Hd = 16, V = c.V;
     const size_t sizes[] = {(size_t)V * D, 5 * D, (size_t)Hd * 2 * D, Hd, (size_t)D * Hd, D,
