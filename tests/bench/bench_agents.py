@@ -3,7 +3,10 @@ TRPO) on the same store, in the same run: agent+env steps per second of training
 runs' periodic evaluations excluded) and the return each trained policy then earns on the
 held-out users (usersim.evaluate: the same users and random numbers for every policy; SB3's
 model.predict is the policy there), the mean over seeds. Also the vector env alone with
-random actions, so the share of a step the env takes shows.
+random actions, so the share of a step the env takes shows: env steps/s over SB3's steps/s
+is the most any C agent could reach against SB3 (an agent that cost nothing), printed as the
+ceiling; and where each C agent's training time goes per step (env, the nets' forward and
+backward passes, the optimizer, the rest), from the run's own report.
 
 SB3 gets what its users would write: DummyVecEnv over usersim.make() envs (as many as the C
 agent uses), MlpPolicy, its own defaults but the paper's discount 0.975, the observation
@@ -98,7 +101,7 @@ def main():
         except ImportError as e:
             print(f"  {agent}: SB3 side unavailable ({e}), skipped")
             continue
-        c_rate, c_ret, s_rate, s_ret = [], [], [], []
+        c_rate, c_ret, s_rate, s_ret, parts = [], [], [], [], []
         for seed in range(1, SEEDS + 1):
             out = os.path.join(work, f"{agent}-{seed}")
             rep = json.loads(run("train", store, "--agent", agent, "--steps", str(STEPS),
@@ -106,6 +109,7 @@ def main():
                                  "--eval-every", str(STEPS), "--eval-episodes", "10",
                                  "--max-steps", str(MAX_STEPS), "--json"))
             c_rate.append(rep["learn_steps_per_s"])
+            parts.append({k: v / STEPS * 1e6 for k, v in rep["seconds_by_part"].items()})
             c_ret.append(held_out_return(store, out))
             venv = DummyVecEnv([lambda: usersim.make(store, max_steps=MAX_STEPS,
                                                      obs_len=MAX_STEPS)] * ENVS[agent])
@@ -116,13 +120,21 @@ def main():
             s_ret.append(held_out_return(
                 store, lambda obs, m=model: m.predict(obs, deterministic=True)[0]))
             venv.close()
-        rows.append((agent, np.mean(c_rate), np.mean(s_rate), np.mean(c_ret), np.mean(s_ret)))
+        us = {k: np.mean([p[k] for p in parts]) for k in parts[0]}
+        rows.append((agent, np.mean(c_rate), np.mean(s_rate), np.mean(c_ret), np.mean(s_ret), us))
         print(f"  {agent}: C {np.mean(c_rate):,.0f} steps/s, return {np.mean(c_ret):.2f}; "
               f"SB3 {np.mean(s_rate):,.0f} steps/s, return {np.mean(s_ret):.2f}", flush=True)
-    print(f"\nagent  C steps/s  SB3 steps/s  ratio   C return  SB3 return   (after {STEPS:,} "
-          f"steps, mean of {SEEDS} seeds, {EVAL_EPISODES} held-out users)")
-    for agent, cr, sr, cret, sret in rows:
-        print(f"{agent:5s} {cr:10,.0f} {sr:12,.0f} {cr / sr:6.1f}x {cret:10.2f} {sret:11.2f}")
+    print(f"\nagent  C steps/s  SB3 steps/s  ratio  ceiling   C return  SB3 return   (after "
+          f"{STEPS:,} steps, mean of {SEEDS} seeds, {EVAL_EPISODES} held-out users)")
+    for agent, cr, sr, cret, sret, _ in rows:
+        print(f"{agent:5s} {cr:10,.0f} {sr:12,.0f} {cr / sr:6.1f}x {env_rate / sr:7.1f}x "
+              f"{cret:10.2f} {sret:11.2f}")
+    print("\nwhere a C agent's step goes (microseconds per env step; training only)")
+    print("agent     env  forward  backward  optimizer  other   total")
+    for agent, cr, _, _, _, us in rows:
+        tot = sum(us.values())
+        print(f"{agent:5s} {us['env']:7.1f} {us['forward']:8.1f} {us['backward']:9.1f} "
+              f"{us['optimizer']:10.1f} {us['other']:6.1f} {tot:7.1f}")
     print(f"baselines: random {base['random']:.2f}, popular {base['popular']:.2f}, "
           f"oracle {base['oracle']:.2f}; the C vector env alone: {env_rate:,.0f} steps/s "
           "(random actions, 16 envs, one thread)")
