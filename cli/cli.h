@@ -122,6 +122,7 @@ typedef struct cli_opt {
 
 #define CLI_MAX_OPTS 64
 #define CLI_MAX_POS 64
+#define CLI_MAX_EXTRA 512
 
 /* A command's declaration: its options (ended by a zero entry), its settings struct's size
  * and defaults, and its help text around the option list. */
@@ -148,7 +149,7 @@ typedef struct cli_parsed {
     unsigned char where[CLI_MAX_OPTS]; /* per option: CLI_FROM_* */
     const char *config;              /* the settings file read, or NULL */
     int nextra;
-    cli_extra extra[CLI_MAX_OPTS];
+    cli_extra extra[CLI_MAX_EXTRA];
     char *text;                      /* the file's text: values point into it; it stays for
                                         the life of the process */
 } cli_parsed;

@@ -225,7 +225,7 @@ static int read_file(const cli_cmd *cmd, const char *path, void *s, cli_parsed *
         for (char *k = eq; k > key && (k[-1] == ' ' || k[-1] == '\t');) *--k = '\0';
         while (*val == ' ' || *val == '\t') val++;
         if (sub) {
-            if (p->nextra == CLI_MAX_OPTS) return file_error(path, line, key, "too many settings");
+            if (p->nextra == CLI_MAX_EXTRA) return file_error(path, line, key, "too many settings");
             p->extra[p->nextra++] = (cli_extra){sub, key, val, line};
             continue;
         }
@@ -319,7 +319,7 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, void *s, cli_parsed *p)
         if (k < 0 || cmd->opts[k].arg) val = eq ? eq + 1 : argv[++i];
         if (len == 6 && !strncmp(a + 2, "config", 6)) continue;
         if (k < 0) { /* cmd->extra_ok: the command reads it */
-            if (p->nextra == CLI_MAX_OPTS)
+            if (p->nextra == CLI_MAX_EXTRA)
                 return cli_usage_error(cmd->name, "too many options: '%s'", a);
             char *name = a + 2;
             if (eq) name[len] = '\0'; /* the '=' */
