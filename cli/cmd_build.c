@@ -49,7 +49,8 @@ static const cli_opt build_opts[] = {
               ", PREFIX/share/usersim/models/" US_EMBED_MODEL_NAME ", ./" US_EMBED_MODEL_DIR,
      .env = "USERSIM_MODEL_DIR"},
     {.name = "model", .type = CLI_STR, .off = S(model), .arg = "DIR", .help = "",
-     .flags = CLI_HIDDEN, .alias = "embed-model"},
+     .flags = CLI_HIDDEN | CLI_CMDLINE,
+     .alias = "embed-model"},
     {.name = "hashed", .type = CLI_FLAG, .off = S(hashed), .set = 1,
      .help = "embed with the hashed n-gram embedder instead of a model"},
     {.name = "force", .type = CLI_FLAG, .off = S(force), .set = 1,
@@ -103,7 +104,9 @@ int cmd_build(int argc, char **argv) {
     const char *concurrency = o.concurrency ? concurrency_s : NULL;
     const char *epochs = o.epochs >= 0 ? epochs_s : NULL;
     if (p.npos != 1) return cli_usage_error("build", "%s", "expected one store path");
-    if (llm && !llm_model) return cli_usage_error("build", "%s", "--llm needs --llm-model");
+    /* (a settings file's LLM goes to extract, which reads its model from the file too) */
+    if (llm && !llm_model && p.where[cli_opt_index(&cli_build, "llm")] == CLI_FROM_CMDLINE)
+        return cli_usage_error("build", "%s", "--llm needs --llm-model");
     if (model && hashed)
         return cli_usage_error("build", "%s", "--embed-model and --hashed exclude each other");
     char *path = p.pos[0];

@@ -31,7 +31,7 @@ static void embed_init(void *s) { *(embed_opts *)s = (embed_opts){.threads = 1, 
               " (make models)",                                                                \
      .env = "USERSIM_MODEL_DIR"},                                                             \
     {.name = "model", .type = CLI_STR, .off = S(model), .arg = "DIR", .help = "",              \
-     .flags = CLI_HIDDEN, .alias = "embed-model"},                                            \
+     .flags = CLI_HIDDEN | CLI_CMDLINE, .alias = "embed-model"},                              \
     {.name = "hashed", .type = CLI_FLAG, .off = S(hashed), .set = 1,                          \
      .help = "use the hashed n-gram embedder " US_HASHEMBED_NAME " (words and word pieces, no\n" \
              "meaning)"}

@@ -10,8 +10,10 @@
 #include "cli/cli.h"
 
 int cli_opt_index(const cli_cmd *cmd, const char *name) {
-    for (int k = 0; cmd->opts[k].name; k++)
+    for (int k = 0; cmd->opts[k].name; k++) {
+        US_ASSERT(k < CLI_MAX_OPTS); /* cli_parsed.where has room for that many */
         if (!strcmp(cmd->opts[k].name, name)) return k;
+    }
     return -1;
 }
 
@@ -204,9 +206,12 @@ static int read_file(const cli_cmd *cmd, const char *path, void *s, cli_parsed *
             char *name = q + 1;
             char *dot = strchr(name, '.');
             if (dot) *dot = '\0';
+            /* [CMD], or [CMD.SUB] for a command that reads subsections (train's agents) */
             int known = 0;
-            for (int c = 0; cli_commands[c]; c++) known |= !strcmp(cli_commands[c]->name, name);
-            if (!known || (dot && !dot[1])) {
+            for (int c = 0; cli_commands[c]; c++)
+                known |= !strcmp(cli_commands[c]->name, name) &&
+                         (!dot || (dot[1] && cli_commands[c]->extra_ok));
+            if (!known) {
                 if (dot) *dot = '.';
                 snprintf(why, sizeof why, "not a usersim command's section (usersim config "
                          "--defaults lists them)");

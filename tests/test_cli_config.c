@@ -286,6 +286,8 @@ TEST(cli_config_file_errors_name_file_line_and_key) {
             "usersim eval", NULL);
     refused(t_, "[evaluate]\nepisodes = 3\n", eval, 1, "bad.conf:1: evaluate: not a usersim "
             "command's section", NULL);
+    refused(t_, "[eval.fast]\nepisodes = 3\n", eval, 1, "bad.conf:1: eval.fast: not a usersim "
+            "command's section", NULL);
     refused(t_, "[eval]\npopulation = some\n", eval, 1, "bad.conf:2: population: expected "
             "heldout or all, found \"some\"", NULL);
     const char *play[] = {"play", store, "--user", "#0", "--config", conf, NULL};
