@@ -100,6 +100,7 @@ static const cli_opt ab_opts[] = {
 
 const cli_cmd cli_eval = {"eval", eval_opts, eval_init, eval_usage, NULL, 0};
 const cli_cmd cli_ab = {"ab", ab_opts, ab_init, ab_usage, NULL, 0};
+_Static_assert(sizeof(world) <= CLI_SETTINGS_MAX, "cli_print_help's buffer");
 
 /* Parses argv for eval or ab into w; -1 to go on, else the exit code. */
 static int world_parse(const cli_cmd *cmd, int argc, char **argv, world *w) {

@@ -66,6 +66,7 @@ static const cli_opt train_opts[] = {
 #undef S
 
 const cli_cmd cli_train = {"train", train_opts, train_init, train_usage, train_tail, 1};
+_Static_assert(sizeof(train_settings) <= CLI_SETTINGS_MAX, "cli_print_help's buffer");
 
 static void print_hparams(const char *agent) {
     const us_hparam *t;
