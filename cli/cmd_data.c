@@ -1,8 +1,8 @@
 /* cmd_data.c — the dataset commands: synth, ingest, stats. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,7 +12,7 @@
 
 /* ---- synth ---- */
 
-static const char synth_help[] =
+static const char synth_usage[] =
     "usage: usersim synth [--out DIR] [--users N] [--items N] [--reviews N] [--seed N]\n"
     "                     [--min-history N] [--max-history N] [--bias X]\n"
     "                     [--categories N] [--aspects N] [--noise X] [--drift X]\n"
@@ -21,17 +21,9 @@ static const char synth_help[] =
     "Writes synthetic data in the Amazon 2018 format, from a generative model with known truth:\n"
     "  DIR/Synthetic_5.json.gz     reviews (reviewerID, asin, overall, reviewText, summary, ...)\n"
     "  DIR/meta_Synthetic.json.gz  item metadata (asin, title, category, description, ...)\n"
-    "  DIR/truth.csv               true like probability of every (user, item) pair written\n"
-    "Defaults: --out synthetic --users 2000 --items 1000 --reviews 40000 --seed 1\n"
-    "          --categories 12 --aspects 40 --noise 0.8 --drift 0.05\n"
-    "          --choice-taste 3 (how much category affinity drives the picks; 0: popularity)\n"
-    "  --min-history N  every user reviews at least N items (default 5; --reviews is raised\n"
-    "                   to N per user when smaller)\n"
-    "  --max-history N  and at most N (default 0: --items; --reviews is lowered to N per user\n"
-    "                   when larger); the lengths between are heavy-tailed (log-normal).\n"
-    "                   Items are still topped up to 5 reviewers, from users below N\n"
-    "  --bias X         mean user rating bias, -3..3 (default 0.35: about 90% likes, i.e.\n"
-    "                   ratings >= 3); lower gives fewer likes\n"
+    "  DIR/truth.csv               true like probability of every (user, item) pair written\n";
+
+static const char synth_tail[] =
     "A MovieLens-100K-like shape (shape only; no real data): --users 943 --items 1682\n"
     "  --reviews 100000 --min-history 20 --max-history 700 --bias 0.05 (like rate 0.826,\n"
     "  histories 25..700, median 65; the figures in datasets/synth.c)\n"
@@ -39,59 +31,66 @@ static const char synth_help[] =
     "  usersim ingest --format amazon --reviews DIR/Synthetic_5.json.gz \\\n"
     "                 --meta DIR/meta_Synthetic.json.gz --out synthetic.usdb\n";
 
+typedef struct synth_settings {
+    us_synth_config cfg;
+    int json;
+} synth_settings;
+
+static void synth_init(void *s) {
+    synth_settings *o = s;
+    *o = (synth_settings){.cfg = us_synth_config_default()};
+    o->cfg.out_dir = "synthetic";
+}
+
+#define S(f) offsetof(synth_settings, cfg.f)
+#define U32MAX 4294967295.0
+#define U64MAX 18446744073709551615.0
+static const cli_opt synth_opts[] = {
+    {.name = "out", .type = CLI_STR, .off = S(out_dir), .arg = "DIR", .help = "the folder written"},
+    {.name = "users", .type = CLI_U32, .off = S(users), .arg = "N", .help = "users",
+     .hi = U32MAX},
+    {.name = "items", .type = CLI_U32, .off = S(items), .arg = "N", .help = "items",
+     .hi = U32MAX},
+    {.name = "reviews", .type = CLI_U64, .off = S(reviews), .arg = "N", .help = "reviews in all",
+     .hi = U64MAX},
+    {.name = "seed", .type = CLI_U64, .off = S(seed), .arg = "N", .help = "the generator's seed",
+     .hi = U64MAX},
+    {.name = "min-history", .type = CLI_U32, .off = S(min_history), .arg = "N",
+     .help = "every user reviews at least N items (--reviews is raised to N per user when\n"
+             "smaller)", .hi = U32MAX},
+    {.name = "max-history", .type = CLI_U32, .off = S(max_history), .arg = "N",
+     .help = "and at most N (0: --items; --reviews is lowered to N per user when larger);\n"
+             "the lengths between are heavy-tailed (log-normal). Items are still topped up\n"
+             "to 5 reviewers, from users below N", .hi = U32MAX},
+    {.name = "bias", .type = CLI_DOUBLE, .off = S(bias), .arg = "X",
+     .help = "mean user rating bias, -3..3 (0.35: about 90% likes, i.e. ratings >= 3); lower\n"
+             "gives fewer likes", .lo = -1e308, .hi = 1e308},
+    {.name = "categories", .type = CLI_U32, .off = S(categories), .arg = "N",
+     .help = "item categories", .hi = U32MAX},
+    {.name = "aspects", .type = CLI_U32, .off = S(aspects), .arg = "N",
+     .help = "aspects items are liked or disliked for", .hi = U32MAX},
+    {.name = "noise", .type = CLI_DOUBLE, .off = S(noise), .arg = "X",
+     .help = "rating noise", .hi = 1e308},
+    {.name = "drift", .type = CLI_DOUBLE, .off = S(drift), .arg = "X",
+     .help = "taste drift over a history", .hi = 1e308},
+    {.name = "choice-taste", .type = CLI_DOUBLE, .off = S(choice_taste), .arg = "X",
+     .help = "how much category affinity drives the picks (0: popularity)", .hi = 1e308},
+    {.name = "quiet", .type = CLI_FLAG, .off = S(quiet), .help = "no progress", .set = 1},
+    {.name = "json", .type = CLI_FLAG, .off = offsetof(synth_settings, json),
+     .help = "print the report as JSON", .set = 1, .flags = CLI_CMDLINE},
+    {0}};
+#undef S
+
+const cli_cmd cli_synth = {"synth", synth_opts, synth_init, synth_usage, synth_tail, 0};
+
 int cmd_synth(int argc, char **argv) {
-    us_synth_config cfg = us_synth_config_default();
-    cfg.out_dir = "synthetic";
-    int json = 0;
-    static const struct option opts[] = {
-        {"out", 1, 0, 'o'},     {"users", 1, 0, 'u'},      {"items", 1, 0, 'i'},
-        {"reviews", 1, 0, 'r'}, {"seed", 1, 0, 's'},       {"categories", 1, 0, 'c'},
-        {"aspects", 1, 0, 'a'}, {"noise", 1, 0, 'n'},      {"drift", 1, 0, 'd'}, {"choice-taste", 1, 0, 'T'},
-        {"min-history", 1, 0, 'm'}, {"max-history", 1, 0, 'M'}, {"bias", 1, 0, 'b'},
-        {"json", 0, 0, 'j'},    {"quiet", 0, 0, 'q'},      {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        uint64_t v = 0;
-        char *end;
-        switch (c) {
-        case 'o': cfg.out_dir = optarg; break;
-        case 'u': case 'i': case 'r': case 's': case 'c': case 'a': case 'm': case 'M':
-            if (cli_parse_u64(optarg, &v) != 0)
-                return cli_usage_error("synth", "expected a non-negative integer, found '%s'", optarg);
-            if (c == 'u') cfg.users = (uint32_t)v;
-            if (c == 'i') cfg.items = (uint32_t)v;
-            if (c == 'r') cfg.reviews = v;
-            if (c == 's') cfg.seed = v;
-            if (c == 'c') cfg.categories = (uint32_t)v;
-            if (c == 'a') cfg.aspects = (uint32_t)v;
-            if (c == 'm') cfg.min_history = (uint32_t)v;
-            if (c == 'M') cfg.max_history = (uint32_t)v;
-            if (c != 'r' && c != 's' && v > UINT32_MAX)
-                return cli_usage_error("synth", "value too large: '%s'", optarg);
-            break;
-        case 'n': case 'd': case 'T': {
-            double x = strtod(optarg, &end);
-            if (*end || !isfinite(x) || x < 0)
-                return cli_usage_error("synth", "expected a non-negative number, found '%s'", optarg);
-            if (c == 'n') cfg.noise = x;
-            else if (c == 'd') cfg.drift = x;
-            else cfg.choice_taste = x;
-            break;
-        }
-        case 'b': /* may be negative; the range is checked by us_synth */
-            cfg.bias = strtod(optarg, &end);
-            if (end == optarg || *end || !isfinite(cfg.bias))
-                return cli_usage_error("synth", "--bias: expected a number, found '%s'", optarg);
-            break;
-        case 'j': json = 1; break;
-        case 'q': cfg.quiet = 1; break;
-        case 'h': fputs(synth_help, stdout); return 0;
-        default: return cli_usage_error("synth", "%s", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
+    synth_settings o;
+    cli_parsed p;
+    int rc = cli_parse(&cli_synth, argc, argv, &o, &p);
+    if (rc >= 0) return rc;
+    if (p.npos) return cli_usage_error("synth", "unexpected argument '%s'", p.pos[0]);
+    us_synth_config cfg = o.cfg;
+    const int json = o.json;
     if (json) cfg.quiet = 1;
     us_synth_report rep;
     us_err err;
@@ -119,7 +118,7 @@ int cmd_synth(int argc, char **argv) {
 
 /* ---- ingest ---- */
 
-static const char ingest_help[] =
+static const char ingest_usage[] =
     "usage: usersim ingest --format FORMAT --reviews PATH [--meta PATH] --out NAME.usdb\n"
     "                      [--like-threshold X] [--kcore K] [--state ST] [--strict] [--json]\n"
     "\n"
@@ -131,12 +130,9 @@ static const char ingest_help[] =
     "                       --meta yelp_academic_dataset_business.json\n"
     "  --format anime       rating.csv; --meta anime.csv\n"
     "  --format movielens   u.data / ratings.dat / ratings.csv;\n"
-    "                       --meta u.item / movies.dat / movies.csv\n"
-    "  --like-threshold X   label = rating >= X (default 3 on 1-5 scales, 6 for anime's 1-10)\n"
-    "  --kcore K            keep users and items with >= K interactions, iterated (default 0)\n"
-    "  --state ST           yelp: keep only businesses in state ST (e.g. MO)\n"
-    "  --strict             stop at the first bad line (default: skip and count by reason)\n"
-    "  --json               print the report as JSON\n"
+    "                       --meta u.item / movies.dat / movies.csv\n";
+
+static const char ingest_tail[] =
     "The store is written beside NAME.usdb and renamed into place when complete; while another\n"
     "usersim writes NAME.usdb (lock file NAME.usdb.lock) the ingest is refused.\n";
 
@@ -176,46 +172,52 @@ static cJSON *ingest_json(const us_ingest_config *cfg, const us_ingest_report *r
     return j;
 }
 
+typedef struct ingest_settings {
+    us_ingest_config cfg;
+    const char *format;
+    int json;
+} ingest_settings;
+
+static void ingest_init(void *s) {
+    *(ingest_settings *)s = (ingest_settings){.cfg = us_ingest_config_default()};
+}
+
+#define S(f) offsetof(ingest_settings, f)
+static const cli_opt ingest_opts[] = {
+    {.name = "format", .type = CLI_STR, .off = S(format), .arg = "FORMAT",
+     .help = "amazon, amazon2023, yelp, anime or movielens (above)", .unset = "none: required"},
+    {.name = "reviews", .type = CLI_STR, .off = S(cfg.reviews_path), .arg = "PATH",
+     .help = "the reviews or ratings file", .unset = "none: required"},
+    {.name = "meta", .type = CLI_STR, .off = S(cfg.meta_path), .arg = "PATH",
+     .help = "the item metadata file", .unset = "none"},
+    {.name = "out", .type = CLI_STR, .off = S(cfg.out_path), .arg = "NAME.usdb",
+     .help = "the store written", .unset = "none: required"},
+    {.name = "like-threshold", .type = CLI_DOUBLE, .off = S(cfg.like_threshold), .arg = "X",
+     .help = "label = rating >= X", .lo = -1e308, .hi = 1e308,
+     .unset = "3 on 1-5 scales, 6 for anime's 1-10"},
+    {.name = "kcore", .type = CLI_INT, .off = S(cfg.kcore), .arg = "K",
+     .help = "keep users and items with >= K interactions, iterated", .hi = 1000000},
+    {.name = "state", .type = CLI_STR, .off = S(cfg.state), .arg = "ST",
+     .help = "yelp: keep only businesses in state ST (e.g. MO)", .unset = "every state"},
+    {.name = "strict", .type = CLI_FLAG, .off = S(cfg.strict), .set = 1,
+     .help = "stop at the first bad line (default: skip and count by reason)"},
+    {.name = "quiet", .type = CLI_FLAG, .off = S(cfg.quiet), .set = 1, .help = "no progress"},
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,
+     .help = "print the report as JSON"},
+    {0}};
+#undef S
+
+const cli_cmd cli_ingest = {"ingest", ingest_opts, ingest_init, ingest_usage, ingest_tail, 0};
+
 int cmd_ingest(int argc, char **argv) {
-    us_ingest_config cfg = us_ingest_config_default();
-    const char *format = NULL;
-    int json = 0;
-    static const struct option opts[] = {
-        {"format", 1, 0, 'f'}, {"reviews", 1, 0, 'r'},        {"meta", 1, 0, 'm'},
-        {"out", 1, 0, 'o'},    {"like-threshold", 1, 0, 't'}, {"kcore", 1, 0, 'k'},
-        {"state", 1, 0, 's'},  {"strict", 0, 0, 'S'},         {"json", 0, 0, 'j'},
-        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end;
-        uint64_t v;
-        switch (c) {
-        case 'f': format = optarg; break;
-        case 'r': cfg.reviews_path = optarg; break;
-        case 'm': cfg.meta_path = optarg; break;
-        case 'o': cfg.out_path = optarg; break;
-        case 't':
-            cfg.like_threshold = strtod(optarg, &end);
-            if (*end || !isfinite(cfg.like_threshold))
-                return cli_usage_error("ingest", "--like-threshold: expected a number, found '%s'",
-                                   optarg);
-            break;
-        case 'k':
-            if (cli_parse_u64(optarg, &v) != 0 || v > 1000000)
-                return cli_usage_error("ingest", "--kcore: expected an integer >= 0, found '%s'",
-                                   optarg);
-            cfg.kcore = (int)v;
-            break;
-        case 's': cfg.state = optarg; break;
-        case 'S': cfg.strict = 1; break;
-        case 'j': json = 1; break;
-        case 'q': cfg.quiet = 1; break;
-        case 'h': fputs(ingest_help, stdout); return 0;
-        default: return cli_usage_error("ingest", "%s", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("ingest", "unexpected argument '%s'", argv[optind]);
+    ingest_settings o;
+    cli_parsed p;
+    int rc = cli_parse(&cli_ingest, argc, argv, &o, &p);
+    if (rc >= 0) return rc;
+    if (p.npos) return cli_usage_error("ingest", "unexpected argument '%s'", p.pos[0]);
+    us_ingest_config cfg = o.cfg;
+    const char *format = o.format;
+    const int json = o.json;
     us_err err;
     if (!format) return cli_usage_error("ingest", "%s", "--format is required");
     if (us_format_parse(format, &cfg.format, &err) != US_OK) return cli_fail(&err);
@@ -257,7 +259,7 @@ int cmd_ingest(int argc, char **argv) {
 
 /* ---- stats ---- */
 
-static const char stats_help[] =
+static const char stats_usage[] =
     "usage: usersim stats NAME.usdb [--json]\n"
     "\n"
     "Prints the store's statistics as the papers report them: users, items, interactions,\n"
@@ -271,21 +273,27 @@ static const char *date_of(int64_t ts, char *buf, size_t n) {
     return buf;
 }
 
+typedef struct stats_settings {
+    int json;
+} stats_settings;
+
+static void stats_init(void *s) { *(stats_settings *)s = (stats_settings){0}; }
+
+static const cli_opt stats_opts[] = {
+    {.name = "json", .type = CLI_FLAG, .off = offsetof(stats_settings, json), .set = 1,
+     .flags = CLI_CMDLINE, .help = "print the statistics as JSON"},
+    {0}};
+
+const cli_cmd cli_stats = {"stats", stats_opts, stats_init, stats_usage, NULL, 0};
+
 int cmd_stats(int argc, char **argv) {
-    int json = 0;
-    static const struct option opts[] = {
-        {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
-        else if (c == 'h') {
-            fputs(stats_help, stdout);
-            return 0;
-        } else return cli_usage_error("stats", "%s", "unknown option");
-    }
-    if (optind != argc - 1) return cli_usage_error("stats", "%s", "expected one store path");
-    const char *path = argv[optind];
+    stats_settings o;
+    cli_parsed p;
+    int rc = cli_parse(&cli_stats, argc, argv, &o, &p);
+    if (rc >= 0) return rc;
+    if (p.npos != 1) return cli_usage_error("stats", "%s", "expected one store path");
+    const int json = o.json;
+    const char *path = p.pos[0];
     us_store_stats s;
     us_err err;
     if (us_store_stats_read(path, &s, &err) != US_OK) return cli_fail(&err);

@@ -1,7 +1,7 @@
 /* cmd_embed.c — encode (sentence vectors of texts given on the command line) and embed (the
  * embed stage over a store). Both say which embedder produced the vectors. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,46 +17,52 @@ typedef struct embed_opts {
     uint64_t threads, batch;
 } embed_opts;
 
-/* Parses argv into o; returns -1 to go on, else the exit code (help: 0, usage: 2). */
-static int parse_opts(const char *cmd, const char *help, int with_batch, int argc, char **argv,
-                      embed_opts *o) {
-    static const struct option opts[] = {
-        {"embed-model", 1, 0, 'm'}, {"model", 1, 0, 'M'}, {"hashed", 0, 0, 'x'},
-        {"force", 0, 0, 'f'},       {"threads", 1, 0, 't'}, {"batch", 1, 0, 'b'},
-        {"json", 0, 0, 'j'},        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        uint64_t v;
-        switch (c) {
-        case 'M':
-            cli_deprecated(cmd, "--model", "--embed-model");
-            o->model = optarg;
-            break;
-        case 'm': o->model = optarg; break;
-        case 'x': o->hashed = 1; break;
-        case 'f':
-            if (!with_batch) return cli_usage_error(cmd, "%s", "unknown option");
-            o->force = 1;
-            break;
-        case 'j': o->json = 1; break;
-        case 't':
-        case 'b':
-            if (c == 'b' && !with_batch) return cli_usage_error(cmd, "%s", "unknown option");
-            if (cli_parse_u64(optarg, &v) != 0 || v < 1 || v > (c == 't' ? 256 : 4096))
-                return cli_usage_error(cmd,
-                                       c == 't' ? "--threads: expected 1 to 256, found '%s'"
-                                                : "--batch: expected 1 to 4096, found '%s'",
-                                       optarg);
-            if (c == 't') o->threads = v;
-            else o->batch = v;
-            break;
-        case 'h': fputs(help, stdout); return 0;
-        default: return cli_usage_error(cmd, "%s", "unknown option");
-        }
-    }
+static void encode_init(void *s) { *(embed_opts *)s = (embed_opts){.threads = 1}; }
+static void embed_init(void *s) { *(embed_opts *)s = (embed_opts){.threads = 1, .batch = 64}; }
+
+#define S(f) offsetof(embed_opts, f)
+#define MODEL_OPTS                                                                              \
+    {.name = "embed-model", .type = CLI_STR, .off = S(model), .arg = "DIR",                  \
+     .help = "a sentence-transformers BERT folder (config.json, vocab.txt,\n"                  \
+             "model.safetensors); none found is an error naming each place (--model DIR:\n"    \
+             "the old spelling, deprecated)",                                                  \
+     .unset = "the first found of $USERSIM_MODEL_DIR, $USERSIM_MODELS/" US_EMBED_MODEL_NAME    \
+              ", PREFIX/share/usersim/models/" US_EMBED_MODEL_NAME ", ./" US_EMBED_MODEL_DIR  \
+              " (make models)",                                                                \
+     .env = "USERSIM_MODEL_DIR"},                                                             \
+    {.name = "model", .type = CLI_STR, .off = S(model), .arg = "DIR", .help = "",              \
+     .flags = CLI_HIDDEN | CLI_CMDLINE, .alias = "embed-model"},                              \
+    {.name = "hashed", .type = CLI_FLAG, .off = S(hashed), .set = 1,                          \
+     .help = "use the hashed n-gram embedder " US_HASHEMBED_NAME " (words and word pieces, no\n" \
+             "meaning)"}
+#define THREADS_OPT                                                                             \
+    {.name = "threads", .type = CLI_U64, .off = S(threads), .arg = "N",                       \
+     .help = "OpenBLAS threads (the same bits for the same N)", .lo = 1, .hi = 256}
+#define JSON_OPT(what)                                                                          \
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,        \
+     .help = what}
+
+static const cli_opt encode_opts[] = {
+    MODEL_OPTS, THREADS_OPT,
+    JSON_OPT("one JSON object: embedder, kind, dim, embeddings, cosine"), {0}};
+
+static const cli_opt embed_opts_table[] = {
+    MODEL_OPTS,
+    {.name = "force", .type = CLI_FLAG, .off = S(force), .set = 1,
+     .help = "with --hashed, replace a sentence model's vectors (refused without it)"},
+    {.name = "batch", .type = CLI_U64, .off = S(batch), .arg = "N",
+     .help = "texts per encoder pass", .lo = 1, .hi = 4096},
+    THREADS_OPT, JSON_OPT("print the report as JSON"), {0}};
+#undef S
+
+/* Parses argv into o with cmd's table; returns -1 to go on (the texts or the store in p),
+ * else the exit code (help: 0, usage: 2). */
+static int parse_opts(const cli_cmd *cmd, int argc, char **argv, embed_opts *o,
+                      cli_parsed *p) {
+    int rc = cli_parse(cmd, argc, argv, o, p);
+    if (rc >= 0) return rc;
     if (o->hashed && o->model)
-        return cli_usage_error(cmd, "%s", "--hashed and --embed-model exclude each other");
+        return cli_usage_error(cmd->name, "%s", "--hashed and --embed-model exclude each other");
     return -1;
 }
 
@@ -98,27 +104,20 @@ static const char *kind_name(const us_embedder *e) {
 
 /* ---- encode ---- */
 
-static const char encode_help[] =
+static const char encode_usage[] =
     "usage: usersim encode [--embed-model DIR | --hashed] [--threads N] [--json] TEXT...\n"
     "\n"
     "Prints the sentence embedding of each TEXT (L2-normalized) and, for exactly two texts,\n"
-    "their cosine similarity, with the name of the embedder that produced them.\n"
-    "  --embed-model DIR  a sentence-transformers BERT folder (config.json, vocab.txt,\n"
-    "                model.safetensors); default: the first found of $USERSIM_MODEL_DIR,\n"
-    "                $USERSIM_MODELS/" US_EMBED_MODEL_NAME ", PREFIX/share/usersim/models/"
-    US_EMBED_MODEL_NAME ",\n"
-    "                ./" US_EMBED_MODEL_DIR " (make models); none found is an error\n"
-    "                naming each place (--model DIR: the old spelling, deprecated)\n"
-    "  --hashed      use the hashed n-gram embedder " US_HASHEMBED_NAME " (words and word\n"
-    "                pieces, no meaning)\n"
-    "  --threads N   OpenBLAS threads (default 1; the same bits for the same N)\n"
-    "  --json        one JSON object: embedder, kind, dim, embeddings, cosine\n";
+    "their cosine similarity, with the name of the embedder that produced them.\n";
+
+const cli_cmd cli_encode = {"encode", encode_opts, encode_init, encode_usage, NULL, 0};
 
 int cmd_encode(int argc, char **argv) {
-    embed_opts o = {.threads = 1};
-    int rc = parse_opts("encode", encode_help, 0, argc, argv, &o);
+    embed_opts o;
+    cli_parsed p;
+    int rc = parse_opts(&cli_encode, argc, argv, &o, &p);
     if (rc >= 0) return rc;
-    int n = argc - optind;
+    int n = p.npos;
     if (n < 1) return cli_usage_error("encode", "%s", "expected at least one TEXT");
     us_embedder *e;
     if ((rc = open_embedder("encode", &o, NULL, n < 64 ? n : 64, &e)) != 0) return rc;
@@ -129,7 +128,7 @@ int cmd_encode(int argc, char **argv) {
         fputs("usersim: error: out of memory\n", stderr);
         return 1;
     }
-    us_embedder_embed(e, (const char *const *)(argv + optind), n, v);
+    us_embedder_embed(e, (const char *const *)p.pos, n, v);
     double cosine = n == 2 ? us_embed_cosine(v, v + dim, dim) : 0.0;
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
@@ -139,7 +138,7 @@ int cmd_encode(int argc, char **argv) {
         cJSON *arr = cJSON_AddArrayToObject(j, "embeddings");
         for (int i = 0; i < n; i++) {
             cJSON *item = cJSON_CreateObject();
-            cJSON_AddStringToObject(item, "text", argv[optind + i]);
+            cJSON_AddStringToObject(item, "text", p.pos[i]);
             cJSON_AddItemToObject(item, "vector",
                                   cJSON_CreateFloatArray(v + (size_t)i * dim, dim));
             cJSON_AddItemToArray(arr, item);
@@ -149,7 +148,7 @@ int cmd_encode(int argc, char **argv) {
     } else {
         printf("embedder: %s (%s, %d dims)\n", us_embedder_name(e), kind_name(e), dim);
         for (int i = 0; i < n; i++) {
-            printf("%s\n ", argv[optind + i]);
+            printf("%s\n ", p.pos[i]);
             for (int d = 0; d < dim; d++) printf(" %.6f", v[(size_t)i * dim + d]);
             printf("\n");
         }
@@ -162,7 +161,7 @@ int cmd_encode(int argc, char **argv) {
 
 /* ---- embed ---- */
 
-static const char embed_help[] =
+static const char embed_usage[] =
     "usage: usersim embed NAME.usdb [--embed-model DIR | --hashed [--force]] [--batch N]\n"
     "                    [--threads N] [--json]\n"
     "\n"
@@ -172,23 +171,17 @@ static const char embed_help[] =
     "without a vector are embedded, so a second run does nothing; vectors of another embedder\n"
     "are all replaced, in one transaction. Without an option, a store with vectors of\n"
     "the hashed embedder keeps that embedder; any other is embedded with the model.\n"
-    "  --embed-model DIR  a sentence-transformers BERT folder; default: the first found of\n"
-    "                $USERSIM_MODEL_DIR, $USERSIM_MODELS/" US_EMBED_MODEL_NAME ",\n"
-    "                PREFIX/share/usersim/models/" US_EMBED_MODEL_NAME ",\n"
-    "                ./" US_EMBED_MODEL_DIR " (make models); none found is an error\n"
-    "                naming each place (--model DIR: the old spelling, deprecated)\n"
-    "  --hashed      use the hashed n-gram embedder " US_HASHEMBED_NAME " (no meanings)\n"
-    "  --force       with --hashed, replace a sentence model's vectors (refused without it)\n"
-    "  --batch N     texts per encoder pass (default 64)\n"
-    "  --threads N   OpenBLAS threads (default 1; the same bits for the same N)\n"
-    "  --json        print the report as JSON\n";
+    ;
+
+const cli_cmd cli_embed = {"embed", embed_opts_table, embed_init, embed_usage, NULL, 0};
 
 int cmd_embed(int argc, char **argv) {
-    embed_opts o = {.threads = 1, .batch = 64};
-    int rc = parse_opts("embed", embed_help, 1, argc, argv, &o);
+    embed_opts o;
+    cli_parsed p;
+    int rc = parse_opts(&cli_embed, argc, argv, &o, &p);
     if (rc >= 0) return rc;
-    if (optind != argc - 1) return cli_usage_error("embed", "%s", "expected one store path");
-    const char *path = argv[optind];
+    if (p.npos != 1) return cli_usage_error("embed", "%s", "expected one store path");
+    const char *path = p.pos[0];
     us_embedder *e;
     if ((rc = open_embedder("embed", &o, path, (int)o.batch, &e)) != 0) return rc;
     us_embed_config cfg = us_embed_config_default();

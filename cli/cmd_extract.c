@@ -1,8 +1,7 @@
 /* cmd_extract.c — extract: item like/dislike keywords into the store (built-in or an LLM), and
  * --report, the summary of what the stage did and what its requests cost. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
-#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,42 +9,16 @@
 #include "cli/cli.h"
 #include "simulator/keywords/keywords.h"
 
-static const char extract_help[] =
+static const char extract_usage[] =
     "usage: usersim extract NAME.usdb [--builtin | --llm URL --llm-model M] [options]\n"
     "\n"
     "For every item: a category, pros keywords (reasons to like it) and cons keywords (reasons\n"
     "to dislike it), from an objective pass over its metadata and a subjective pass over its\n"
-    "reviews, into the tables keyword, item_keyword and item_profile.\n"
-    "  (default)        the built-in extractor: no network, deterministic; or the LLM named\n"
-    "                   by USERSIM_LLM_URL or the config file when either says one\n"
-    "  --builtin        the built-in extractor, whatever the environment or file say\n"
-    "  --llm URL        an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (the model\n"
-    "                   from --llm-model or USERSIM_LLM_MODEL, the key from OPENAI_API_KEY;\n"
-    "                   --model M is the old spelling of --llm-model, deprecated)\n"
-    "  --concurrency N  LLM requests in flight (default 4)\n"
-    "  --temperature X  sampling temperature, 0 to 2 (default 0)\n"
-    "  --max-tokens N   tokens per answer (default 512)\n"
-    "  --timeout S      seconds per attempt (default 60); --retries N transport retries (4)\n"
-    "  --reviews-per-item N, --review-chars N\n"
-    "                   reviews sampled per item for the subjective pass (default 20), each\n"
-    "                   cut to N bytes (default 600); --seed N picks the sample (default 1)\n"
-    "  --per-review     subjective pass: one request per review (the paper) instead of one per\n"
-    "                   item with a batch of its reviews\n"
-    "  --format F       the answers asked for: lines (Pros 1: / Evidence: / Keywords:) or json\n"
-    "  --prompts DIR    prompt templates from DIR (default: USERSIM_PROMPTS, else the built-in\n"
-    "                   copies of simulator/keywords/prompts/); each template's hash tags its\n"
-    "                   results\n"
-    "  --limit K        only the first K items\n"
-    "  --min-items N    drop keywords on fewer than N items (default 2)\n"
-    "  --max-share X    drop keywords on more than this share of the items (default 0.25)\n"
-    "  --max-per-side N keep at most N keywords per item and side (default 10)\n"
-    "  --config FILE    settings from FILE (default: USERSIM_CONFIG): 'key = value' lines whose\n"
-    "                   keys are these options' long names (llm, llm-model, api-key, concurrency,\n"
-    "                   ...; a flag takes true or false), '#' comments, an optional [extract]\n"
-    "                   section. The command line wins over the environment, which wins over\n"
-    "                   the file.\n"
-    "  --report         print what the store holds and the request log per pass; extract nothing\n"
-    "  --quiet, --json  no progress bar; the report as JSON\n"
+    "reviews, into the tables keyword, item_keyword and item_profile. Without --builtin or\n"
+    "--llm: the built-in extractor (no network, deterministic), or the LLM named by\n"
+    "USERSIM_LLM_URL or the settings file when either says one.\n";
+
+static const char extract_tail[] =
     "Results are cached per (item, pass, prompt version, model, review sample): a re-run does\n"
     "only what is missing, and an interrupted run (even kill -9) is finished by running it again.\n"
     "Exit status 1 when any item-pass failed (no answer, or no readable one after a retry): the\n"
@@ -105,202 +78,121 @@ static cJSON *report_json(const us_extract_report *r, int ran) {
     return j;
 }
 
-/* The options that set the configuration, for the command line and the config file alike
- * (a file's key is the option's long name). */
-static const struct option k_opts[] = {
-    {"llm", 1, 0, 'u'},         {"llm-model", 1, 0, 'm'},      {"model", 1, 0, 'o'},
-    {"concurrency", 1, 0, 'c'},
-    {"limit", 1, 0, 'l'},       {"per-review", 0, 0, 'r'},     {"format", 1, 0, 'f'},
-    {"prompts", 1, 0, 'p'},     {"min-items", 1, 0, 'i'},      {"max-share", 1, 0, 's'},
-    {"max-per-side", 1, 0, 'k'}, {"temperature", 1, 0, 'T'},   {"max-tokens", 1, 0, 'M'},
-    {"timeout", 1, 0, 't'},     {"retries", 1, 0, 'y'},        {"reviews-per-item", 1, 0, 'n'},
-    {"review-chars", 1, 0, 'C'}, {"seed", 1, 0, 'S'},          {"quiet", 0, 0, 'q'},
-    {"builtin", 0, 0, 'b'},     {"api-key", 1, 0, 'K'},        {"report", 0, 0, 'R'},
-    {"json", 0, 0, 'j'},        {"config", 1, 0, 'F'},         {"help", 0, 0, 'h'},
-    {0, 0, 0, 0}};
+typedef struct extract_settings {
+    us_extract_config cfg;
+    int builtin, report, json;
+} extract_settings;
 
-typedef struct {
-    int json, report, builtin, llm_given;
-    const char *config;
-} flags;
-
-/* Applies option c with its argument to cfg; on a bad value writes why and returns -1. */
-static int set_option(us_extract_config *cfg, flags *fl, int c, const char *arg, char *why,
-                      size_t cap) {
-    uint64_t v = 0;
-    char *end;
-    double x;
-    switch (c) {
-    case 'u': cfg->llm_url = arg; fl->llm_given = 1; return 0;
-    case 'm':
-    case 'o': cfg->model = arg; return 0; /* 'o': --model, the old spelling of --llm-model */
-    case 'K': cfg->api_key = arg; return 0;
-    case 'p': cfg->prompts_dir = arg; return 0;
-    case 'r': cfg->batching = US_EXTRACT_PER_REVIEW; return 0;
-    case 'q': cfg->quiet = 1; return 0;
-    case 'b': fl->builtin = 1; return 0;
-    case 'R': fl->report = 1; return 0;
-    case 'j': fl->json = 1; return 0;
-    case 'F': fl->config = arg; return 0;
-    case 'f':
-        if (!strcmp(arg, "lines")) cfg->format = US_EXTRACT_LINES;
-        else if (!strcmp(arg, "json")) cfg->format = US_EXTRACT_JSON;
-        else return snprintf(why, cap, "expected lines or json, found '%s'", arg), -1;
-        return 0;
-    case 's':
-    case 'T':
-    case 't':
-        x = strtod(arg, &end);
-        if (end == arg || *end || !isfinite(x) ||
-            (c == 's' ? !(x > 0 && x <= 1) : c == 'T' ? !(x >= 0 && x <= 2) : !(x > 0)))
-            return snprintf(why, cap, "expected %s, found '%s'",
-                            c == 's' ? "a share in (0, 1]" : c == 'T' ? "a number in [0, 2]"
-                                                                      : "seconds above 0",
-                            arg), -1;
-        if (c == 's') cfg->max_item_share = x;
-        if (c == 'T') cfg->temperature = x;
-        if (c == 't') cfg->timeout_s = x;
-        return 0;
-    case 'l':
-    case 'S':
-        if (cli_parse_u64(arg, &v) != 0)
-            return snprintf(why, cap, "expected a whole number, found '%s'", arg), -1;
-        if (c == 'l') cfg->limit = v;
-        else cfg->seed = v;
-        return 0;
-    default: /* c, i, k, M, y, n, C: bounded whole numbers */
-        if (cli_parse_u64(arg, &v) != 0 || v > 1000000 || (c != 'y' && v < 1))
-            return snprintf(why, cap, "expected a whole number%s, found '%s'",
-                            c == 'y' ? "" : " from 1", arg), -1;
-        if (c == 'c') cfg->concurrency = (int)v;
-        if (c == 'i') cfg->min_items = (int)v;
-        if (c == 'k') cfg->max_per_side = (int)v;
-        if (c == 'M') cfg->max_tokens = (int)v;
-        if (c == 'y') cfg->max_retries = (int)v;
-        if (c == 'n') cfg->reviews_per_item = (int)v;
-        if (c == 'C') cfg->review_chars = (int)v;
-        return 0;
-    }
+static void extract_init(void *s) {
+    *(extract_settings *)s = (extract_settings){.cfg = us_extract_config_default()};
 }
 
-/* The config file: `key = value` lines (a key is an option's long name; a flag takes true or
- * false), '#' comments, and optional [sections] of which only [extract] is read (keys before
- * the first section apply too). Values are kept in *text (caller frees). 0, or 1 after printing
- * "FILE:LINE: KEY: why". */
-static int parse_config(const char *path, char *buf, us_extract_config *cfg, flags *fl);
+static const char *const k_formats[] = {"lines", "json", NULL};
 
-static int load_config(const char *path, us_extract_config *cfg, flags *fl, char **text) {
-    us_err err;
-    char *buf;
-    if (us_read_file(path, 1 << 20, &buf, NULL, &err) != US_OK) return cli_fail(&err);
-    *text = buf;
-    return parse_config(path, buf, cfg, fl);
-}
+#define S(f) offsetof(extract_settings, f)
+/* The options, for the command line and the settings file alike (a file's key is the
+ * option's long name). */
+static const cli_opt extract_opts[] = {
+    {.name = "builtin", .type = CLI_FLAG, .off = S(builtin), .set = 1,
+     .help = "the built-in extractor, whatever the environment or file say"},
+    {.name = "llm", .type = CLI_STR, .off = S(cfg.llm_url), .arg = "URL",
+     .help = "an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
+     .unset = "the built-in extractor", .env = "USERSIM_LLM_URL"},
+    {.name = "llm-model", .type = CLI_STR, .off = S(cfg.model), .arg = "M",
+     .help = "the server's model (--model M is the old spelling, deprecated)", .unset = "none",
+     .env = "USERSIM_LLM_MODEL"},
+    {.name = "model", .type = CLI_STR, .off = S(cfg.model), .arg = "M", .help = "",
+     .flags = CLI_HIDDEN, .alias = "llm-model"},
+    {.name = "api-key", .type = CLI_STR, .off = S(cfg.api_key), .arg = "KEY",
+     .help = "the server's key", .unset = "none", .env = "OPENAI_API_KEY"},
+    {.name = "concurrency", .type = CLI_INT, .off = S(cfg.concurrency), .arg = "N",
+     .help = "LLM requests in flight", .lo = 1, .hi = 1000000},
+    {.name = "temperature", .type = CLI_DOUBLE, .off = S(cfg.temperature), .arg = "X",
+     .help = "sampling temperature", .lo = 0, .hi = 2},
+    {.name = "max-tokens", .type = CLI_INT, .off = S(cfg.max_tokens), .arg = "N",
+     .help = "tokens per answer", .lo = 1, .hi = 1000000},
+    {.name = "timeout", .type = CLI_DOUBLE, .off = S(cfg.timeout_s), .arg = "S",
+     .help = "seconds per attempt", .lo = 0, .hi = 1e308, .flags = CLI_OPEN_LO},
+    {.name = "retries", .type = CLI_INT, .off = S(cfg.max_retries), .arg = "N",
+     .help = "transport retries per request", .hi = 1000000},
+    {.name = "reviews-per-item", .type = CLI_INT, .off = S(cfg.reviews_per_item), .arg = "N",
+     .help = "reviews sampled per item for the subjective pass", .lo = 1, .hi = 1000000},
+    {.name = "review-chars", .type = CLI_INT, .off = S(cfg.review_chars), .arg = "N",
+     .help = "each sampled review cut to N bytes", .lo = 1, .hi = 1000000},
+    {.name = "seed", .type = CLI_U64, .off = S(cfg.seed), .arg = "N",
+     .help = "picks the review sample", .hi = 18446744073709551615.0},
+    {.name = "per-review", .type = CLI_FLAG, .off = S(cfg.batching),
+     .set = US_EXTRACT_PER_REVIEW,
+     .help = "subjective pass: one request per review (the paper) instead of one per\n"
+             "item with a batch of its reviews"},
+    {.name = "format", .type = CLI_CHOICE, .off = S(cfg.format), .arg = "F",
+     .choices = k_formats,
+     .help = "the answers asked for: lines (Pros 1: / Evidence: / Keywords:) or json"},
+    {.name = "prompts", .type = CLI_STR, .off = S(cfg.prompts_dir), .arg = "DIR",
+     .help = "prompt templates from DIR; each template's hash tags its results",
+     .unset = "the built-in copies of simulator/keywords/prompts/", .env = "USERSIM_PROMPTS"},
+    {.name = "limit", .type = CLI_U64, .off = S(cfg.limit), .arg = "K",
+     .help = "only the first K items (0: all)", .hi = 18446744073709551615.0},
+    {.name = "min-items", .type = CLI_INT, .off = S(cfg.min_items), .arg = "N",
+     .help = "drop keywords on fewer than N items", .lo = 1, .hi = 1000000},
+    {.name = "max-share", .type = CLI_DOUBLE, .off = S(cfg.max_item_share), .arg = "X",
+     .help = "drop keywords on more than this share of the items", .lo = 0, .hi = 1,
+     .flags = CLI_OPEN_LO},
+    {.name = "max-per-side", .type = CLI_INT, .off = S(cfg.max_per_side), .arg = "N",
+     .help = "keep at most N keywords per item and side", .lo = 1, .hi = 1000000},
+    {.name = "report", .type = CLI_FLAG, .off = S(report), .set = 1, .flags = CLI_CMDLINE,
+     .help = "print what the store holds and the request log per pass; extract nothing"},
+    {.name = "quiet", .type = CLI_FLAG, .off = S(cfg.quiet), .set = 1, .help = "no progress bar"},
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,
+     .help = "the report as JSON"},
+    {0}};
+#undef S
 
-/* The lines of buf (NUL-terminated, cut up in place; values point into it), read as the file
- * path. */
-static int parse_config(const char *path, char *buf, us_extract_config *cfg, flags *fl) {
-    us_err err;
-    int in_section = 1, line = 0;
-    for (char *p = buf, *next; p; p = next) {
-        line++;
-        next = strchr(p, '\n');
-        if (next) *next++ = '\0';
-        char *hash = strchr(p, '#');
-        if (hash) *hash = '\0';
-        while (*p == ' ' || *p == '\t') p++;
-        char *e = p + strlen(p);
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = '\0';
-        if (!*p) continue;
-        if (*p == '[') {
-            in_section = !strcmp(p, "[extract]");
-            continue;
-        }
-        if (!in_section) continue;
-        char *eq = strchr(p, '=');
-        char why[160] = "";
-        char *key = p, *val = eq ? eq + 1 : NULL;
-        if (eq) {
-            *eq = '\0';
-            for (char *k = eq; k > key && (k[-1] == ' ' || k[-1] == '\t');) *--k = '\0';
-            while (*val == ' ' || *val == '\t') val++;
-        }
-        const struct option *o = k_opts;
-        while (o->name && strcmp(o->name, key)) o++;
-        if (!eq) {
-            snprintf(why, sizeof why, "expected 'key = value'");
-        } else if (!o->name || o->val == 'R' || o->val == 'j' || o->val == 'F' || o->val == 'h') {
-            snprintf(why, sizeof why, "not a setting of usersim extract");
-        } else if (!o->has_arg) {
-            if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes"))
-                set_option(cfg, fl, o->val, NULL, why, sizeof why);
-            else if (strcmp(val, "false") && strcmp(val, "0") && strcmp(val, "no"))
-                snprintf(why, sizeof why, "expected true or false, found '%s'", val);
-        } else {
-            set_option(cfg, fl, o->val, val, why, sizeof why);
-        }
-        if (why[0]) {
-            us_err_set(&err, US_EINVAL, path, line, key, "%s", why);
-            return cli_fail(&err);
-        }
-    }
-    return 0;
-}
+const cli_cmd cli_extract = {"extract", extract_opts, extract_init, extract_usage, extract_tail,
+                             0};
 
 int cmd_extract(int argc, char **argv) {
-    us_extract_config cfg = us_extract_config_default();
-    flags fl = {0}, file_fl = {0};
-    char why[160];
-    int c;
-    /* 1. The command line, 2. the environment, 3. the config file (--config, else
-     * USERSIM_CONFIG), 4. the defaults: the first that says something wins. So the file is
-     * read first, then the environment, then the command line is applied again on top. */
-    us_extract_config cli_cfg = cfg;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", k_opts, NULL)) != -1) {
-        if (c == 'h') return fputs(extract_help, stdout), 0;
-        if (c == '?') return cli_usage_error("extract", "%s", "unknown option");
-        if (c == 'o') cli_deprecated("extract", "--model", "--llm-model");
-        if (set_option(&cli_cfg, &fl, c, optarg, why, sizeof why) != 0)
-            return cli_usage_error("extract", "%s", why);
+    extract_settings o;
+    cli_parsed p;
+    /* 1. the command line, 2. the environment, 3. the settings file, 4. the defaults: the
+     * first that says something wins (cli_parse leaves a file's key to its variable). */
+    int rc = cli_parse(&cli_extract, argc, argv, &o, &p);
+    if (rc >= 0 || p.npos != 1)
+        return rc >= 0 ? rc : cli_usage_error("extract", "%s", "expected one store path");
+    us_extract_config cfg = o.cfg;
+    const char *path = p.pos[0];
+    static const char *const env_of[][2] = {{"llm", "USERSIM_LLM_URL"},
+                                            {"llm-model", "USERSIM_LLM_MODEL"},
+                                            {"api-key", "OPENAI_API_KEY"},
+                                            {"prompts", "USERSIM_PROMPTS"}};
+    const char **field[] = {&cfg.llm_url, &cfg.model, &cfg.api_key, &cfg.prompts_dir};
+    for (int k = 0; k < 4; k++) {
+        const char *v = getenv(env_of[k][1]);
+        const int at = cli_opt_index(&cli_extract, env_of[k][0]);
+        if (v && v[0] && p.where[at] != CLI_FROM_CMDLINE &&
+            !(k == 1 && p.where[cli_opt_index(&cli_extract, "model")] == CLI_FROM_CMDLINE))
+            *field[k] = v;
     }
-    if (optind != argc - 1) return cli_usage_error("extract", "%s", "expected one store path");
-    const char *path = argv[optind];
-    char *text = NULL;
-    const char *conf = fl.config ? fl.config : getenv("USERSIM_CONFIG");
-    if (conf && conf[0] && load_config(conf, &cfg, &file_fl, &text) != 0) {
-        free(text);
-        return 1;
-    }
-    const char *u = getenv("USERSIM_LLM_URL"), *mdl = getenv("USERSIM_LLM_MODEL"),
-               *key = getenv("OPENAI_API_KEY");
-    if (u && u[0]) cfg.llm_url = u;
-    if (mdl && mdl[0]) cfg.model = mdl;
-    if (key && key[0]) cfg.api_key = key;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", k_opts, NULL)) != -1)
-        set_option(&cfg, &fl, c, optarg, why, sizeof why);
-    fl.builtin |= file_fl.builtin && !fl.llm_given;
-    int rc = 0;
+    const int llm_given = p.where[cli_opt_index(&cli_extract, "llm")] == CLI_FROM_CMDLINE;
+    const int builtin_at = cli_opt_index(&cli_extract, "builtin");
+    int builtin = p.where[builtin_at] == CLI_FROM_CMDLINE ||
+                  (p.where[builtin_at] == CLI_FROM_FILE && !llm_given);
+    struct {
+        int json, report, builtin, llm_given;
+    } fl = {o.json, o.report, builtin, llm_given};
+    rc = 0;
     us_err err;
     us_extract_report rep;
     if (fl.report) {
         if (us_extract_summary(path, &rep, &err) != US_OK) rc = cli_fail(&err);
         else if (fl.json) cli_print_json(report_json(&rep, 0));
         else print_report(&rep, 0);
-        free(text);
         return rc;
     }
-    if (fl.builtin && fl.llm_given) {
-        free(text);
+    if (fl.builtin && fl.llm_given)
         return cli_usage_error("extract", "%s", "--builtin and --llm: expected one of them");
-    }
     if (fl.builtin) cfg.llm_url = NULL;
     if (!cfg.llm_url || !cfg.llm_url[0]) cfg.api_key = NULL;
-    if (!cfg.prompts_dir) {
-        const char *d = getenv("USERSIM_PROMPTS");
-        if (d && d[0]) cfg.prompts_dir = d;
-    }
     if (fl.json) cfg.quiet = 1;
     if (us_extract(path, &cfg, &rep, &err) != US_OK) rc = cli_fail(&err);
     else if (fl.json) cli_print_json(report_json(&rep, 1));
@@ -313,6 +205,5 @@ int cmd_extract(int argc, char **argv) {
                 "the failed ones.\n", (unsigned long long)rep.failed, rep.first_error);
         rc = 1;
     }
-    free(text);
     return rc;
 }

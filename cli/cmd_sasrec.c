@@ -1,8 +1,8 @@
 /* cmd_sasrec.c — train-sasrec: trains the statistical user model and saves it into the store. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,23 +14,16 @@
 
 /* ---- train-sasrec ---- */
 
-static const char train_sasrec_help[] =
+static const char train_sasrec_usage[] =
     "usage: usersim train-sasrec NAME.usdb [--head rating|next|both] [--preset simulator|paper]\n"
     "                            [--dataset ml-1m|beauty|games|steam] [--d N] [--blocks N] [--heads N] [--max-len N]\n"
     "                            [--dropout X] [--lr X] [--weight-decay X] [--batch N]\n"
     "                            [--epochs N] [--patience N] [--seed N] [--threads N] [--json]\n"
     "\n"
     "Trains SASRec on the store's training split, keeps the epoch with the best validation\n"
-    "metric, and saves it into the store as a new checkpoint (table sasrec_checkpoint).\n"
-    "  --head rating   P(like | user, history, item), the simulator's model (default)\n"
-    "  --head next     the next item from the history (the original SASRec)\n"
-    "  --head both     one after the other, two checkpoints\n"
-    "  --preset        simulator (d 32, 2 blocks, T 2, lr 0.01; default for rating) or\n"
-    "                  paper (d 50, 2 blocks, dropout 0.2, lr 0.001, T 50, or 200 with\n"
-    "                  --dataset ml-1m; default for next)\n"
-    "  --threads N     training threads (data-parallel over each batch; default 1).\n"
-    "                  Results are bit-identical for the same seed and the same thread\n"
-    "                  count.\n"
+    "metric, and saves it into the store as a new checkpoint (table sasrec_checkpoint).\n";
+
+static const char train_sasrec_tail[] =
     "Metrics: rating head AUC, log loss, accuracy; next-item head HR@10 and NDCG@10 against 100\n"
     "sampled negatives and against the full catalogue.\n";
 
@@ -61,19 +54,16 @@ static void print_metrics(const char *split, const us_sasrec_metrics *m, us_sasr
 }
 
 /* The datasets of the SASRec paper, whose settings --dataset selects (ml-1m: T 200). */
-static const char known_datasets[] = "ml-1m, beauty, games, steam";
-
-static int known_dataset(const char *name) {
-    static const char *const names[] = {"ml-1m", "beauty", "games", "steam"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(name, names[i]) == 0) return 1;
-    }
-    return 0;
-}
+static const char *const k_datasets[] = {"ml-1m", "beauty", "games", "steam", NULL};
+static const char *const k_presets[] = {"simulator", "paper", NULL};
+static const char *const k_heads[] = {"rating", "next", "both", NULL};
 
 /* One head: preset, overrides, fit to the data, train, save. */
 typedef struct sasrec_overrides {
-    const char *preset, *dataset;
+    const char *preset, *dataset; /* NULL: the head's preset; no dataset */
+    int preset_k, dataset_k;      /* the options: an index into k_presets, k_datasets; -1: none */
+    int head, json;               /* an index into k_heads */
+    uint64_t threads;
     long d, blocks, heads, max_len, batch, epochs, patience;
     double dropout, lr, weight_decay;
     int have_seed;
@@ -139,76 +129,75 @@ static int train_one(const char *path, const us_sasrec_data *data, us_sasrec_hea
     return 0;
 }
 
+static void train_sasrec_init(void *s) {
+    *(sasrec_overrides *)s = (sasrec_overrides){
+        .preset_k = -1, .dataset_k = -1, .threads = 1, .d = -1, .blocks = -1, .heads = -1,
+        .max_len = -1, .batch = -1, .epochs = -1, .patience = -1, .dropout = -1, .lr = -1,
+        .weight_decay = -1};
+}
+
+#define S(f) offsetof(sasrec_overrides, f)
+#define PRESETS "the preset's"
+static const cli_opt train_sasrec_opts[] = {
+    {.name = "head", .type = CLI_CHOICE, .off = S(head), .arg = "H", .choices = k_heads,
+     .help = "rating: P(like | user, history, item), the simulator's model; next: the next\n"
+             "item from the history (the original SASRec); both: one after the other, two\n"
+             "checkpoints"},
+    {.name = "preset", .type = CLI_CHOICE, .off = S(preset_k), .arg = "P", .choices = k_presets,
+     .help = "simulator (d 32, 2 blocks, T 2, lr 0.01) or paper (d 50, 2 blocks, dropout\n"
+             "0.2, lr 0.001, T 50, or 200 with --dataset ml-1m)",
+     .unset = "simulator for the rating head, paper for next"},
+    {.name = "dataset", .type = CLI_CHOICE, .off = S(dataset_k), .arg = "D",
+     .choices = k_datasets, .help = "the paper's settings for one of its datasets",
+     .unset = "none"},
+    {.name = "d", .type = CLI_LONG, .off = S(d), .arg = "N", .help = "hidden size",
+     .hi = 1000000, .unset = PRESETS},
+    {.name = "blocks", .type = CLI_LONG, .off = S(blocks), .arg = "N",
+     .help = "self-attention blocks", .hi = 1000000, .unset = PRESETS},
+    {.name = "heads", .type = CLI_LONG, .off = S(heads), .arg = "N", .help = "attention heads",
+     .hi = 1000000, .unset = PRESETS},
+    {.name = "max-len", .type = CLI_LONG, .off = S(max_len), .arg = "N",
+     .help = "history length T", .hi = 1000000, .unset = PRESETS},
+    {.name = "dropout", .type = CLI_DOUBLE, .off = S(dropout), .arg = "X", .help = "dropout rate",
+     .hi = 1e308, .unset = PRESETS},
+    {.name = "lr", .type = CLI_DOUBLE, .off = S(lr), .arg = "X", .help = "Adam learning rate",
+     .hi = 1e308, .unset = PRESETS},
+    {.name = "weight-decay", .type = CLI_DOUBLE, .off = S(weight_decay), .arg = "X",
+     .help = "weight decay", .hi = 1e308, .unset = PRESETS},
+    {.name = "batch", .type = CLI_LONG, .off = S(batch), .arg = "N", .help = "batch size",
+     .hi = 1000000, .unset = PRESETS},
+    {.name = "epochs", .type = CLI_LONG, .off = S(epochs), .arg = "N", .help = "epochs at most",
+     .hi = 1000000, .unset = PRESETS},
+    {.name = "patience", .type = CLI_LONG, .off = S(patience), .arg = "N",
+     .help = "epochs without a better validation metric before stopping", .hi = 1000000,
+     .unset = PRESETS},
+    {.name = "seed", .type = CLI_U64, .off = S(seed), .arg = "N", .help = "the seed",
+     .hi = 18446744073709551615.0, .unset = PRESETS},
+    {.name = "threads", .type = CLI_U64, .off = S(threads), .arg = "N",
+     .help = "training threads (data-parallel over each batch). Results are bit-identical\n"
+             "for the same seed and the same thread count.", .lo = 1, .hi = 256},
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,
+     .help = "print the report as JSON"},
+    {0}};
+#undef S
+
+const cli_cmd cli_train_sasrec = {"train-sasrec", train_sasrec_opts, train_sasrec_init,
+                                  train_sasrec_usage, train_sasrec_tail, 0};
+
 int cmd_train_sasrec(int argc, char **argv) {
-    sasrec_overrides o = {.d = -1, .blocks = -1, .heads = -1, .max_len = -1, .batch = -1,
-                          .epochs = -1, .patience = -1, .dropout = -1, .lr = -1,
-                          .weight_decay = -1};
-    const char *head = "rating";
-    int json = 0;
-    uint64_t threads = 1;
-    static const struct option opts[] = {
-        {"head", 1, 0, 'H'},     {"preset", 1, 0, 'p'},       {"dataset", 1, 0, 'D'},
-        {"d", 1, 0, 'd'},        {"blocks", 1, 0, 'b'},       {"heads", 1, 0, 'n'},
-        {"max-len", 1, 0, 'T'},  {"batch", 1, 0, 'B'},        {"epochs", 1, 0, 'e'},
-        {"patience", 1, 0, 'P'}, {"dropout", 1, 0, 'r'},      {"lr", 1, 0, 'l'},
-        {"weight-decay", 1, 0, 'w'}, {"seed", 1, 0, 's'},     {"threads", 1, 0, 't'},
-        {"json", 0, 0, 'j'},     {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        uint64_t v;
-        char *end;
-        double x;
-        switch (c) {
-        case 'H': head = optarg; break;
-        case 'p': o.preset = optarg; break;
-        case 'D':
-            if (!known_dataset(optarg)) {
-                char msg[256];
-                snprintf(msg, sizeof msg,
-                         "--dataset: expected one of %s (the paper's datasets), found \"%s\"",
-                         known_datasets, optarg);
-                return cli_usage_error("train-sasrec", "%s", msg);
-            }
-            o.dataset = optarg;
-            break;
-        case 'd': case 'b': case 'n': case 'T': case 'B': case 'e': case 'P': case 's':
-        case 't':
-            if (cli_parse_u64(optarg, &v) != 0 || (c != 's' && v > 1000000))
-                return cli_usage_error("train-sasrec", "expected a non-negative integer, found '%s'",
-                                   optarg);
-            if (c == 'd') o.d = (long)v;
-            if (c == 'b') o.blocks = (long)v;
-            if (c == 'n') o.heads = (long)v;
-            if (c == 'T') o.max_len = (long)v;
-            if (c == 'B') o.batch = (long)v;
-            if (c == 'e') o.epochs = (long)v;
-            if (c == 'P') o.patience = (long)v;
-            if (c == 's') o.seed = v, o.have_seed = 1;
-            if (c == 't') threads = v;
-            break;
-        case 'r': case 'l': case 'w':
-            x = strtod(optarg, &end);
-            if (*end || !isfinite(x) || x < 0)
-                return cli_usage_error("train-sasrec", "expected a non-negative number, found '%s'",
-                                   optarg);
-            if (c == 'r') o.dropout = x;
-            if (c == 'l') o.lr = x;
-            if (c == 'w') o.weight_decay = x;
-            break;
-        case 'j': json = 1; break;
-        case 'h': fputs(train_sasrec_help, stdout); return 0;
-        default: return cli_usage_error("train-sasrec", "%s", "unknown option");
-        }
-    }
-    if (optind != argc - 1) return cli_usage_error("train-sasrec", "%s", "expected one store path");
-    if (strcmp(head, "rating") && strcmp(head, "next") && strcmp(head, "both"))
-        return cli_usage_error("train-sasrec", "--head: expected rating, next or both, found '%s'",
-                           head);
-    if (threads < 1 || threads > 256)
-        return cli_usage_error("train-sasrec", "%s", "--threads: expected 1 to 256");
+    sasrec_overrides o;
+    cli_parsed p;
+    int prc = cli_parse(&cli_train_sasrec, argc, argv, &o, &p);
+    if (prc >= 0) return prc;
+    if (p.npos != 1) return cli_usage_error("train-sasrec", "%s", "expected one store path");
+    o.have_seed = p.where[cli_opt_index(&cli_train_sasrec, "seed")] != CLI_FROM_DEFAULT;
+    o.preset = o.preset_k >= 0 ? k_presets[o.preset_k] : NULL;
+    o.dataset = o.dataset_k >= 0 ? k_datasets[o.dataset_k] : NULL;
+    const char *head = k_heads[o.head];
+    const int json = o.json;
+    const uint64_t threads = o.threads;
     openblas_set_num_threads((int)threads);
-    const char *path = argv[optind];
+    const char *path = p.pos[0];
     us_sasrec_data *data;
     us_err err;
     /* Held from the start: a second trainer is refused now, not after its training. */

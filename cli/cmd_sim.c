@@ -2,8 +2,8 @@
  * person recommends items to one simulated user and sees each reaction and its reasons). */
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,72 +14,54 @@
 #include "env/env.h"
 #include "simulator/simulator.h"
 
-/* Options shared by the commands that open a us_sim. */
-static const char sim_options_help[] =
-    "  --mode M         the judge: fitted (default: a logistic model stacked on every part,\n"
-    "                   fitted on the validation split), majority (2 of 3 votes, the paper),\n"
-    "                   weighted, stochastic\n"
-    "  --paper          the paper's reaction: majority vote, judge only, repeats judged again,\n"
-    "                   the dislike side on cons keywords only, no collaborative parts\n"
-    "  --no-choose      judge only: every recommended item is engaged with (the paper)\n"
-    "  --judge-known    items the user already met are judged again (default: no like)\n"
-    "  --no-collab      leave the bias and matrix-factorization parts out of the fitted judge\n"
-    "  --tie T          random (default, the paper) or dislike (the released code)\n"
-    "  --no-keyword     leave out the keyword vote (and the need for its stage)\n"
-    "  --no-embed       leave out the embedding vote (and the need for its stage)\n"
-    "  --no-sasrec      leave out the SASRec vote\n"
-    "  --no-category    match against the whole history, not the candidate's category first\n"
-    "  --calibrate      fit each vote's threshold on the validation split so that the majority\n"
-    "                   (weighted, stochastic) like rate there matches the real one (default:\n"
-    "                   the paper's rule, keyword and embedding pros - cons > 0, SASRec P(like)\n"
-    "                   >= 0.5)\n";
+/* Options shared by the commands that open a us_sim: their settings begin with the config. */
+static const char *const k_modes[] = {"majority", "weighted", "stochastic", "fitted", NULL};
+static const char *const k_ties[] = {"random", "dislike", NULL};
 
-/* Applies one simulator option (c is its getopt code); 1 if it was one, 0 if not, -1 bad. */
-static int sim_option(int c, const char *arg, us_sim_config *cfg) {
-    switch (c) {
-    case 'M':
-        if (!strcmp(arg, "majority")) cfg->mode = US_SIM_MAJORITY;
-        else if (!strcmp(arg, "weighted")) cfg->mode = US_SIM_WEIGHTED;
-        else if (!strcmp(arg, "stochastic")) cfg->mode = US_SIM_STOCHASTIC;
-        else if (!strcmp(arg, "fitted")) cfg->mode = US_SIM_FITTED;
-        else return -1;
-        return 1;
-    case 'X':
-        if (!strcmp(arg, "random")) cfg->tie = US_TIE_RANDOM;
-        else if (!strcmp(arg, "dislike")) cfg->tie = US_TIE_DISLIKE;
-        else return -1;
-        return 1;
-    case 'P': {
-        /* the paper's reaction, keeping the options given before it */
-        us_sim_config p = us_sim_config_paper();
-        cfg->mode = p.mode;
-        cfg->choose = p.choose;
-        cfg->judge_known = p.judge_known;
-        cfg->dislike_side = p.dislike_side;
-        cfg->use_collab = p.use_collab;
-        return 1;
-    }
-    case 'N': cfg->choose = 0; return 1;
-    case 'J': cfg->judge_known = 1; return 1;
-    case 'O': cfg->use_collab = 0; return 1;
-    case 'K': cfg->use[US_VOTE_KEYWORD] = 0; return 1;
-    case 'E': cfg->use[US_VOTE_EMBED] = 0; return 1;
-    case 'S': cfg->use[US_VOTE_SASREC] = 0; return 1;
-    case 'C': cfg->category_filter = 0; return 1;
-    case 'B': cfg->calibrate = 1; return 1;
-    default: return 0;
-    }
+/* --paper: the paper's reaction, keeping the options given before it. */
+static void set_paper(void *s) {
+    us_sim_config *cfg = s;
+    us_sim_config p = us_sim_config_paper();
+    cfg->mode = p.mode;
+    cfg->choose = p.choose;
+    cfg->judge_known = p.judge_known;
+    cfg->dislike_side = p.dislike_side;
+    cfg->use_collab = p.use_collab;
 }
 
-#define SIM_LONG_OPTIONS                                                                   \
-    {"mode", 1, 0, 'M'}, {"tie", 1, 0, 'X'}, {"paper", 0, 0, 'P'}, {"no-choose", 0, 0, 'N'},  \
-        {"judge-known", 0, 0, 'J'}, {"no-collab", 0, 0, 'O'}, {"no-keyword", 0, 0, 'K'},       \
-        {"no-embed", 0, 0, 'E'}, {"no-sasrec", 0, 0, 'S'}, {"no-category", 0, 0, 'C'},        \
-        {"calibrate", 0, 0, 'B'}
+#define SIM_OPTS(T)                                                                            \
+    {.name = "mode", .type = CLI_CHOICE, .off = offsetof(T, cfg.mode), .arg = "M",           \
+     .choices = k_modes,                                                                      \
+     .help = "the judge: fitted (a logistic model stacked on every part, fitted on the\n"     \
+             "validation split), majority (2 of 3 votes, the paper), weighted, stochastic"},  \
+    {.name = "paper", .type = CLI_CALL, .call = set_paper,                                    \
+     .help = "the paper's reaction: majority vote, judge only, repeats judged again,\n"      \
+             "the dislike side on cons keywords only, no collaborative parts"},              \
+    {.name = "no-choose", .type = CLI_FLAG, .off = offsetof(T, cfg.choose), .set = 0,        \
+     .help = "judge only: every recommended item is engaged with (the paper)"},              \
+    {.name = "judge-known", .type = CLI_FLAG, .off = offsetof(T, cfg.judge_known), .set = 1, \
+     .help = "items the user already met are judged again (default: no like)"},              \
+    {.name = "no-collab", .type = CLI_FLAG, .off = offsetof(T, cfg.use_collab), .set = 0,    \
+     .help = "leave the bias and matrix-factorization parts out of the fitted judge"},       \
+    {.name = "tie", .type = CLI_CHOICE, .off = offsetof(T, cfg.tie), .arg = "T",             \
+     .choices = k_ties, .help = "random (the paper) or dislike (the released code)"},        \
+    {.name = "no-keyword", .type = CLI_FLAG, .off = offsetof(T, cfg.use[US_VOTE_KEYWORD]),   \
+     .set = 0, .help = "leave out the keyword vote (and the need for its stage)"},           \
+    {.name = "no-embed", .type = CLI_FLAG, .off = offsetof(T, cfg.use[US_VOTE_EMBED]),       \
+     .set = 0, .help = "leave out the embedding vote (and the need for its stage)"},         \
+    {.name = "no-sasrec", .type = CLI_FLAG, .off = offsetof(T, cfg.use[US_VOTE_SASREC]),     \
+     .set = 0, .help = "leave out the SASRec vote"},                                         \
+    {.name = "no-category", .type = CLI_FLAG, .off = offsetof(T, cfg.category_filter),       \
+     .set = 0,                                                                                \
+     .help = "match against the whole history, not the candidate's category first"},        \
+    {.name = "calibrate", .type = CLI_FLAG, .off = offsetof(T, cfg.calibrate), .set = 1,     \
+     .help = "fit each vote's threshold on the validation split so that the majority\n"      \
+             "(weighted, stochastic) like rate there matches the real one (default: the\n"   \
+             "paper's rule, keyword and embedding pros - cons > 0, SASRec P(like) >= 0.5)"}
 
 /* ---- eval-sim ---- */
 
-static const char eval_sim_help_head[] =
+static const char eval_sim_usage[] =
     "usage: usersim eval-sim NAME.usdb [options]\n"
     "\n"
     "Measures how real the simulated users are on the store's held-out interactions: each\n"
@@ -87,14 +69,38 @@ static const char eval_sim_help_head[] =
     "four baselines, the decisions' AUC, whether users tell what they would choose (1:m\n"
     "discrimination), like-rate alignment per item and category, the like rate a random policy\n"
     "earns, and the policy check: random, constant, popular and greedy SASRec policies in the\n"
-    "environment with its defaults, over the same users and random numbers.\n"
-    "\n"
-    "options:\n"
-    "  --truth FILE     the synthetic generator's truth.csv: agreement with true preferences\n"
-    "  --seed N         ties, negatives, policies (default 1)\n"
-    "  --random-steps N steps of the random policy (default 20000; 0 skips)\n"
-    "  --episodes N     episodes of each policy in the policy check (default 500; 0 skips)\n"
-    "  --json           print the report as JSON\n";
+    "environment with its defaults, over the same users and random numbers.\n";
+
+typedef struct eval_sim_settings {
+    us_sim_config cfg; /* first: the shared options' --paper reads the settings as one */
+    us_sim_eval_config ec;
+    uint64_t episodes;
+    int json;
+} eval_sim_settings;
+
+static void eval_sim_init(void *s) {
+    *(eval_sim_settings *)s = (eval_sim_settings){
+        .cfg = us_sim_config_default(), .ec = us_sim_eval_config_default(), .episodes = 500};
+}
+
+#define S(f) offsetof(eval_sim_settings, f)
+static const cli_opt eval_sim_opts[] = {
+    {.name = "truth", .type = CLI_STR, .off = S(ec.truth_path), .arg = "FILE",
+     .help = "the synthetic generator's truth.csv: agreement with true preferences",
+     .unset = "none"},
+    {.name = "seed", .type = CLI_U64, .off = S(ec.seed), .arg = "N",
+     .help = "ties, negatives, policies", .hi = 18446744073709551615.0},
+    {.name = "random-steps", .type = CLI_U64, .off = S(ec.random_steps), .arg = "N",
+     .help = "steps of the random policy (0 skips)", .hi = 18446744073709551615.0},
+    {.name = "episodes", .type = CLI_U64, .off = S(episodes), .arg = "N",
+     .help = "episodes of each policy in the policy check (0 skips)", .hi = 10000000},
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,
+     .help = "print the report as JSON"},
+    SIM_OPTS(eval_sim_settings),
+    {0}};
+#undef S
+
+const cli_cmd cli_eval_sim = {"eval-sim", eval_sim_opts, eval_sim_init, eval_sim_usage, NULL, 0};
 
 static cJSON *metrics_json(const us_sim_metrics *m) {
     cJSON *o = cJSON_CreateObject();
@@ -333,48 +339,17 @@ static void print_report(const char *path, const us_sim_eval_report *r,
 }
 
 int cmd_eval_sim(int argc, char **argv) {
-    us_sim_config cfg = us_sim_config_default();
-    us_sim_eval_config ec = us_sim_eval_config_default();
-    int json = 0;
-    uint64_t episodes = 500;
-    static const struct option opts[] = {SIM_LONG_OPTIONS,
-                                         {"truth", 1, 0, 't'},
-                                         {"seed", 1, 0, 's'},
-                                         {"random-steps", 1, 0, 'r'},
-                                         {"episodes", 1, 0, 'e'},
-                                         {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int got = sim_option(c, optarg, &cfg);
-        if (got < 0) return cli_usage_error("eval-sim", "unknown value '%s'", optarg);
-        if (got) continue;
-        uint64_t v;
-        switch (c) {
-        case 't': ec.truth_path = optarg; break;
-        case 's': case 'r': case 'e':
-            if (cli_parse_u64(optarg, &v) != 0 || (c == 'e' && v > 10000000))
-                return cli_usage_error("eval-sim",
-                                       "expected a non-negative integer (--episodes: at most "
-                                       "10000000), found '%s'",
-                                       optarg);
-            if (c == 's') ec.seed = v;
-            else if (c == 'r') ec.random_steps = v;
-            else episodes = v;
-            break;
-        case 'j': json = 1; break;
-        case 'h':
-            fputs(eval_sim_help_head, stdout);
-            fputs(sim_options_help, stdout);
-            return 0;
-        default: return cli_usage_error("eval-sim", "%s", "unknown option");
-        }
-    }
-    if (optind != argc - 1) return cli_usage_error("eval-sim", "%s", "expected one store path");
+    eval_sim_settings o;
+    cli_parsed p;
+    int rc = cli_parse(&cli_eval_sim, argc, argv, &o, &p);
+    if (rc >= 0) return rc;
+    if (p.npos != 1) return cli_usage_error("eval-sim", "%s", "expected one store path");
+    us_sim_config cfg = o.cfg;
+    us_sim_eval_config ec = o.ec;
+    const uint64_t episodes = o.episodes;
+    const int json = o.json;
     openblas_set_num_threads(1);
-    const char *path = argv[optind];
+    const char *path = p.pos[0];
     us_err err;
     us_sim *sim;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);
@@ -396,17 +371,33 @@ int cmd_eval_sim(int argc, char **argv) {
 
 /* ---- play ---- */
 
-static const char play_help_head[] =
+static const char play_usage[] =
     "usage: usersim play NAME.usdb --user U [options]\n"
     "\n"
     "Recommend items to one simulated user and see each reaction and why. Reads one command per\n"
     "line from standard input (a prompt when it is a terminal); 'help' lists them: an item (its\n"
     "id in the dataset, or #N for the store's dense id N), 'search WORDS', 'top', 'history',\n"
-    "'quit' (or the end of input).\n"
-    "\n"
-    "options:\n"
-    "  --user U         the user (its id in the dataset, or #N); required\n"
-    "  --seed N         the generator for ties (default 1)\n";
+    "'quit' (or the end of input).\n";
+
+typedef struct play_settings {
+    us_sim_config cfg; /* first: the shared options' --paper reads the settings as one */
+    const char *user;
+    uint64_t seed;
+} play_settings;
+
+static void play_init(void *s) {
+    *(play_settings *)s = (play_settings){.cfg = us_sim_config_default(), .seed = 1};
+}
+
+static const cli_opt play_opts[] = {
+    {.name = "user", .type = CLI_STR, .off = offsetof(play_settings, user), .arg = "U",
+     .help = "the user (its id in the dataset, or #N)", .unset = "none: required"},
+    {.name = "seed", .type = CLI_U64, .off = offsetof(play_settings, seed), .arg = "N",
+     .help = "the generator for ties", .hi = 18446744073709551615.0},
+    SIM_OPTS(play_settings),
+    {0}};
+
+const cli_cmd cli_play = {"play", play_opts, play_init, play_usage, NULL, 0};
 
 static const char play_commands[] =
     "commands:\n"
@@ -693,36 +684,17 @@ static void play_answer(const play_state *ps, int32_t it, const us_sim_reaction 
 }
 
 int cmd_play(int argc, char **argv) {
-    us_sim_config cfg = us_sim_config_default();
-    const char *user_arg = NULL;
-    uint64_t seed = 1;
-    static const struct option opts[] = {SIM_LONG_OPTIONS, {"user", 1, 0, 'u'},
-                                         {"seed", 1, 0, 's'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int got = sim_option(c, optarg, &cfg);
-        if (got < 0) return cli_usage_error("play", "unknown value '%s'", optarg);
-        if (got) continue;
-        switch (c) {
-        case 'u': user_arg = optarg; break;
-        case 's':
-            if (cli_parse_u64(optarg, &seed) != 0)
-                return cli_usage_error("play", "expected a non-negative integer, found '%s'",
-                                       optarg);
-            break;
-        case 'h':
-            fputs(play_help_head, stdout);
-            fputs(sim_options_help, stdout);
-            return 0;
-        default: return cli_usage_error("play", "%s", "unknown option");
-        }
-    }
-    if (optind != argc - 1) return cli_usage_error("play", "%s", "expected one store path");
-    if (!user_arg) return cli_usage_error("play", "%s", "--user is required");
+    play_settings o;
+    cli_parsed p;
+    int rc = cli_parse(&cli_play, argc, argv, &o, &p);
+    if (rc >= 0) return rc;
+    if (p.npos != 1) return cli_usage_error("play", "%s", "expected one store path");
+    if (!o.user) return cli_usage_error("play", "%s", "--user is required");
+    us_sim_config cfg = o.cfg;
+    const char *user_arg = o.user;
+    const uint64_t seed = o.seed;
     openblas_set_num_threads(1);
-    const char *path = argv[optind];
+    const char *path = p.pos[0];
     us_err err;
     us_sim *sim;
     if (us_sim_open(&sim, path, &cfg, &err) != US_OK) return cli_fail(&err);

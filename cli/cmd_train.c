@@ -8,40 +8,75 @@
 #include "agents/agents.h"
 #include "cli/cli.h"
 
-static const char train_help[] =
+static const char train_usage[] =
     "usage: usersim train NAME.usdb --agent dqn|a2c|ppo|trpo --out RUN [options]\n"
     "\n"
     "Trains a recommender against the store's simulated users (choose, then judge; they leave\n"
     "as their satisfaction falls). Users are split once: a share is held out, and the greedy\n"
     "policy (the best-scoring item the user has not met) is evaluated on them periodically.\n"
     "RUN receives config.json, curve.csv (the learning curve: steps, the evaluation's return\n"
-    "and its 95%% interval, the training return, the algorithm's diagnostics) and\n"
+    "and its 95% interval, the training return, the algorithm's diagnostics) and\n"
     "checkpoint.bin (after every evaluation; `usersim eval --policy RUN` uses it).\n"
-    "The same seed gives the same curve, bit for bit, whatever --threads says.\n"
-    "\n"
-    "options:\n"
-    "  --agent NAME        dqn, a2c, ppo or trpo (required)\n"
-    "  --out RUN           the run directory (required; created)\n"
-    "  --steps N           env steps in all (default 100000)\n"
-    "  --seed N            the run's seed (default 1)\n"
-    "  --envs N            parallel envs (default: the agent's)\n"
-    "  --threads N         threads stepping the envs (default 1)\n"
-    "  --resume            continue RUN from its checkpoint, bit for bit (--steps may extend)\n"
-    "  --eval-every N      env steps between evaluations (default: a tenth of --steps)\n"
-    "  --eval-episodes N   held-out users per evaluation (default 200)\n"
-    "  --holdout X         share of users held out for evaluation (default 0.1)\n"
-    "  --max-steps N       steps per session before it is cut (default 50)\n"
-    "  --json              print the report as JSON\n"
-    "  --NAME VALUE        any hyperparameter of the agent (--agent X --help lists them)\n";
+    "The same seed gives the same curve, bit for bit, whatever --threads says.\n";
+
+static const char train_tail[] =
+    "  --NAME VALUE     any hyperparameter of the agent (--agent X --help lists them); in a\n"
+    "                   settings file, section [train.X] (usersim config --defaults lists them)\n";
+
+typedef struct train_settings {
+    us_train_config cfg;
+    int agent, json; /* agent: an index into us_agent_names; -1: none */
+} train_settings;
+
+static void train_init(void *s) {
+    *(train_settings *)s = (train_settings){.cfg = us_train_config_default(), .agent = -1};
+}
+
+#define S(f) offsetof(train_settings, f)
+static const cli_opt train_opts[] = {
+    {.name = "agent", .type = CLI_CHOICE, .off = S(agent), .arg = "NAME",
+     .choices = us_agent_names, .help = "the learner", .unset = "none: required"},
+    {.name = "out", .type = CLI_STR, .off = S(cfg.out_dir), .arg = "RUN",
+     .help = "the run directory (created)", .unset = "none: required"},
+    {.name = "steps", .type = CLI_U64, .off = S(cfg.steps), .arg = "N", .help = "env steps in all",
+     .hi = 18446744073709551615.0},
+    {.name = "seed", .type = CLI_U64, .off = S(cfg.seed), .arg = "N", .help = "the run's seed",
+     .hi = 18446744073709551615.0},
+    {.name = "envs", .type = CLI_INT, .off = S(cfg.envs), .arg = "N",
+     .help = "parallel envs (0: the agent's)", .hi = 1e9},
+    {.name = "threads", .type = CLI_INT, .off = S(cfg.threads), .arg = "N",
+     .help = "threads stepping the envs", .hi = 1e9},
+    {.name = "resume", .type = CLI_FLAG, .off = S(cfg.resume), .set = 1,
+     .help = "continue RUN from its checkpoint, bit for bit (--steps may extend)"},
+    {.name = "eval-every", .type = CLI_U64, .off = S(cfg.eval_every), .arg = "N",
+     .help = "env steps between evaluations (0: a tenth of --steps)",
+     .hi = 18446744073709551615.0},
+    {.name = "eval-episodes", .type = CLI_INT, .off = S(cfg.eval_episodes), .arg = "N",
+     .help = "held-out users per evaluation", .hi = 1e9},
+    {.name = "holdout", .type = CLI_DOUBLE, .off = S(cfg.holdout), .arg = "X",
+     .help = "share of users held out for evaluation", .lo = -1e308, .hi = 1e308},
+    {.name = "max-steps", .type = CLI_INT, .off = S(cfg.env.max_steps), .arg = "N",
+     .help = "steps per session before it is cut", .hi = 1e9},
+    {.name = "stop-at", .type = CLI_U64, .off = S(cfg.stop_at), .arg = "N",
+     .help = "stop once N env steps are done in all, with a checkpoint, as if interrupted\n"
+             "(--resume finishes it; 0: run to --steps)", .hi = 18446744073709551615.0},
+    {.name = "json", .type = CLI_FLAG, .off = S(json), .set = 1, .flags = CLI_CMDLINE,
+     .help = "print the report as JSON"},
+    {0}};
+#undef S
+
+const cli_cmd cli_train = {"train", train_opts, train_init, train_usage, train_tail, 1};
+_Static_assert(sizeof(train_settings) <= CLI_SETTINGS_MAX, "cli_print_help's buffer");
 
 static void print_hparams(const char *agent) {
     const us_hparam *t;
     int n;
+    char d[40];
     if (us_agent_hparams(agent, &t, &n, NULL) != US_OK) return;
-    printf("\nhyperparameters of %s (--NAME VALUE; default, range):\n", agent);
+    printf("\nhyperparameters of %s (--NAME VALUE; range, default):\n", agent);
     for (int k = 0; k < n; k++)
-        printf("  --%-28s %-10.6g %s [%g..%g]\n", t[k].name, t[k].def, t[k].help, t[k].lo,
-               t[k].hi);
+        printf("  --%-28s %s [%g..%g] (default: %s)\n", t[k].name, t[k].help, t[k].lo, t[k].hi,
+               cli_fmt_double(t[k].def, d, sizeof d));
 }
 
 /* A number, the whole of s. */
@@ -51,8 +86,51 @@ static int parse_num(const char *s, double *out) {
     return *s && *end == '\0';
 }
 
+/* The hyperparameters of the settings file's [train.AGENT] sections (each checked against its
+ * agent; those of agent kept in hp) and then of the command line. 0, or the exit code after
+ * printing. */
+static int apply_hparams(const cli_parsed *p, const char *agent, us_hvalues *hp) {
+    us_err err;
+    for (int k = 0; k < p->nextra; k++) {
+        const cli_extra *x = &p->extra[k];
+        double v;
+        if (!x->sub) continue;
+        const us_hparam *t;
+        int n;
+        if (us_agent_hparams(x->sub, &t, &n, &err) != US_OK) {
+            us_err_set(&err, US_EINVAL, p->config, x->line, x->name,
+                       "in [train.%s]: not an agent (one of dqn, a2c, ppo, trpo)", x->sub);
+            return cli_fail(&err);
+        }
+        if (!*x->value) continue; /* no value: the default */
+        us_hvalues scratch = {0};
+        us_hvalues *into = agent && !strcmp(agent, x->sub) ? hp : &scratch;
+        if (!parse_num(x->value, &v)) {
+            us_err_set(&err, US_EINVAL, p->config, x->line, x->name,
+                       "expected a number, found '%s'", x->value);
+            return cli_fail(&err);
+        }
+        if (us_agent_set(x->sub, into, x->name, v, &err) != US_OK) {
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            us_err_set(&err, US_EINVAL, p->config, x->line, x->name, "%s", msg);
+            return cli_fail(&err);
+        }
+    }
+    for (int k = 0; k < p->nextra; k++) {
+        const cli_extra *x = &p->extra[k];
+        double v;
+        if (x->sub) continue;
+        if (!agent) return cli_usage_error("train", "unknown option --%s", x->name);
+        if (!parse_num(x->value, &v))
+            return cli_usage_error("train", "expected a number, found %s", x->value);
+        if (us_agent_set(agent, hp, x->name, v, &err) != US_OK) return cli_fail(&err);
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
-    const char *agent = NULL, *store = NULL;
+    const char *agent = NULL;
     int help = 0;
     /* the agent first: its hyperparameters are options */
     for (int k = 1; k < argc; k++) {
@@ -61,7 +139,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) help = 1;
     }
     if (help) {
-        fputs(train_help, stdout);
+        cli_print_help(&cli_train, stdout);
         if (agent) {
             us_err err;
             const us_hparam *t;
@@ -71,71 +149,19 @@ int cmd_train(int argc, char **argv) {
         }
         return 0;
     }
-    us_train_config cfg = us_train_config_default();
-    int json = 0;
+    train_settings ts;
+    cli_parsed p;
+    int rc = cli_parse(&cli_train, argc, argv, &ts, &p);
+    if (rc < 0 && p.npos > 1) rc = cli_usage_error("train", "more than one store: %s", p.pos[1]);
+    /* the file's values point into p's text: read them before it is freed */
+    if (rc < 0)
+        rc = apply_hparams(&p, ts.agent >= 0 ? us_agent_names[ts.agent] : NULL, &ts.cfg.hp);
+    if (rc != 0) return rc;
+    us_train_config cfg = ts.cfg;
+    cfg.agent = ts.agent >= 0 ? us_agent_names[ts.agent] : NULL;
+    const char *store = p.npos ? p.pos[0] : NULL;
+    const int json = ts.json;
     us_err err;
-    us_err_clear(&err);
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        if (strncmp(a, "--", 2) != 0) {
-            if (store) return cli_usage_error("train", "more than one store: %s", a);
-            store = a;
-            continue;
-        }
-        const char *name = a + 2, *val = NULL;
-        char buf[128];
-        const char *eq = strchr(name, '=');
-        if (eq) {
-            snprintf(buf, sizeof buf, "%.*s", (int)(eq - name), name);
-            name = buf;
-            val = eq + 1;
-        }
-        if (!strcmp(name, "resume")) {
-            cfg.resume = 1;
-            continue;
-        }
-        if (!strcmp(name, "json")) {
-            json = 1;
-            continue;
-        }
-        if (!val) {
-            if (k + 1 >= argc) return cli_usage_error("train", "--%s needs a value", name);
-            val = argv[++k];
-        }
-        uint64_t u;
-        double x;
-        if (!strcmp(name, "agent")) {
-            cfg.agent = val;
-        } else if (!strcmp(name, "out")) {
-            cfg.out_dir = val;
-        } else if (!strcmp(name, "steps") || !strcmp(name, "seed") || !strcmp(name, "envs") ||
-                   !strcmp(name, "threads") || !strcmp(name, "eval-every") ||
-                   !strcmp(name, "eval-episodes") || !strcmp(name, "max-steps") ||
-                   !strcmp(name, "stop-at")) {
-            if (cli_parse_u64(val, &u) != 0 ||
-                (strcmp(name, "seed") && strcmp(name, "steps") && strcmp(name, "eval-every") &&
-                 strcmp(name, "stop-at") &&
-                 u > 1000000000))
-                return cli_usage_error("train", "expected a whole number, found %s", val);
-            if (!strcmp(name, "steps")) cfg.steps = u;
-            else if (!strcmp(name, "seed")) cfg.seed = u;
-            else if (!strcmp(name, "envs")) cfg.envs = (int)u;
-            else if (!strcmp(name, "threads")) cfg.threads = (int)u;
-            else if (!strcmp(name, "eval-every")) cfg.eval_every = u;
-            else if (!strcmp(name, "eval-episodes")) cfg.eval_episodes = (int)u;
-            else if (!strcmp(name, "stop-at")) cfg.stop_at = u;
-            else cfg.env.max_steps = (int)u;
-        } else if (!strcmp(name, "holdout")) {
-            if (!parse_num(val, &cfg.holdout))
-                return cli_usage_error("train", "--holdout: expected a number, found %s", val);
-        } else {
-            /* a hyperparameter of the agent */
-            if (!agent) return cli_usage_error("train", "unknown option --%s", name);
-            if (!parse_num(val, &x))
-                return cli_usage_error("train", "expected a number, found %s", val);
-            if (us_agent_set(agent, &cfg.hp, name, x, &err) != US_OK) return cli_fail(&err);
-        }
-    }
     if (!store) return cli_usage_error("train", "a store is needed%s", "");
     if (!cfg.agent) return cli_usage_error("train", "--agent is needed%s", "");
     if (!cfg.out_dir) return cli_usage_error("train", "--out is needed%s", "");

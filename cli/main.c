@@ -25,6 +25,7 @@ static const command COMMANDS[] = {
     {"train", cmd_train, "train an RL recommender (DQN, A2C, PPO, TRPO) against the simulated users"},
     {"eval", cmd_eval, "compare policies (baselines, trained runs) against the same simulated users"},
     {"ab", cmd_ab, "a simulated A/B test of two policies, paired by user"},
+    {"config", cmd_config, "print every command's settings with their defaults, as a file"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
