@@ -135,6 +135,8 @@ double ag_entropy(const float *logp, const float *p, int V);
  * 1. */
 double ag_adam(us_net *net, float lr, float beta1, float beta2, float eps, double max_grad_norm,
                int t);
+/* The largest of n >= 1 floats (-INFINITY when all are), with AVX where the CPU has it. */
+float ag_row_max(const float *x, int n);
 /* y_i = x_i·a + b over n floats (y may equal x), and y_i += a·x_i: AVX where the CPU has it,
  * the same bits without (each element's operations are the same). */
 void ag_affine(float *y, const float *x, size_t n, float a, float b);

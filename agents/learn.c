@@ -75,7 +75,7 @@ __attribute__((target("avx"))) static int plogp_avx(double s[4], const float *p,
 }
 #endif
 
-static float row_max(const float *x, int n) {
+float ag_row_max(const float *x, int n) {
     float mx = -INFINITY;
     int i = 0;
 #ifdef AG_HAVE_AVX
@@ -118,7 +118,7 @@ void ag_log_softmax_rows(float *logp, float *p, const float *logits, int B, int 
         const float *x = logits + (size_t)b * V;
         float *y = logp + (size_t)b * V;
         float *q = p ? p + (size_t)b * V : NULL;
-        const float mx = row_max(x, V);
+        const float mx = ag_row_max(x, V);
         US_ASSERT(mx > -INFINITY); /* us_agent_mask never masks a whole row */
         /* d_i = x_i - max (-inf for masked items), kept in y (which may be x) */
         ag_affine(y, x, (size_t)V, 1.0f, -mx);

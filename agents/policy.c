@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "agents/agents.h"
+#include "agents/internal.h"
 
 void us_agent_policy_free(us_agent_policy *pol) {
     if (!pol) return;
@@ -55,6 +56,11 @@ void us_agent_mask(const us_sim *sim, const int32_t *obs, int obs_size, int skip
 }
 
 int32_t us_agent_argmax(const float *scores, int n) {
+    /* the largest score by a vectorized pass, then its first index */
+    const float mx = ag_row_max(scores, n);
+    for (int i = 0; i < n; i++)
+        if (scores[i] == mx) return i;
+    /* no score equals the maximum: NaNs; the plain scan's answer */
     int32_t best = 0;
     for (int i = 1; i < n; i++)
         if (scores[i] > scores[best]) best = i;

@@ -256,3 +256,25 @@ TEST(agents_train_refuses_bad_runs_and_checkpoints) {
     free(curve1);
     us_sim_close(sim);
 }
+
+/* us_agent_argmax (a vectorized maximum, then its first index) against the plain scan it
+ * replaced: the lowest index among tied maxima, masked (-INFINITY) items never chosen unless
+ * all are, on lengths around the vector width, with many ties (scores from a few values). */
+TEST(agents_argmax_first_of_ties) {
+    us_rng rng;
+    us_rng_seed(&rng, 7, 3);
+    float x[41];
+    for (int n = 1; n <= 41; n++)
+        for (int rep = 0; rep < 20; rep++) {
+            for (int i = 0; i < n; i++) {
+                const uint32_t k = us_rng_bounded(&rng, 5);
+                x[i] = k == 0 ? -INFINITY : (float)k;
+            }
+            if (rep == 0)
+                for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            int32_t want = 0;
+            for (int i = 1; i < n; i++)
+                if (x[i] > x[want]) want = i;
+            CHECK(us_agent_argmax(x, n) == want);
+        }
+}
