@@ -93,7 +93,9 @@ void us_env_free(us_env *env);
  * simulator worker's fixed scratch (the SASRec heads' activations for a batch of 64 dominate:
  * about 194 KiB measured on the stores `usersim build` makes with its default SASRec sizes,
  * rounded up; a larger SASRec takes more) plus 21 bytes a step of max_steps (the episode's
- * items and reactions and the worker's four history buffers). A vector env refuses to take
+ * items and reactions and the worker's four history buffers); over a sim with item vectors, D
+ * floats more for the feature observation's user stub (1.5 KiB at D = 384), inside the base's
+ * rounding for the dimensions in use. A vector env refuses to take
  * more than US_VECENV_MAX_BYTES by that estimate (with the defaults, about 32 000 envs). */
 #define US_ENV_BYTES_BASE ((uint64_t)256 << 10)
 #define US_ENV_BYTES_PER_STEP 21
