@@ -228,6 +228,22 @@ class Sim(_lib.OwnsHandle):
                               for u in range(self.n_users)}
         return self._user_ids[raw]
 
+    def item_vectors(self, keep=None):
+        """(pros, cons, has): the (V, D) float32 views of each side of the item-vector matrix
+        and the (V, 2) bool mask of real rows, read-only, keeping the sim open (through keep,
+        or a new holder); three None when the sim holds no vectors."""
+        V = self.n_items
+        dim = ctypes.c_int()
+        has = ctypes.c_void_p()
+        addr = self.lib.us_sim_item_vectors(self.ptr, ctypes.byref(dim), ctypes.byref(has))
+        if not addr:
+            return None, None, None
+        keep = keep or _Keep(self)
+        D = dim.value
+        both = _view(keep, addr, ctypes.c_float, V * 2 * D, np.float32, (V, 2, D))
+        mask = _view(keep, has.value, ctypes.c_uint8, V * 2, np.uint8, (V, 2)).view(np.bool_)
+        return both[:, 0, :], both[:, 1, :], mask
+
     def item_features(self):
         """Every item's features (UserSimEnv.item_features documents the dict): numpy arrays
         viewing the us_sim's memory, read-only, where the C library keeps them (vectors,
@@ -235,17 +251,7 @@ class Sim(_lib.OwnsHandle):
         lib, ptr, V = self.lib, self.ptr, self.n_items
         keep = _Keep(self)
         out = {}
-        dim = ctypes.c_int()
-        has = ctypes.c_void_p()
-        addr = lib.us_sim_item_vectors(ptr, ctypes.byref(dim), ctypes.byref(has))
-        if addr:
-            D = dim.value
-            both = _view(keep, addr, ctypes.c_float, V * 2 * D, np.float32, (V, 2, D))
-            out["vectors"], out["cons_vectors"] = both[:, 0, :], both[:, 1, :]
-            out["has_vector"] = _view(keep, has.value, ctypes.c_uint8, V * 2, np.uint8,
-                                      (V, 2)).view(np.bool_)
-        else:
-            out["vectors"] = out["cons_vectors"] = out["has_vector"] = None
+        out["vectors"], out["cons_vectors"], out["has_vector"] = self.item_vectors(keep)
         n_cats = ctypes.c_int()
         addr = lib.us_sim_item_categories(ptr, ctypes.byref(n_cats))
         if addr:

@@ -59,9 +59,9 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
     seeds are derived from it); reset() without a seed starts every env's next episode.
 
     step(actions) takes integer item ids of shape (num_envs,) and returns obs (num_envs,
-    1 + 2*obs_len) int32 (with observation="features", (num_envs, D + obs_len*(D + 1)) float32,
-    written by us_vecenv_features over the same threads: see usersim.make), rewards (num_envs,) float32, terminations and truncations (num_envs,)
-    bool, and infos with "user" (each env's user after the call, int32) and, when some episode
+    1 + 2*obs_len) int32 (with observation="features", (num_envs, D + obs_len*(D + 1))
+    float32, written by us_vecenv_features over the same threads: see usersim.make), rewards
+    (num_envs,) float32, terminations and truncations (num_envs,) bool, and infos with "user" (each env's user after the call, int32) and, when some episode
     ended, "final_obs" (num_envs, obs size) of the observation's dtype with the mask
     "_final_obs". Every call returns new arrays. Per-step reactions (votes, keywords) are the
     single env's business. item_features() is UserSimEnv.item_features().
@@ -141,7 +141,7 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
             # simulator's memory) rebuild final observations
             self._feat = [np.zeros((n, size), dtype=np.float32) for _ in range(2)]
             self._feat_addr = [b.ctypes.data for b in self._feat]
-            self._vectors = self._sim.item_features()["vectors"]
+            self._vectors = self._sim.item_vectors()[0]
             self.single_observation_space = _gym.Box(*features_space_bounds(size),
                                                      dtype=np.float32)
         else:
