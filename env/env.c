@@ -1,8 +1,9 @@
 /* env.c — us_env and us_vecenv (env/env.h): episodes over a shared, read-only us_sim. Each env
  * owns its episode (items, reactions, generator) and a simulator worker; the vector env runs
  * contiguous slices of its envs on a small pool of threads that wait on a condition variable
- * between calls, and saves and loads its whole state (a fixed layout, at the end). It does not
- * train or choose actions: agents/ does. */
+ * between calls, and saves and loads its whole state (a fixed layout, at the end). The feature
+ * observation (floats for an MLP) is computed from an env's state on request, beside the int32
+ * one. It does not train or choose actions: agents/ does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,10 @@ us_status us_env_init(us_env **out, const us_sim *sim, const us_env_config *cfg,
     env->user = -1;
     env->ep_items = malloc((size_t)c.max_steps * sizeof *env->ep_items);
     env->ep_likes = malloc((size_t)c.max_steps);
-    if (!env->ep_items || !env->ep_likes) {
+    env->stub_user = -1;
+    if (us_sim_item_vectors(sim, &env->dim, NULL))
+        env->stub = malloc((size_t)env->dim * sizeof *env->stub);
+    if (!env->ep_items || !env->ep_likes || (env->dim > 0 && !env->stub)) {
         us_env_free(env);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory");
     }
@@ -75,6 +79,7 @@ void us_env_free(us_env *env) {
     us_sim_worker_free(env->worker);
     free(env->ep_items);
     free(env->ep_likes);
+    free(env->stub);
     free(env);
 }
 
@@ -97,6 +102,52 @@ static void write_obs(const us_env *env, int32_t *obs) {
         int t = env->steps - have + k;
         pairs[2 * (N - have + k)] = env->ep_items[t];
         pairs[2 * (N - have + k) + 1] = env->ep_likes[t];
+    }
+}
+
+/* ---- the feature observation (env.h) ---- */
+
+int us_env_features_size(const us_env *env) {
+    const int D = env->stub ? env->dim : 0;
+    return D > 0 ? D + env->cfg.obs_len * (D + 1) : 0;
+}
+
+/* stub = mean of the pros vectors of the user's liked training items that have one. */
+static void compute_stub(us_env *env) {
+    const int D = env->dim;
+    const int32_t *items;
+    const int8_t *labels;
+    const int n = us_sim_history(env->sim, env->user, &items, &labels);
+    int count = 0;
+    for (int j = 0; j < n; j++)
+        count += labels[j] == 1 && us_sim_item_vector(env->sim, items[j], 0, NULL) != NULL;
+    for (int c = 0; c < D; c++) {
+        double sum = 0.0; /* summed in history order: the same bits on every call */
+        for (int j = 0; j < n; j++) {
+            if (labels[j] != 1) continue;
+            const float *x = us_sim_item_vector(env->sim, items[j], 0, NULL);
+            if (x) sum += x[c];
+        }
+        env->stub[c] = count > 0 ? (float)(sum / count) : 0.0f;
+    }
+    env->stub_user = env->user;
+}
+
+void us_env_features(us_env *env, float *out) {
+    US_ASSERT(env->stub && env->user >= 0);
+    const int D = env->dim, K = env->cfg.obs_len, have = env->steps < K ? env->steps : K;
+    if (env->stub_user != env->user) compute_stub(env);
+    memcpy(out, env->stub, (size_t)D * sizeof *out);
+    float *pairs = out + D;
+    /* front padding: K - have all-zero pairs */
+    memset(pairs, 0, (size_t)(K - have) * (size_t)(D + 1) * sizeof *pairs);
+    for (int k = 0; k < have; k++) {
+        const int t = env->steps - have + k;
+        float *p = pairs + (size_t)(K - have + k) * (size_t)(D + 1);
+        const float *x = us_sim_item_vector(env->sim, env->ep_items[t], 0, NULL);
+        if (x) memcpy(p, x, (size_t)D * sizeof *p);
+        else memset(p, 0, (size_t)D * sizeof *p);
+        p[D] = env->ep_likes[t] ? 1.0f : -1.0f;
     }
 }
 
@@ -185,7 +236,9 @@ typedef struct vec_job {
     int32_t *obs, *users;
     float *rewards;
     uint8_t *terminated, *truncated;
+    float *features;    /* features_only: (n, features_size) */
     int reset_only;
+    int features_only;
 } vec_job;
 
 struct us_vecenv {
@@ -232,6 +285,11 @@ static void vec_run_slice(us_vecenv *v, int t) {
     const int lo = (int)((int64_t)v->n * t / v->n_threads);
     const int hi = (int)((int64_t)v->n * (t + 1) / v->n_threads);
     us_env_step_result r;
+    if (j->features_only) {
+        const size_t F = (size_t)us_env_features_size(v->envs[0]);
+        for (int i = lo; i < hi; i++) us_env_features(v->envs[i], j->features + (size_t)i * F);
+        return;
+    }
     for (int i = lo; i < hi; i++) {
         int32_t *obs = j->obs + (size_t)i * (size_t)v->obs_size;
         if (j->reset_only) {
@@ -334,6 +392,17 @@ void us_vecenv_step(us_vecenv *v, const int32_t *actions, int32_t *obs, float *r
     v->job.truncated = truncated;
     v->job.users = users;
     v->job.reset_only = 0;
+    v->job.features_only = 0;
+    vec_run(v);
+}
+
+int us_vecenv_features_size(const us_vecenv *v) { return us_env_features_size(v->envs[0]); }
+
+void us_vecenv_features(us_vecenv *v, float *out) {
+    US_ASSERT(us_vecenv_features_size(v) > 0);
+    memset(&v->job, 0, sizeof v->job);
+    v->job.features = out;
+    v->job.features_only = 1;
     vec_run(v);
 }
 

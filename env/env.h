@@ -28,7 +28,9 @@
  * starts such an episode for a chosen user).
  *
  * Observation: int32 [user, then the last cfg.obs_len (item, reaction) pairs of the episode,
- * oldest first, padded at the front with (-1, -1)]; reaction 1 like, 0 not.
+ * oldest first, padded at the front with (-1, -1)]; reaction 1 like, 0 not. A second,
+ * float32 observation of the same state, for a policy that takes plain features (an MLP), is
+ * us_env_features below.
  *
  * Randomness: reset(seed) draws the user (US_ENV_RANDOM_USER) from a stream of seed, and step t
  * of the episode draws its reaction (simulator.h: engagement, judge, ties) from the stream
@@ -91,7 +93,9 @@ void us_env_free(us_env *env);
  * simulator worker's fixed scratch (the SASRec heads' activations for a batch of 64 dominate:
  * about 194 KiB measured on the stores `usersim build` makes with its default SASRec sizes,
  * rounded up; a larger SASRec takes more) plus 21 bytes a step of max_steps (the episode's
- * items and reactions and the worker's four history buffers). A vector env refuses to take
+ * items and reactions and the worker's four history buffers); over a sim with item vectors, D
+ * floats more for the feature observation's user stub (1.5 KiB at D = 384), inside the base's
+ * rounding for the dimensions in use. A vector env refuses to take
  * more than US_VECENV_MAX_BYTES by that estimate (with the defaults, about 32 000 envs). */
 #define US_ENV_BYTES_BASE ((uint64_t)256 << 10)
 #define US_ENV_BYTES_PER_STEP 21
@@ -128,6 +132,39 @@ void us_env_action_mask(const us_env *env, uint8_t *mask);
 /* The probability that the user leaves after the last step (p_leave above; 0 before the first
  * step and in evaluation order). */
 double us_env_leave_prob(const us_env *env);
+
+/* ------------------------------------------------------------------------------------------
+ * Feature observation: the same state as floats a plain MLP takes (Python: observation=
+ * "features")
+ *
+ *   int F = us_env_features_size(env);         // 0: the sim holds no item vectors
+ *   float *f = malloc((size_t)F * sizeof *f);
+ *   us_env_reset(env, seed, US_ENV_RANDOM_USER, obs);
+ *   us_env_features(env, f);                   // and after every us_env_step
+ *
+ * With D the item-vector dimension (us_sim_item_vectors) and K = cfg.obs_len, F = D + K·(D + 1)
+ * floats:
+ *   f[0 .. D)   the user stub: the mean of the pros vectors (side 0) of the items the user liked
+ *               in training (label 1) that have one; all zeros when none does. Fixed per user:
+ *               a content profile standing in for a learned user embedding.
+ *   then K pairs (D + 1 floats each) for the episode's last K steps, oldest first, the same
+ *               steps as the int32 observation's pairs: the item's pros vector (zeros when it
+ *               has none) and its reaction, +1 like, -1 not (disliked, not chosen, repeat);
+ *               padded at the front with all-zero pairs (reaction 0) while the episode is
+ *               shorter than K.
+ * The vectors are L2-normalized (simulator.h), so every entry is in [-1, 1]. A cold user (no
+ * liked vector) and a cold item (no vector) are zeros, never NaN.
+ * ---------------------------------------------------------------------------------------- */
+
+/* F above; 0 when the sim holds no item vectors (its store has no embed stage, or it was
+ * opened without the embedding vote), when us_env_features must not be called. */
+int us_env_features_size(const us_env *env);
+
+/* Writes env's current feature observation (F floats) into out: after a reset, the user stub
+ * and K zero pairs. The stub is computed at the first call after the user changes (history
+ * length · D additions in double) and kept, so later calls copy K·(D + 1) floats. No
+ * allocation, no I/O. Borrows out for the call. */
+void us_env_features(us_env *env, float *out);
 
 /* ------------------------------------------------------------------------------------------
  * Policy sanity check: what a good environment must show (`usersim eval-sim` prints it)
@@ -200,6 +237,14 @@ void us_vecenv_reset(us_vecenv *v, int32_t *obs);
  * call. Borrows every array for the call. */
 void us_vecenv_step(us_vecenv *v, const int32_t *actions, int32_t *obs, float *rewards,
                     uint8_t *terminated, uint8_t *truncated, int32_t *users);
+
+/* Every env's current feature observation (us_env_features) into out (n, F), F =
+ * us_vecenv_features_size(v) (0: the sim holds no item vectors, when this must not be called),
+ * over the vector env's threads. Call it after us_vecenv_reset or us_vecenv_step: an env that
+ * was reset in the step gives its new episode's first features, as its obs row does. Nothing
+ * is allocated: out is the caller's, written in place. Borrows out for the call. */
+int us_vecenv_features_size(const us_vecenv *v);
+void us_vecenv_features(us_vecenv *v, float *out);
 
 /* Users of the episodes: env resets of v draw their user uniformly from users[0..n) instead
  * of from every user (one draw from the episode seed's user stream, as before: the list of

@@ -19,6 +19,11 @@ struct us_env {
     int32_t next_user;  /* evaluation order of this env */
     int32_t *ep_items;  /* (max_steps) */
     int8_t *ep_likes;   /* (max_steps) */
+    /* the feature observation (env.h): the user stub of stub_user (-1: none yet), dim floats;
+       NULL when the sim holds no item vectors */
+    float *stub;
+    int32_t stub_user;
+    int dim;
 };
 
 #endif

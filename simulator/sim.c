@@ -1206,6 +1206,32 @@ int us_sim_item_keywords(const us_sim *sim, int32_t i, int side, const uint32_t 
     return (int)(r->off[i + 1] - r->off[i]);
 }
 
+const float *us_sim_item_vectors(const us_sim *sim, int *dim, const uint8_t **has) {
+    if (dim) *dim = sim->vec ? sim->dim : 0;
+    if (has) *has = sim->vec ? sim->has_vec : NULL;
+    return sim->vec;
+}
+
+const int32_t *us_sim_item_categories(const us_sim *sim, int *n_cats) {
+    if (n_cats) *n_cats = sim->item_cat ? sim->n_cats : 0;
+    return sim->item_cat;
+}
+
+const char *us_sim_category_name(const us_sim *sim, int c) {
+    if (!sim->cat_text || c < 0 || c >= sim->n_cats) return "";
+    return sim->blob + sim->cat_text[c];
+}
+
+uint32_t us_sim_keyword_csr(const us_sim *sim, int side, const uint32_t **off,
+                            const uint32_t **ids) {
+    const int ok = sim->kw[0].off && side >= 0 && side <= 1;
+    if (off) *off = ok ? sim->kw[side].off : NULL;
+    if (ids) *ids = ok ? sim->kw[side].ids : NULL;
+    return ok ? sim->kw[side].off[sim->n_items] : 0;
+}
+
+uint32_t us_sim_n_keywords(const us_sim *sim) { return sim->kw_text ? sim->kw_max + 1 : 0; }
+
 const char *us_sim_user_raw(const us_sim *sim, int32_t u) {
     return u >= 0 && u < sim->n_users ? sim->blob + sim->user_raw[u] : "";
 }

@@ -296,6 +296,33 @@ const float *us_sim_item_vector(const us_sim *sim, int32_t i, int side, int *dim
  * sim. */
 int us_sim_item_keywords(const us_sim *sim, int32_t i, int side, const uint32_t **ids);
 
+/* Whole-catalogue views of the same arrays, for a caller that wants every item at once (the
+ * Python binding's item_features(), a policy's input layer). Each pointer stays valid, unchanged,
+ * until us_sim_close(sim).
+ *
+ * The item-vector matrix: (n_items, 2, dim) float32 row-major, row (i, side) being what
+ * us_sim_item_vector(sim, i, side) returns, or all zeros where that is NULL; its dim into *dim
+ * and, into *has (may be NULL), n_items·2 bytes, 1 where the row is a vector and 0 where the
+ * store has none. NULL (*dim 0, *has NULL) when the sim holds no vectors (no embed stage, or
+ * the embedding vote not in use). Borrowed from sim. */
+const float *us_sim_item_vectors(const us_sim *sim, int *dim, const uint8_t **has);
+/* Every item's category index (n_items entries; -1 for an item without one), and the number
+ * of categories into *n_cats (may be NULL); NULL (*n_cats 0) when the sim loaded no categories
+ * (neither the keyword nor the embedding vote in use). Borrowed from sim. */
+const int32_t *us_sim_item_categories(const us_sim *sim, int *n_cats);
+/* The name of category index c ("" when c is out of range); us_sim_category(sim, i) is
+ * us_sim_category_name(sim, index of i). Borrowed from sim. */
+const char *us_sim_category_name(const us_sim *sim, int c);
+/* Every item's keyword ids of one side (0 pros, 1 cons) as CSR: item i's ascending run is
+ * ids[off[i] .. off[i + 1]), off holding n_items + 1 entries (off[0] = 0). Returns off[n_items],
+ * the side's total; 0 with *off and *ids NULL when the keyword vote is not in use or side is
+ * not 0 / 1. Borrowed from sim. */
+uint32_t us_sim_keyword_csr(const us_sim *sim, int side, const uint32_t **off,
+                            const uint32_t **ids);
+/* One more than the largest keyword id (ids 0 .. us_sim_n_keywords - 1 have a us_sim_keyword
+ * text, "" for an id the store does not use); 0 when the keyword vote is not in use. */
+uint32_t us_sim_n_keywords(const us_sim *sim);
+
 /* Scratch for us_sim_decide on one thread, for episodes of up to max_episode steps. Borrows
  * sim, which must outlive it. Caller owns *out; release with us_sim_worker_free(). */
 us_status us_sim_worker_init(us_sim_worker **out, const us_sim *sim, int max_episode,

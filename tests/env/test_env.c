@@ -902,3 +902,204 @@ TEST(vecenv_state_load_refuses_corrupt_states) {
     us_vecenv_free(twin);
     us_sim_close(sim);
 }
+
+/* ---- the feature observation (env.h) and the whole-catalogue views it reads ---- */
+
+/* The full store (keyword and embedding stages added, hashed vectors) opened with the default
+ * reaction: every vote, so item vectors, categories and keywords are loaded. */
+static us_sim *full_sim(const char *name) {
+    char store[1024];
+    if (us_test_full_store(name, store) != 0) return NULL;
+    us_sim_config c = us_sim_config_default();
+    us_sim *sim = NULL;
+    us_err err;
+    if (us_sim_open(&sim, store, &c, &err) != US_OK) return NULL;
+    return sim;
+}
+
+/* Checks f (the feature observation of env) against a recomputation from the simulator's
+ * per-item accessors and the int32 observation obs of the same state (K pairs). */
+static void check_features(us_test_ctx *t_, const us_sim *sim, const us_env *env,
+                           const int32_t *obs, const float *f, int K) {
+    int D = 0;
+    REQUIRE(us_sim_item_vectors(sim, &D, NULL) != NULL);
+    /* the stub: mean pros vector of the liked training items that have one */
+    const int32_t *items;
+    const int8_t *labels;
+    const int n = us_sim_history(sim, us_env_user(env), &items, &labels);
+    for (int c = 0; c < D; c++) {
+        double sum = 0.0;
+        int count = 0;
+        for (int j = 0; j < n; j++) {
+            const float *x = us_sim_item_vector(sim, items[j], 0, NULL);
+            if (labels[j] == 1 && x) {
+                sum += x[c];
+                count++;
+            }
+        }
+        CHECK_NEAR(f[c], count ? sum / count : 0.0, 1e-6);
+    }
+    for (int k = 0; k < K; k++) {
+        const float *p = f + D + k * (D + 1);
+        const int32_t item = obs[1 + 2 * k], like = obs[2 + 2 * k];
+        const float *x = item >= 0 ? us_sim_item_vector(sim, item, 0, NULL) : NULL;
+        for (int c = 0; c < D; c++) CHECK(p[c] == (x ? x[c] : 0.0f));
+        CHECK(p[D] == (item < 0 ? 0.0f : like ? 1.0f : -1.0f));
+    }
+}
+
+TEST(env_features_match_the_simulator) {
+    us_sim *sim = full_sim("f.usdb");
+    REQUIRE(sim != NULL);
+    int D = 0;
+    const uint8_t *has = NULL;
+    const float *mat = us_sim_item_vectors(sim, &D, &has);
+    REQUIRE(mat != NULL && has != NULL);
+    CHECK_EQ_INT(D, 384); /* the fixture's hashed embedder */
+    const int V = us_sim_n_items(sim);
+    /* the matrix is the per-item accessor's rows, zeros where it has none */
+    int with_vec = 0;
+    for (int i = 0; i < V; i++)
+        for (int side = 0; side < 2; side++) {
+            const float *x = us_sim_item_vector(sim, i, side, NULL);
+            const float *row = mat + ((size_t)i * 2 + (size_t)side) * (size_t)D;
+            CHECK_EQ_INT(has[i * 2 + side], x != NULL);
+            with_vec += x != NULL;
+            for (int c = 0; c < D; c++) CHECK(row[c] == (x ? x[c] : 0.0f));
+        }
+    CHECK(with_vec > V); /* most items have both sides */
+    /* categories and keywords likewise */
+    int n_cats = 0;
+    const int32_t *cat = us_sim_item_categories(sim, &n_cats);
+    REQUIRE(cat != NULL);
+    /* (the synthetic items carry no category: every index is -1 here) */
+    for (int i = 0; i < V; i++) CHECK(cat[i] >= -1 && cat[i] < n_cats);
+    for (int i = 0; i < V; i++)
+        CHECK_STR(us_sim_category(sim, i), cat[i] < 0 ? "" : us_sim_category_name(sim, cat[i]));
+    CHECK_STR(us_sim_category_name(sim, n_cats), "");
+    const uint32_t nk = us_sim_n_keywords(sim);
+    CHECK(nk > 0);
+    for (int side = 0; side < 2; side++) {
+        const uint32_t *off, *ids;
+        const uint32_t total = us_sim_keyword_csr(sim, side, &off, &ids);
+        REQUIRE(off != NULL && ids != NULL);
+        CHECK_EQ_INT(off[0], 0);
+        CHECK_EQ_INT(off[V], total);
+        if (side == 0) CHECK(total > 0);
+        for (int i = 0; i < V; i++) {
+            const uint32_t *run;
+            const int m = us_sim_item_keywords(sim, i, side, &run);
+            CHECK_EQ_INT(m, (int)(off[i + 1] - off[i]));
+            CHECK(run == ids + off[i]);
+            for (int k = 0; k < m; k++) CHECK(run[k] < nk);
+        }
+    }
+    CHECK(us_sim_keyword_csr(sim, 2, NULL, NULL) == 0);
+
+    us_env_config cfg = us_env_config_default();
+    cfg.obs_len = 3;
+    cfg.max_steps = 7;
+    cfg.leave_prob = 0.0;
+    cfg.leave_gain = 0.0;
+    us_env *env;
+    us_err err;
+    REQUIRE(us_env_init(&env, sim, &cfg, &err) == US_OK);
+    const int F = us_env_features_size(env);
+    CHECK_EQ_INT(F, D + 3 * (D + 1));
+    float *f = malloc((size_t)F * sizeof *f);
+    REQUIRE(f != NULL);
+    int32_t obs[7];
+    us_rng act = us_rng_derive(4, 0);
+    int likes = 0, misses = 0;
+    for (int u = 0; u < 12; u++) {
+        us_env_reset(env, 100 + (uint64_t)u, u, obs);
+        us_env_features(env, f);
+        check_features(t_, sim, env, obs, f, 3);
+        for (int k = D; k < F; k++) CHECK(f[k] == 0.0f); /* no steps yet: all padding */
+        while (!us_env_done(env)) {
+            us_env_step_result r;
+            us_env_step(env, (int32_t)us_rng_bounded(&act, (uint32_t)V), obs, &r);
+            likes += r.reward > 0;
+            misses += r.reward == 0;
+            us_env_features(env, f);
+            check_features(t_, sim, env, obs, f, 3);
+        }
+    }
+    CHECK(likes > 0 && misses > 0);
+    free(f);
+    us_env_free(env);
+    us_sim_close(sim);
+
+    /* a sim without item vectors has no feature observation */
+    us_sim *plain = make_sim("fp.usdb");
+    REQUIRE(plain != NULL);
+    CHECK(us_sim_item_vectors(plain, &D, &has) == NULL);
+    CHECK_EQ_INT(D, 0);
+    CHECK(has == NULL);
+    CHECK(us_sim_keyword_csr(plain, 0, NULL, NULL) == 0);
+    CHECK_EQ_INT(us_sim_n_keywords(plain), 0);
+    REQUIRE(us_env_init(&env, plain, &cfg, &err) == US_OK);
+    CHECK_EQ_INT(us_env_features_size(env), 0);
+    us_env_free(env);
+    us_sim_close(plain);
+}
+
+TEST(vecenv_features_equal_single_envs) {
+    us_sim *sim = full_sim("fv.usdb");
+    REQUIRE(sim != NULL);
+    us_env_config cfg = us_env_config_default();
+    cfg.leave_prob = 0.2;
+    cfg.max_steps = 8;
+    cfg.obs_len = 4;
+    enum { N = 5, STEPS = 40, OBS = 9 };
+    int D = 0;
+    REQUIRE(us_sim_item_vectors(sim, &D, NULL) != NULL);
+    const int F = D + 4 * (D + 1);
+    us_err err;
+    float *vf = malloc(sizeof(float) * N * F), *sf = malloc(sizeof(float) * F);
+    REQUIRE(vf && sf);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        us_vecenv *v;
+        REQUIRE(us_vecenv_init(&v, sim, &cfg, N, threads, 77, 0, &err) == US_OK);
+        CHECK_EQ_INT(us_vecenv_features_size(v), F);
+        int32_t vobs[N * OBS], vusers[N], sobs[OBS];
+        float vr[N];
+        uint8_t vt[N], vu[N];
+        us_env *env[N];
+        uint64_t k[N] = {0, 0, 0, 0, 0};
+        us_vecenv_reset(v, vobs);
+        us_vecenv_features(v, vf);
+        for (int i = 0; i < N; i++) {
+            REQUIRE(us_env_init(&env[i], sim, &cfg, &err) == US_OK);
+            us_env_reset(env[i], us_vecenv_episode_seed(77, (uint64_t)i, k[i]++),
+                         US_ENV_RANDOM_USER, sobs);
+            us_env_features(env[i], sf);
+            CHECK(memcmp(sf, vf + i * F, sizeof(float) * F) == 0);
+        }
+        us_rng act = us_rng_derive(11, 0);
+        int ended = 0;
+        for (int s = 0; s < STEPS; s++) {
+            int32_t a[N];
+            for (int i = 0; i < N; i++) a[i] = (int32_t)us_rng_bounded(&act, 40);
+            us_vecenv_step(v, a, vobs, vr, vt, vu, vusers);
+            us_vecenv_features(v, vf);
+            for (int i = 0; i < N; i++) {
+                us_env_step_result r;
+                us_env_step(env[i], a[i], sobs, &r);
+                if (r.terminated || r.truncated) {
+                    ended++;
+                    us_env_reset(env[i], us_vecenv_episode_seed(77, (uint64_t)i, k[i]++),
+                                 US_ENV_RANDOM_USER, sobs);
+                }
+                us_env_features(env[i], sf);
+                CHECK(memcmp(sf, vf + i * F, sizeof(float) * F) == 0);
+            }
+        }
+        CHECK(ended > 5); /* resets happen in the vector env's step */
+        for (int i = 0; i < N; i++) us_env_free(env[i]);
+        us_vecenv_free(v);
+    }
+    free(vf);
+    free(sf);
+    us_sim_close(sim);
+}

@@ -313,10 +313,13 @@ class Episodes(unittest.TestCase):
         fresh = min(set(range(N_ITEMS)) - training_items(0))  # not met before
         _, _, _, _, first = env.step(fresh)
         self.assertFalse(first["repeat"])
-        self.assertIsNotNone(first["p_sasrec"])
+        self.assertTrue(0.0 <= first["p_sasrec"] <= 1.0)
+        self.assertTrue(first["asked"])
         _, r, _, _, info = env.step(fresh)
-        self.assertEqual((r, info["repeat"], info["like"], info["score"], info["p_sasrec"]),
-                         (0.0, True, False, None, None))
+        self.assertEqual((r, info["repeat"], info["like"], info["asked"]), (0.0, True, False, False))
+        # no score for a repeat: -1.0, still a float (one type per key)
+        for key in ("score", "p_sasrec", "p_engage", "p_bias", "p_mf"):
+            self.assertEqual((type(info[key]), info[key]), (float, -1.0), key)
         self.assertEqual(info["votes"], {"keyword": -1, "embed": -1, "sasrec": -1})
         mask = env.action_masks()
         self.assertEqual((mask.dtype, mask.shape, int(mask.sum()), bool(mask[fresh])),
@@ -331,8 +334,10 @@ class Episodes(unittest.TestCase):
         self.assertEqual(info["votes"]["embed"], -1)
         self.assertEqual(info["votes"]["sasrec"], int(info["p_sasrec"] >= 0.5))
         self.assertEqual(info["like"], info["votes"]["sasrec"] == 1)  # one vote decides
-        self.assertEqual((info["pros_matches"], info["pros_sim"], info["matched_pros"]),
-                         (None, None, []))
+        # the keyword and embedding votes are not used: count -1, score NaN, no words
+        self.assertEqual((info["pros_matches"], info["cons_matches"], info["matched_pros"]),
+                         (-1, -1, []))
+        self.assertEqual((info["pros_sim"], info["cons_sim"]), (-1.0, -1.0))
         self.assertEqual(info["item_raw"], env.item_raw(5))
         self.assertTrue(info["user_raw"] and info["item_raw"])
         if FULL is None:
@@ -757,7 +762,8 @@ class Reaction(unittest.TestCase):
         env = usersim.make(STORE, **SASREC_ONLY)
         env.reset(seed=2)
         _, r, _, _, info = env.step(3)
-        self.assertEqual((info["engage"], info["p_engage"], info["p_bias"]), (True, 1.0, None))
+        self.assertEqual((info["engage"], info["p_engage"]), (True, 1.0))
+        self.assertEqual(info["p_bias"], -1.0)  # the paper's judge has no bias part
         env.close()
         for bad in (dict(choose="yes"), dict(mf_factors=0), dict(engage_negatives=1000),
                     dict(leave_decay=1.0), dict(seed=-1)):
@@ -790,6 +796,248 @@ class Sharing(unittest.TestCase):
         # Collected without close(): released by the finalizer.
         usersim.make(STORE, **SASREC_ONLY).reset(seed=1)
         self.assertEqual(_sim.shared_count(), base)
+
+
+class InfoTypes(unittest.TestCase):
+    """Every info key has one type, whatever the reaction: gymnasium's sync vector env makes
+    each batched info array from the first env's value, which crashed when a later env gave
+    None where the first gave an int (a repeat's keyword counts)."""
+
+    def test_sync_vector_env_batches_infos_through_repeats(self):
+        if FULL is None:
+            self.skipTest("the usersim command has no extract / embed stage")
+        # the default reaction, every vote: an item of the user's training history is a
+        # repeat, not asked
+        sync = gymnasium.make_vec(usersim.ENV_ID, num_envs=4, vectorization_mode="sync",
+                                  store=FULL, max_steps=20)
+        sync.reset(seed=3)
+        rng = np.random.default_rng(0)
+        mixed = out_of_range = 0
+        for _ in range(150):
+            _, _, _, _, infos = sync.step(rng.integers(0, N_ITEMS, size=4))
+            if "score" not in infos:
+                continue
+            here = infos["_score"]  # envs that stepped (not resetting) this call
+            rep = infos["repeat"][here]
+            self.assertEqual(infos["score"].dtype, np.float64)
+            self.assertEqual(infos["pros_matches"].dtype, np.int64)
+            self.assertEqual(infos["asked"].dtype, np.bool_)
+            score = infos["score"][here]
+            np.testing.assert_array_equal(score == -1.0, rep)  # -1.0 exactly for repeats
+            np.testing.assert_array_equal(infos["asked"][here], ~rep)
+            np.testing.assert_array_equal(infos["pros_matches"][here] == -1, rep)
+            mixed += bool(rep.any() and (~rep).any())
+            out_of_range += int(((score[~rep] < 0) | (score[~rep] > 1)).sum())
+        sync.close()
+        self.assertGreater(mixed, 5)  # repeats and asked items met in one batch, both orders
+        self.assertEqual(out_of_range, 0)
+
+    def test_one_type_per_key(self):
+        if FULL is None:
+            self.skipTest("the usersim command has no extract / embed stage")
+        env = usersim.make(FULL, leave_prob=0.0, max_steps=N_ITEMS)
+        env.reset(seed=1, options={"user": 0})
+        types = {}
+        for item in range(N_ITEMS):
+            info = env.step(item)[4]
+            for k, v in info.items():
+                types.setdefault(k, set()).add(type(v))
+        env.close()
+        self.assertEqual({k: len(t) for k, t in types.items() if len(t) > 1}, {})
+        self.assertIs(next(iter(types["score"])), float)
+
+
+def store_rows(path, sql, *args):
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute(sql, args).fetchall()
+
+
+class ItemFeatures(unittest.TestCase):
+    def setUp(self):
+        if FULL is None:
+            self.skipTest("the usersim command has no extract / embed stage")
+
+    def test_contents_match_the_store_and_the_info(self):
+        env = usersim.make(FULL)
+        f = env.item_features()
+        V = N_ITEMS
+        vec, cons, has = f["vectors"], f["cons_vectors"], f["has_vector"]
+        D = vec.shape[1]
+        self.assertEqual((vec.shape, cons.shape, has.shape), ((V, D), (V, D), (V, 2)))
+        self.assertEqual((vec.dtype, has.dtype), (np.float32, np.bool_))
+        # rows: the store's vectors, L2-normalized (as the simulator loads them), zeros where none
+        stored = {(i, side): np.frombuffer(b, dtype="<f4") for i, side, b in
+                  store_rows(FULL, "SELECT item, side, vec FROM item_vec")}
+        for i in range(V):
+            for side, m in ((0, vec), (1, cons)):
+                x = stored.get((i, side))
+                ok = x is not None and np.any(x != 0)
+                self.assertEqual(bool(has[i, side]), ok)
+                want = x / np.linalg.norm(x.astype(np.float64)) if ok else np.zeros(D)
+                np.testing.assert_allclose(m[i], want, atol=1e-6)
+        self.assertGreater(int(has.sum()), V)
+        # titles from the items table
+        titles = dict(store_rows(FULL, "SELECT id, COALESCE(title, '') FROM items"))
+        self.assertEqual(f["title"], [titles[i] for i in range(V)])
+        # keywords: CSR runs equal to the item_keyword table, texts from keyword
+        words = dict(store_rows(FULL, "SELECT id, text FROM keyword"))
+        for side, name in enumerate(("pros", "cons")):
+            indptr, ids = f[name + "_indptr"], f[name + "_ids"]
+            self.assertEqual((indptr.dtype, ids.dtype, len(indptr)), (np.uint32, np.uint32, V + 1))
+            for i in range(V):
+                got = [f["keywords"][k] for k in ids[indptr[i]:indptr[i + 1]]]
+                want = [words[k] for (k,) in store_rows(
+                    FULL, "SELECT keyword FROM item_keyword WHERE item = ? AND side = ? "
+                    "ORDER BY keyword", i, side)]
+                self.assertEqual(got, want)
+        self.assertGreater(len(f["pros_ids"]), 0)
+        # categories: as the info names them
+        env.reset(seed=2)
+        for item in range(6):
+            info = env.step(item)[4]
+            c = f["category"][item]
+            self.assertEqual(info["category"], f["category_names"][c] if c >= 0 else "")
+        self.assertGreater(len(f["category_names"]), 0)
+        env.close()
+
+    def test_zero_copy_read_only_and_alive_after_close(self):
+        base = _sim.shared_count()
+        env = usersim.make(FULL)
+        a, b = env.item_features(), env.item_features()
+        self.assertTrue(np.shares_memory(a["vectors"], b["vectors"]))  # the sim's, not copies
+        self.assertTrue(np.may_share_memory(a["vectors"], a["cons_vectors"]))  # interleaved
+        for key in ("vectors", "has_vector", "category", "pros_indptr", "pros_ids"):
+            self.assertFalse(a[key].flags.writeable, key)
+            with self.assertRaises(ValueError):
+                a[key][0] = 0
+        first = np.array(a["vectors"][:3])
+        env.close()
+        del b
+        gc.collect()
+        # the views keep the simulator open after the env is gone...
+        self.assertEqual(_sim.shared_count(), base + 1)
+        np.testing.assert_array_equal(a["vectors"][:3], first)
+        keep = a["category"]
+        del a
+        gc.collect()
+        self.assertEqual(_sim.shared_count(), base + 1)
+        del keep
+        gc.collect()
+        # ...and the last one closes it
+        self.assertEqual(_sim.shared_count(), base)
+
+    def test_without_vectors_or_keywords(self):
+        env = usersim.make(STORE, **SASREC_ONLY)
+        f = env.item_features()
+        self.assertIsNone(f["vectors"])
+        self.assertEqual(f["pros_ids"].shape, (0,))
+        np.testing.assert_array_equal(f["pros_indptr"], np.zeros(N_ITEMS + 1))
+        self.assertEqual(len(f["title"]), N_ITEMS)
+        env.close()
+        v = usersim.make_vec(FULL, 2)
+        self.assertEqual(v.item_features()["vectors"].shape[0], N_ITEMS)
+        v.close()
+
+
+class FeatureObservation(unittest.TestCase):
+    def setUp(self):
+        if FULL is None:
+            self.skipTest("the usersim command has no extract / embed stage")
+
+    def stub(self, user, vec, has):
+        """The user stub (env/env.h) recomputed from the store: the mean pros vector of the
+        user's liked training items that have one."""
+        liked = [i for (i,) in store_rows(FULL, "SELECT item FROM interactions WHERE user = ? "
+                                          "AND split = 0 AND label = 1", user) if has[i, 0]]
+        return vec[liked].astype(np.float64).mean(axis=0) if liked else np.zeros(vec.shape[1])
+
+    def test_contents_and_space(self):
+        K = 3
+        env = usersim.make(FULL, observation="features", obs_len=K, leave_prob=0.0, max_steps=8)
+        ids = usersim.make(FULL, obs_len=K, leave_prob=0.0, max_steps=8)  # same world, int32
+        f = env.item_features()
+        vec, has = f["vectors"], f["has_vector"]
+        D = vec.shape[1]
+        F = D + K * (D + 1)
+        self.assertEqual((env.observation_space.shape, env.observation_space.dtype),
+                         ((F,), np.float32))
+        rng = np.random.default_rng(5)
+        for user in (0, 7, 31):
+            obs, _ = env.reset(seed=user, options={"user": user})
+            iobs, _ = ids.reset(seed=user, options={"user": user})
+            self.assertIn(obs, env.observation_space)
+            np.testing.assert_allclose(obs[:D], self.stub(user, vec, has), atol=1e-6)
+            self.assertFalse(obs[D:].any())
+            stub = obs[:D].copy()
+            done = False
+            while not done:
+                a = int(rng.integers(N_ITEMS))
+                obs, r, term, trunc, _ = env.step(a)
+                iobs, ir, *_ = ids.step(a)
+                self.assertEqual(r, ir)
+                done = term or trunc
+                self.assertIn(obs, env.observation_space)
+                np.testing.assert_array_equal(obs[:D], stub)
+                for k in range(K):
+                    item, like = iobs[1 + 2 * k], iobs[2 + 2 * k]
+                    pair = obs[D + k * (D + 1):D + (k + 1) * (D + 1)]
+                    if item < 0:
+                        self.assertFalse(pair.any())
+                    else:
+                        np.testing.assert_array_equal(pair[:D], vec[item])
+                        self.assertEqual(pair[D], 1.0 if like else -1.0)
+        env.close()
+        ids.close()
+
+    def test_vector_env_equals_single_envs(self):
+        K, n, seed = 2, 3, 21
+        v = usersim.make_vec(FULL, n, threads=2, seed=seed, observation="features", obs_len=K,
+                             max_steps=6, leave_prob=0.1)
+        singles = [usersim.make(FULL, observation="features", obs_len=K, max_steps=6,
+                                leave_prob=0.1) for _ in range(n)]
+        self.assertEqual(v.single_observation_space, singles[0].observation_space)
+        obs, infos = v.reset()
+        k = [0] * n
+        for i, e in enumerate(singles):
+            o, _ = e.reset(options={"user": int(infos["user"][i]),
+                                    "episode_seed": usersim.episode_seed(seed, i, 0)})
+            np.testing.assert_array_equal(o, obs[i])
+        rng = np.random.default_rng(1)
+        finals = 0
+        for _ in range(40):
+            a = rng.integers(0, N_ITEMS, size=n)
+            obs, rew, term, trunc, infos = v.step(a)
+            for i, e in enumerate(singles):
+                o, r, t, u, _ = e.step(int(a[i]))
+                self.assertEqual((r, t, u), (rew[i], term[i], trunc[i]))
+                if t or u:
+                    finals += 1
+                    np.testing.assert_array_equal(infos["final_obs"][i], o)
+                    k[i] += 1
+                    o, _ = e.reset(options={"user": int(infos["user"][i]),
+                                            "episode_seed": usersim.episode_seed(seed, i, k[i])})
+                np.testing.assert_array_equal(o, obs[i])
+        self.assertGreater(finals, 3)
+        v.close()
+        for e in singles:
+            e.close()
+
+    def test_gymnasium_checks_and_errors(self):
+        env = gymnasium.make(usersim.ENV_ID, store=FULL, observation="features", obs_len=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(env.unwrapped)
+        self.assertEqual([str(w.message) for w in caught], [])
+        env.close()
+        base = _sim.shared_count()
+        with self.assertRaisesRegex(ValueError, "usersim embed"):
+            usersim.make(STORE, observation="features", **SASREC_ONLY)
+        with self.assertRaisesRegex(ValueError, "usersim embed"):
+            usersim.make_vec(FULL, 2, observation="features", use_embed=False)
+        with self.assertRaisesRegex(ValueError, "observation must be one of"):
+            usersim.make(FULL, observation="floats")
+        gc.collect()
+        self.assertEqual(_sim.shared_count(), base)  # nothing left open by the failures
 
 
 class Install(unittest.TestCase):

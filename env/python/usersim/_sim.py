@@ -3,12 +3,14 @@
 A us_sim is immutable after us_sim_open and safe to share between envs and threads (DESIGN.md),
 so every environment made from the same store file (same path, size and modification time) and
 the same simulator options uses one opened population. It is closed when the last environment
-using it is closed or collected.
+using it, and the last numpy view of its memory (Sim.item_features), is closed or collected.
 """
 import ctypes
 import math
 import os
 import threading
+
+import numpy as np
 
 from . import _lib
 
@@ -46,7 +48,20 @@ ENV_OPTIONS = (
     "mask_repeats",     # an item recommended twice in an episode earns 0 unasked; False
     "leave_gain",       # how strongly satisfaction moves leaving (0: constant); 0.35
     "leave_decay",      # memory of the satisfaction state, in [0, 1); 0.8
+    "observation",      # "ids" (default): int32 [user, obs_len (item, reaction) pairs];
+                        # "features": float32 [user stub, obs_len (item vector, reaction)
+                        # pairs] (env/env.h, us_env_features), for a plain MLP policy
 )
+OBSERVATIONS = ("ids", "features")
+
+
+def observation_kind(env_options):
+    """The observation option of env_options ("ids" when absent), checked."""
+    v = env_options.get("observation", "ids")
+    if v not in OBSERVATIONS:
+        raise ValueError(f"usersim: observation must be one of {', '.join(OBSERVATIONS)}, "
+                         f"found {v!r}")
+    return v
 
 
 def _flag(name, v):
@@ -116,7 +131,9 @@ def env_config(lib, options):
     library (a bad value raises UserSimError naming the field)."""
     c = lib.us_env_config_default()
     for name, v in options.items():
-        if name == "mask_repeats":
+        if name == "observation":
+            observation_kind(options)  # not a us_env_config field: the envs read it
+        elif name == "mask_repeats":
             c.mask_repeats = _flag(name, v)
         elif name in ("leave_prob", "leave_gain", "leave_decay"):
             setattr(c, name, _number(name, v))
@@ -211,6 +228,54 @@ class Sim(_lib.OwnsHandle):
                               for u in range(self.n_users)}
         return self._user_ids[raw]
 
+    def item_vectors(self, keep=None):
+        """(pros, cons, has): the (V, D) float32 views of each side of the item-vector matrix
+        and the (V, 2) bool mask of real rows, read-only, keeping the sim open (through keep,
+        or a new holder); three None when the sim holds no vectors."""
+        V = self.n_items
+        dim = ctypes.c_int()
+        has = ctypes.c_void_p()
+        addr = self.lib.us_sim_item_vectors(self.ptr, ctypes.byref(dim), ctypes.byref(has))
+        if not addr:
+            return None, None, None
+        keep = keep or _Keep(self)
+        D = dim.value
+        both = _view(keep, addr, ctypes.c_float, V * 2 * D, np.float32, (V, 2, D))
+        mask = _view(keep, has.value, ctypes.c_uint8, V * 2, np.uint8, (V, 2)).view(np.bool_)
+        return both[:, 0, :], both[:, 1, :], mask
+
+    def item_features(self):
+        """Every item's features (UserSimEnv.item_features documents the dict): numpy arrays
+        viewing the us_sim's memory, read-only, where the C library keeps them (vectors,
+        categories, keyword runs), and Python lists of str (titles, names) otherwise."""
+        lib, ptr, V = self.lib, self.ptr, self.n_items
+        keep = _Keep(self)
+        out = {}
+        out["vectors"], out["cons_vectors"], out["has_vector"] = self.item_vectors(keep)
+        n_cats = ctypes.c_int()
+        addr = lib.us_sim_item_categories(ptr, ctypes.byref(n_cats))
+        if addr:
+            out["category"] = _view(keep, addr, ctypes.c_int32, V, np.int32, (V,))
+        else:
+            out["category"] = _frozen(np.full(V, -1, dtype=np.int32))
+        out["category_names"] = [lib.us_sim_category_name(ptr, c).decode("utf-8", "replace")
+                                 for c in range(n_cats.value)]
+        out["title"] = [lib.us_sim_item_title(ptr, i).decode("utf-8", "replace")
+                        for i in range(V)]
+        for side, name in enumerate(("pros", "cons")):
+            off, ids = ctypes.c_void_p(), ctypes.c_void_p()
+            total = lib.us_sim_keyword_csr(ptr, side, ctypes.byref(off), ctypes.byref(ids))
+            if off.value:
+                out[name + "_indptr"] = _view(keep, off.value, ctypes.c_uint32, V + 1,
+                                              np.uint32, (V + 1,))
+                out[name + "_ids"] = _view(keep, ids.value, ctypes.c_uint32, total, np.uint32,
+                                           (total,))
+            else:
+                out[name + "_indptr"] = _frozen(np.zeros(V + 1, dtype=np.uint32))
+                out[name + "_ids"] = _frozen(np.zeros(0, dtype=np.uint32))
+        out["keywords"] = [self.keyword(k) for k in range(lib.us_sim_n_keywords(ptr))]
+        return out
+
     def _close(self):
         if self.ptr:
             self.lib.us_sim_close(self.ptr)
@@ -219,6 +284,37 @@ class Sim(_lib.OwnsHandle):
 
 _open = {}
 _open_lock = threading.Lock()
+
+
+class _Keep:
+    """One reference to a Sim held for as long as a numpy view of its memory lives: every view
+    made by Sim.item_features reaches one of these through its base, so the us_sim is closed
+    only after the last view (and the last env) is gone."""
+
+    def __init__(self, sim):
+        with _open_lock:
+            sim.refs += 1
+        self.sim = sim
+
+    def __del__(self):
+        try:
+            release(self.sim)
+        except Exception:  # at interpreter exit the modules may already be gone
+            pass
+
+
+def _frozen(a):
+    a.flags.writeable = False
+    return a
+
+
+def _view(keep, addr, ctype, count, dtype, shape):
+    """A read-only numpy array of shape over count ctype values at addr, keeping keep alive."""
+    if count == 0:
+        return _frozen(np.zeros(shape, dtype=dtype))
+    buf = (ctype * count).from_address(addr)
+    buf._usersim_keep = keep  # numpy's base is a memoryview of buf, which holds keep
+    return _frozen(np.frombuffer(buf, dtype=dtype).reshape(shape))
 
 
 def acquire(store, sim_options):

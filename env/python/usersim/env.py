@@ -2,7 +2,8 @@
 us_env of the C library (env/env.h).
 
 Each step is one ctypes call into us_env_step, which writes the next observation into a numpy
-buffer this object owns; the step's reaction (each vote, its score, the matched keywords) is
+buffer this object owns (with observation="features", a second call, us_env_features, writes
+the float32 feature observation into another); the step's reaction (each vote, its score, the matched keywords) is
 turned into the info dict. The environment draws nothing itself: every episode's C generator
 is seeded from a number drawn from self.np_random, which reset(seed=s) seeds the way gymnasium
 does, so the same seed gives the same trajectory with or without gymnasium installed.
@@ -34,6 +35,22 @@ def _action_index(action, n_items):
     return a
 
 
+def features_space_bounds(size):
+    """low, high of the float32 feature observation (env/env.h): L2-normalized vectors, their
+    mean, and reactions +1 / -1 / 0, so every entry is in [-1, 1]."""
+    return np.full(size, -1.0, dtype=np.float32), np.full(size, 1.0, dtype=np.float32)
+
+
+def features_size_or_raise(lib, size, store):
+    """size, or a ValueError saying why a store gives no feature observation."""
+    if size <= 0:
+        raise ValueError(
+            f"usersim: observation='features' needs item text vectors, and {store} was opened "
+            "without them: run `usersim embed` (or `usersim build`) on the store, and keep "
+            "use_embed=True")
+    return size
+
+
 def observation_bounds(n_users, n_items, obs_len):
     """low, high of the int32 observation [user, then obs_len (item, reaction) pairs], where a
     pair not yet filled is (-1, -1) and a reaction is 1 like, 0 dislike."""
@@ -54,14 +71,18 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
     same. store is a NAME.usdb file; options are listed in usersim.OPTIONS (simulator options
     such as paper, mode, choose, judge_known, use_collab, tie, use_keyword, use_embed,
     use_sasrec, category_filter, thresholds, calibrate; environment options max_steps,
-    leave_prob, leave_gain, leave_decay, obs_len, mask_repeats). The attribute
+    leave_prob, leave_gain, leave_decay, obs_len, mask_repeats, observation). The attribute
     thresholds holds the (keyword, embed, sasrec) thresholds in use (fitted on the validation
     split with calibrate=True). eval_order: episodes without a chosen user
     take users 0, 1, 2, ... in turn and never end early (the evaluation mode).
 
     Spaces: action_space Discrete(n_items); observation_space Box(int32, (1 + 2*obs_len,)):
     the user id, then the last obs_len (item, reaction) pairs, oldest first, padded at the
-    front with (-1, -1).
+    front with (-1, -1). With observation="features" it is Box(float32, (D + obs_len*(D + 1),),
+    -1, 1), D the store's text-vector dimension (env/env.h, us_env_features): the user stub
+    (the mean text vector of the items the user liked in training), then the last obs_len
+    (item text vector, reaction +1 like / -1 not) pairs, oldest first, zero-padded at the
+    front; a store without vectors (no embed stage, or use_embed=False) raises ValueError.
 
     reset(seed=None, options=None): options may hold "user" (a dense id, or a raw id as a str)
     and "episode_seed" (the C generator's seed for this episode instead of one drawn from
@@ -76,8 +97,16 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
     probability), judged (the judge's decision), p_reward (P(like) of the whole reaction),
     votes {keyword, embed, sasrec: 1 like, 0 dislike, -1 not used}, score (the judge's
     P(like)), pros_matches, cons_matches, matched_pros, matched_cons (keyword texts), pros_sim,
-    cons_sim, p_sasrec, p_bias, p_mf. A component that is not used (or a repeat, which the user
-    is not asked about) has None for its scores.
+    cons_sim, p_sasrec, p_bias, p_mf, and asked (the user was asked: False for a repeat,
+    which earns no like unasked). Every key has one type whatever happens, so vector wrappers
+    can batch them (gymnasium's sync vector env makes each info array from the first env's
+    value): a score the reaction has none of (a component not used, or any score of a repeat)
+    is -1.0, and a keyword count -1, as votes and logged say -1 for none. Read a score under
+    its flag: asked for the reaction's scores, votes[name] >= 0 for a component's (a cosine
+    pros_sim / cons_sim may itself be -1.0); every probability (p_*, score) is in [0, 1] when
+    present. (Not NaN: NaN != NaN, and gymnasium's env checker compares infos with ==.)
+
+    item_features() gives every item's text vectors, categories, titles and keywords.
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}
@@ -94,6 +123,7 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
         lib = _lib.load()
         self._lib = lib
         self.config = _sim.env_config(lib, env_options)
+        self.observation = _sim.observation_kind(env_options)
         self._sim = _sim.acquire(store, sim_options)
         self.store = self._sim.path
         self.thresholds = self._sim.thresholds
@@ -117,8 +147,20 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
         self._done = True
         self._last = None  # the last step's (item, reward, terminated, truncated, info)
         self.action_space = _gym.Discrete(self.n_items)
-        low, high = observation_bounds(self.n_users, self.n_items, self.config.obs_len)
-        self.observation_space = _gym.Box(low, high, dtype=np.int32)
+        self._feat = None
+        if self.observation == "features":
+            try:
+                size = features_size_or_raise(lib, lib.us_env_features_size(self._env),
+                                              self.store)
+            except ValueError:
+                self.close()
+                raise
+            self._feat = np.zeros(size, dtype=np.float32)
+            self._feat_addr = self._feat.ctypes.data
+            self.observation_space = _gym.Box(*features_space_bounds(size), dtype=np.float32)
+        else:
+            low, high = observation_bounds(self.n_users, self.n_items, self.config.obs_len)
+            self.observation_space = _gym.Box(low, high, dtype=np.int32)
 
     # ---- the Gymnasium API ----
 
@@ -152,7 +194,7 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
                 "episode_seed": np.uint64(episode_seed)}
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), info
+        return self._observation(), info
 
     def step(self, action):
         self._require_open()
@@ -168,7 +210,7 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
         self._last = (item, float(r.reward), terminated, truncated, info)
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), float(r.reward), terminated, truncated, info
+        return self._observation(), float(r.reward), terminated, truncated, info
 
     def render(self):
         if self.render_mode is None:
@@ -219,6 +261,28 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
         """The dataset's id of item (a dense id)."""
         return self._sim.item_raw(_action_index(item, self.n_items))
 
+    def item_features(self):
+        """Every item's features, as the simulator holds them (V = n_items), in a dict:
+          vectors       (V, D) float32: each item's pros text vector, L2-normalized, a zero row
+                        where the store has none; the vectors the feature observation uses
+          cons_vectors  (V, D) float32: the cons side likewise
+          has_vector    (V, 2) bool: which rows (pros, cons) are vectors
+                        (the three are None when the store has no vectors or use_embed=False)
+          category      (V,) int32: index into category_names, -1 for none
+          category_names  list of str
+          title         list of V str ("" where the store has none)
+          pros_indptr, pros_ids, cons_indptr, cons_ids   (V + 1,) and (nnz,) uint32: keyword
+                        ids per item as CSR (item i's are ids[indptr[i]:indptr[i+1]], ascending;
+                        scipy.sparse.csr_matrix((np.ones(nnz), ids, indptr)) takes them); empty
+                        when the store has no keywords or use_keyword=False
+          keywords      list of str: the text of each keyword id
+        The arrays are read-only views of the simulator's own memory, not copies: they stay
+        valid as long as they live (each one keeps the shared simulator open after this env is
+        closed), and are never written (the simulator is shared by every env of the store).
+        Copy one (np.array(a)) to change it. The lists are fresh copies."""
+        self._require_open()
+        return self._sim.item_features()
+
     # ---- helpers ----
 
     def _require_open(self):
@@ -238,6 +302,13 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
                              f"0..{self.n_users - 1}")
         return int(v)
 
+    def _observation(self):
+        """A copy of the observation the last C call wrote (the feature one when chosen)."""
+        if self._feat is not None:
+            self._lib.us_env_features(self._env, self._feat_addr)
+            return self._feat.copy()
+        return self._obs.copy()
+
     def _step_info(self, item, r):
         rc = r.reaction
         sim = self._sim
@@ -245,8 +316,8 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
         asked = any(rc.vote[k] >= 0 for k in range(_lib.US_SIM_NVOTES))  # judged
         kw, em, sa = (asked and used for used in self._used)
         top = _lib.US_SIM_MAX_MATCHED
-        def num(ok, v):  # a score, or None where there is none
-            return float(v) if ok and not math.isnan(v) else None
+        def num(ok, v):  # a score, or -1.0 where there is none: always a float
+            return float(v) if ok and not math.isnan(v) else -1.0
 
         return {
             "user": u,
@@ -261,13 +332,14 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
             "engage": bool(rc.engage) and asked,
             "p_engage": num(asked, rc.p_engage),
             "judged": bool(rc.judged) and asked,
+            "asked": asked,
             "p_reward": float(rc.p_reward) if asked else 0.0,
             "p_bias": num(asked, rc.p_bias),
             "p_mf": num(asked, rc.p_mf),
             "votes": {name: rc.vote[k] for k, name in enumerate(_lib.VOTE_NAMES)},
             "score": num(asked, rc.score),
-            "pros_matches": rc.pros_matches if kw else None,
-            "cons_matches": rc.cons_matches if kw else None,
+            "pros_matches": rc.pros_matches if kw else -1,
+            "cons_matches": rc.cons_matches if kw else -1,
             "matched_pros": [sim.keyword(rc.matched_pros[k])
                              for k in range(min(rc.n_matched_pros, top))] if kw else [],
             "matched_cons": [sim.keyword(rc.matched_cons[k])
@@ -291,22 +363,22 @@ class UserSimEnv(_lib.OwnsHandle, _gym.Env):
             return head
         item, reward, term, trunc, info = self._last
         cat = f", {info['category']}" if info["category"] else ""
-        judged = info["score"] is not None
+        judged = info["asked"]
         outcome = ("like" if info["like"] else "not chosen" if judged and not info["engage"]
                    else "dislike")
         lines = [head, f"  item {item} ({info['item_raw']}{cat}) -> {outcome}, reward {reward:g}"
                        + (" [repeat: not asked]" if not judged else "")]
         if judged:
             say = {name: {1: "like", 0: "dislike"}.get(v, "-") for name, v in info["votes"].items()}
-            if info["pros_matches"] is not None:
+            if info["pros_matches"] >= 0:
                 pros = ", ".join(info["matched_pros"]) or "-"
                 cons = ", ".join(info["matched_cons"]) or "-"
                 lines.append(f"  keyword {say['keyword']}: pros {info['pros_matches']} ({pros}) "
                              f"vs cons {info['cons_matches']} ({cons})")
-            if info["pros_sim"] is not None:
+            if info["votes"]["embed"] >= 0:
                 lines.append(f"  embed {say['embed']}: pros {info['pros_sim']:.3f} "
                              f"vs cons {info['cons_sim']:.3f}")
-            if info["p_sasrec"] is not None:
+            if info["votes"]["sasrec"] >= 0:
                 lines.append(f"  sasrec {say['sasrec']}: P(like) {info['p_sasrec']:.3f}")
             lines.append(f"  judge P(like) {info['score']:.3f}, P(choose) {info['p_engage']:.3f}")
         if term:

@@ -15,7 +15,7 @@ import ctypes
 import numpy as np
 
 from . import _gym, _lib, _sim
-from .env import is_int, observation_bounds
+from .env import features_size_or_raise, features_space_bounds, is_int, observation_bounds
 
 
 def _reconstruct_final(prev, actions, rewards):
@@ -28,6 +28,19 @@ def _reconstruct_final(prev, actions, rewards):
         final[:, 1:-2] = prev[:, 3:]
         final[:, -2] = actions
         final[:, -1] = rewards.astype(np.int32)
+    return final
+
+
+def _reconstruct_final_features(prev, actions, rewards, vectors, obs_len):
+    """The same for the feature observation (env/env.h): the pairs of prev (rows of D user
+    stub floats, then obs_len pairs of D + 1) shifted one pair to the left and (the action's
+    vector, +1 like / -1 not) appended; the stub stays."""
+    final = prev.copy()
+    if obs_len > 0:
+        D = vectors.shape[1]
+        final[:, D:-(D + 1)] = prev[:, 2 * D + 1:]
+        final[:, -(D + 1):-1] = vectors[actions]
+        final[:, -1] = np.where(rewards > 0, 1.0, -1.0)
     return final
 
 
@@ -46,10 +59,12 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
     seeds are derived from it); reset() without a seed starts every env's next episode.
 
     step(actions) takes integer item ids of shape (num_envs,) and returns obs (num_envs,
-    1 + 2*obs_len) int32, rewards (num_envs,) float32, terminations and truncations (num_envs,)
-    bool, and infos with "user" (each env's user after the call, int32) and, when some episode
-    ended, "final_obs" (num_envs, obs size) int32 with the mask "_final_obs". Every call
-    returns new arrays. Per-step reactions (votes, keywords) are the single env's business.
+    1 + 2*obs_len) int32 (with observation="features", (num_envs, D + obs_len*(D + 1))
+    float32, written by us_vecenv_features over the same threads: see usersim.make), rewards
+    (num_envs,) float32, terminations and truncations (num_envs,) bool, and infos with "user" (each env's user after the call, int32) and, when some episode
+    ended, "final_obs" (num_envs, obs size) of the observation's dtype with the mask
+    "_final_obs". Every call returns new arrays. Per-step reactions (votes, keywords) are the
+    single env's business. item_features() is UserSimEnv.item_features().
     """
 
     metadata = {"render_modes": []}
@@ -59,6 +74,7 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
     def __init__(self, store, num_envs, threads=1, seed=0, eval_order=False, **options):
         self._vec = None
         self._sim = None
+        self._vectors = None
         self.closed = False
         # Checked here in full: ctypes would cut a Python int down to a C int without a word.
         for name, v, lo in (("num_envs", num_envs, 1), ("threads", threads, 1), ("seed", seed, 0)):
@@ -73,6 +89,7 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
         lib = _lib.load()
         self._lib = lib
         self.config = _sim.env_config(lib, env_options)
+        self.observation = _sim.observation_kind(env_options)
         # The C library's memory limit (env.h), checked before the store is opened.
         each = lib.us_env_bytes_estimate(ctypes.byref(self.config))
         limit = _lib.US_VECENV_MAX_BYTES // each
@@ -112,8 +129,24 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
                                                           self._terminated, self._truncated,
                                                           self._users))
         self.single_action_space = _gym.Discrete(self.n_items)
-        low, high = observation_bounds(self.n_users, self.n_items, self.config.obs_len)
-        self.single_observation_space = _gym.Box(low, high, dtype=np.int32)
+        self._feat = None
+        if self.observation == "features":
+            try:
+                size = features_size_or_raise(
+                    self._lib, self._lib.us_vecenv_features_size(self._vec), self.store)
+            except ValueError:
+                self.close()
+                raise
+            # two buffers, alternating like the int32 ones; the item vectors (a view of the
+            # simulator's memory) rebuild final observations
+            self._feat = [np.zeros((n, size), dtype=np.float32) for _ in range(2)]
+            self._feat_addr = [b.ctypes.data for b in self._feat]
+            self._vectors = self._sim.item_vectors()[0]
+            self.single_observation_space = _gym.Box(*features_space_bounds(size),
+                                                     dtype=np.float32)
+        else:
+            low, high = observation_bounds(self.n_users, self.n_items, self.config.obs_len)
+            self.single_observation_space = _gym.Box(low, high, dtype=np.int32)
         self.action_space = _gym.batch_space(self.single_action_space, self.num_envs)
         self.observation_space = _gym.batch_space(self.single_observation_space, self.num_envs)
 
@@ -153,8 +186,8 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
                 self._open(int(seed))
         self._lib.us_vecenv_reset(self._vec, self._addr[self._cur])
         self._started = True
-        obs = self._obs[self._cur].copy()
-        return obs, {"user": obs[:, 0].copy()}
+        obs = self._obs[self._cur]
+        return self._observation(), {"user": obs[:, 0].copy()}
 
     def step(self, actions):
         self._require_open()
@@ -182,13 +215,33 @@ class UserSimVectorEnv(_lib.OwnsHandle, _gym.VectorEnv):
         truncated = self._truncated.view(np.bool_).copy()
         infos = {"user": self._users.copy()}
         ended = terminated | truncated
+        obs = self._observation()
         if ended.any():
-            infos["final_obs"] = _reconstruct_final(self._obs[prev], self._actions, rewards)
+            if self._feat is not None:
+                infos["final_obs"] = _reconstruct_final_features(
+                    self._feat[prev], self._actions, rewards, self._vectors, self.config.obs_len)
+            else:
+                infos["final_obs"] = _reconstruct_final(self._obs[prev], self._actions, rewards)
             infos["_final_obs"] = ended
-        return self._obs[self._cur].copy(), rewards, terminated, truncated, infos
+        return obs, rewards, terminated, truncated, infos
+
+    def _observation(self):
+        """A copy of the observation the last C call left in the current buffer (the feature
+        one, written now, when chosen)."""
+        if self._feat is not None:
+            self._lib.us_vecenv_features(self._vec, self._feat_addr[self._cur])
+            return self._feat[self._cur].copy()
+        return self._obs[self._cur].copy()
+
+    def item_features(self):
+        """Every item's features: see UserSimEnv.item_features (the same dict, with the same
+        read-only views of the shared simulator's memory)."""
+        self._require_open()
+        return self._sim.item_features()
 
     def close(self, **kwargs):
         self._free()
+        self._vectors = None  # a view that keeps the simulator open
         sim, self._sim = getattr(self, "_sim", None), None
         if sim is not None:
             _sim.release(sim)
