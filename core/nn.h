@@ -402,6 +402,37 @@ float *nn_block_section(const nn_block *b, float *base /* (total) */, nn_section
 /* Tensor i of section s: base + s·nparams + offsets[i]. Borrows base. */
 float *nn_block_tensor(const nn_block *b, float *base /* (total) */, nn_section s, size_t i);
 
+/* ------------------------------------------------------------------------------------------
+ * Batch-inference kernels (the BERT encoder): vectorizable loops beside the plain kernels
+ * ---------------------------------------------------------------------------------------- */
+
+/* out[i] = erf(inp[i]) by a rational function (x·P(x²)/Q(x²), ±1 for |x| >= 3.92) that the
+ * compiler vectorizes. Against glibc's erff over every float: at most NN_ERF_VEC_MAX_ULP
+ * units in the last place of the result and NN_ERF_VEC_MAX_ABS absolute (tests sweep it
+ * densely). Odd, |out| <= 1, NaN stays NaN. The same bits on every x86-64 CPU. In place is
+ * allowed. Borrows out and inp for the call. */
+void nn_erf_vec(float *out /* (n) */, const float *inp /* (n) */, size_t n);
+#define NN_ERF_VEC_MAX_ULP 6
+#define NN_ERF_VEC_MAX_ABS 3.6e-7
+
+/* nn_gelu_forward with nn_erf_vec's erf in place of erff: out = 0.5·x·(1 + erf(x/√2)), the
+ * same expression otherwise. In place is allowed. Borrows out and inp for the call. */
+void nn_gelu_forward_vec(float *out /* (n) */, const float *inp /* (n) */, size_t n);
+
+/* Bidirectional multi-head self-attention over B packed sequences without padding: sequence
+ * b is rows [offsets[b], offsets[b+1]) of qkv and of out, at most max_len rows, every row a
+ * real token (no mask). For each head and query t of a sequence, over its keys t2:
+ *   out_t = Σ_t2 softmax_t2(q_t·k_t2/√hs)·v_t2,
+ * the same as nn_attention_forward with a mask over padded rows, restricted to the real rows.
+ * Plain loops the compiler vectorizes (no sgemm: at tens of tokens its packing costs more than
+ * the product); the same bits on every x86-64 CPU. scratch holds
+ * nn_attention_packed_scratch(C, H, max_len) floats. Overwrites out's rows of the sequences;
+ * out must not alias qkv or scratch. Borrows every buffer for the call. */
+void nn_attention_packed_forward(float *out /* (N,C) */, float *scratch, const float *qkv
+                                 /* (N,3C) */, const int *offsets /* (B+1) */, int B, int C, int H,
+                                 int max_len);
+size_t nn_attention_packed_scratch(int C, int H, int max_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,7 +79,7 @@ const us_tokenizer *us_bert_tokenizer(const us_bert_encoder *enc);
 
 /* Allocates the activations for passes of up to max_batch texts of up to max_len tokens each
  * (max_len <= 0 or above the model's max_seq_length means max_seq_length). For MiniLM at
- * B = 32, T = 256 that is about 75 MiB; it grows as B·T (and as T² for one attention map).
+ * B = 32, T = 256 that is about 75 MiB; it grows as B·T.
  * Borrows enc, which must outlive *out. Caller owns *out; release with us_bert_state_free(). */
 us_status us_bert_state_init(us_bert_state **out, const us_bert_encoder *enc, int max_batch,
                              int max_len, us_err *err);
