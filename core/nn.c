@@ -1127,3 +1127,6 @@ void nn_attention_packed_forward(float *out, float *scratch, const float *qkv, c
 #endif
     nn_att_packed_plain(out, scratch, qkv, offsets, B, C, H, max_len);
 }
+
+int nn_blas_threads(void) { return openblas_get_num_threads(); }
+void nn_blas_set_threads(int n) { openblas_set_num_threads(n); }

@@ -433,6 +433,12 @@ void nn_attention_packed_forward(float *out /* (N,C) */, float *scratch, const f
                                  int max_len);
 size_t nn_attention_packed_scratch(int C, int H, int max_len);
 
+/* OpenBLAS's thread count (what openblas_set_num_threads set), and setting it: for callers
+ * that split work over threads themselves and need one-thread sgemm inside each. The count is
+ * process-wide. */
+int nn_blas_threads(void);
+void nn_blas_set_threads(int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,6 +49,16 @@ struct us_bert_state {
     float *att;             /* nn_attention_packed_scratch floats */
     float *mean, *rstd;     /* (B, T) layer norm statistics (required by the kernel; unused) */
     double *acc;            /* (C) pooling accumulator */
+    /* Threads (made at the first pass that uses more than one): group g of a pass, texts
+     * [gb[g], gb[g+1]), runs on worker g with its own scratch; group 0 uses att and acc. */
+    int nt;           /* groups the pool below was made for; 0 = none */
+    us_pool *pool;    /* nt workers, or NULL */
+    float *tatt;      /* (nt, attention scratch) */
+    double *tacc;     /* (nt, C) */
+    int *gb;          /* (nt + 1) */
+    int *goff;        /* (max_batch + nt): group g's text offsets from its first row, at gb[g] + g */
+    const us_bert_encoder *run_enc; /* the pass the workers run */
+    float *run_out;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -193,6 +203,11 @@ void us_bert_state_free(us_bert_state *st) {
     free(st->pid);
     free(st->ppos);
     free(st->off);
+    us_pool_free(st->pool);
+    free(st->tatt);
+    free(st->tacc);
+    free(st->gb);
+    free(st->goff);
     free(st->mean);
     free(st->rstd);
     free(st->acc);
@@ -251,13 +266,118 @@ static void add_inplace(float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] += b[i];
 }
 
+/* The model on the packed texts [b0, b1) of the pass (rows [off[b0], off[b1]) of the state's
+ * packed tokens), writing their vectors at out + b0·C. lo (b1 - b0 + 1) are the texts' row
+ * offsets from row off[b0]; att and acc are this group's scratch. Groups touch disjoint rows of
+ * x, y, buf, mean, rstd and out, so they may run at once. */
+static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0, int b1,
+                          const int *lo, float *att, double *acc, float *out) {
+    const us_bert_config *cfg = &enc->cfg;
+    const us_bert_weights *w = &enc->w;
+    const int C = cfg->hidden_size, H = cfg->num_attention_heads, I = cfg->intermediate_size;
+    const float eps = cfg->layer_norm_eps;
+    const int r0 = st->off[b0], N = st->off[b1] - r0, B = b1 - b0;
+    const size_t NC = (size_t)N * (size_t)C;
+    float *x = st->x + (size_t)r0 * C, *y = st->y + (size_t)r0 * C;
+    float *buf = st->buf + (size_t)r0 * st->ffw;
+    float *mean = st->mean + r0, *rstd = st->rstd + r0;
+    const int32_t *pid = st->pid + r0, *ppos = st->ppos + r0;
+
+    if (N > 0) {
+        /* Embeddings: x[n,:] = word_emb[id] + pos_emb[t] + type_emb[0], then LayerNorm. */
+        for (int n = 0; n < N; n++) {
+            const float *we = w->word_emb + (size_t)pid[n] * C;
+            const float *pe = w->pos_emb + (size_t)ppos[n] * C;
+            float *xn = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) xn[c] = we[c] + pe[c] + w->type_emb[c];
+        }
+        nn_layernorm_forward(x, mean, rstd, x, w->emb_ln_w, w->emb_ln_b, N, C, eps);
+    }
+    for (int l = 0; l < cfg->num_hidden_layers && N > 0; l++) {
+        const size_t lcc = (size_t)l * C * C, lc = (size_t)l * C;
+        const size_t lic = (size_t)l * I * C, li = (size_t)l * I;
+        /* qkv = x·[wq; wk; wv]ᵀ + [bq | bk | bv]: buf (N, 3C), one sgemm over every token */
+        nn_linear_forward(buf, x, enc->wqkv + 3 * lcc, enc->bqkv + 3 * lc, N, C, 3 * C);
+        /* Self-attention within each text: y[n,:] = Σ_n2 softmax(q_n·k_n2/√hs)·v_n2 over the
+         * rows n2 of n's text. */
+        nn_attention_packed_forward(y, att, buf, lo, B, C, H, st->max_len);
+        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C) */
+        nn_linear_forward(buf, y, w->wo + lcc, w->bo + lc, N, C, C);
+        add_inplace(buf, x, NC);
+        nn_layernorm_forward(x, mean, rstd, buf, w->ln1_w + lc, w->ln1_b + lc, N, C, eps);
+        /* intermediate: buf (N, I) = GELU(x·w1ᵀ + b1), exact GELU (a vectorized erf within a
+         * few ulps of erff: core/nn.h) */
+        nn_linear_forward(buf, x, w->w1 + lic, w->b1 + li, N, C, I);
+        nn_gelu_forward_vec(buf, buf, (size_t)N * I);
+        /* output: x = LayerNorm(x + buf·w2ᵀ + b2) */
+        nn_linear_forward(y, buf, w->w2 + lic, w->b2 + lc, N, I, C);
+        add_inplace(y, x, NC);
+        nn_layernorm_forward(x, mean, rstd, y, w->ln2_w + lc, w->ln2_b + lc, N, C, eps);
+    }
+
+    /* Mean pooling over the text's rows (its real tokens), summed in double:
+     *   out[b,:] = Σ_n x[n,:] / count,
+     * then, with a Normalize module, out[b,:] /= max(‖out[b,:]‖₂, 1e-12) (torch's normalize). */
+    for (int b = 0; b < B; b++) {
+        float *ob = out + (size_t)(b0 + b) * C;
+        const int n0 = lo[b], cnt = lo[b + 1] - lo[b];
+        if (cnt == 0) {
+            memset(ob, 0, (size_t)C * sizeof(float));
+            continue;
+        }
+        memset(acc, 0, (size_t)C * sizeof(double));
+        for (int n = n0; n < n0 + cnt; n++) {
+            const float *xt = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) acc[c] += xt[c];
+        }
+        for (int c = 0; c < C; c++) ob[c] = (float)(acc[c] / (double)cnt);
+        if (!cfg->normalize) continue;
+        double ss = 0.0;
+        for (int c = 0; c < C; c++) ss += (double)ob[c] * ob[c];
+        double norm = sqrt(ss);
+        if (norm < 1e-12) norm = 1e-12;
+        for (int c = 0; c < C; c++) ob[c] = (float)(ob[c] / norm);
+    }
+}
+
+/* Group g of the pass that st->run_enc runs: the pool's work of worker g. */
+static void forward_worker(void *ctx, int g) {
+    us_bert_state *st = ctx;
+    const size_t scr = nn_attention_packed_scratch(st->run_enc->cfg.hidden_size,
+                                                   st->run_enc->cfg.num_attention_heads,
+                                                   st->max_len);
+    forward_group(st->run_enc, st, st->gb[g], st->gb[g + 1], st->goff + st->gb[g] + g,
+                  st->tatt + (size_t)g * scr, st->tacc + (size_t)g * st->run_enc->cfg.hidden_size,
+                  st->run_out);
+}
+
+/* Makes st's scratch and pool for nt groups (nt >= 2) unless it has them; 0 when out of memory
+ * (the caller then runs the groups one after another: the same bits). */
+static int ensure_groups(const us_bert_encoder *enc, us_bert_state *st, int nt) {
+    if (st->nt == nt) return 1;
+    us_pool_free(st->pool);
+    free(st->tatt);
+    free(st->tacc);
+    free(st->gb);
+    free(st->goff);
+    st->pool = NULL;
+    st->nt = 0;
+    const size_t scr = nn_attention_packed_scratch(enc->cfg.hidden_size,
+                                                   enc->cfg.num_attention_heads, st->max_len);
+    st->tatt = malloc((size_t)nt * scr * sizeof(float));
+    st->tacc = malloc((size_t)nt * (size_t)enc->cfg.hidden_size * sizeof(double));
+    st->gb = malloc((size_t)(nt + 1) * sizeof(int));
+    st->goff = malloc((size_t)(st->max_batch + nt) * sizeof(int));
+    if (!st->tatt || !st->tacc || !st->gb || !st->goff) return 0;
+    if (us_pool_init(&st->pool, nt, forward_worker, st, NULL) != US_OK) st->pool = NULL;
+    st->nt = nt;
+    return 1;
+}
+
 void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_t *ids,
                      const uint8_t *mask, int B, int T, float *out) {
     const us_bert_config *cfg = &enc->cfg;
-    const us_bert_weights *w = &enc->w;
     US_ASSERT(B >= 1 && B <= st->max_batch && T >= 1 && T <= st->max_len);
-    const int C = cfg->hidden_size, H = cfg->num_attention_heads, I = cfg->intermediate_size;
-    const float eps = cfg->layer_norm_eps;
 
     /* Pack the real tokens: text b becomes rows [off[b], off[b+1]), in position order. A
      * masked token is no key of any query and is not pooled, so its own row would only be
@@ -275,66 +395,39 @@ void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_
         }
     }
     st->off[B] = N;
-    const size_t NC = (size_t)N * (size_t)C;
 
-    if (N > 0) {
-        /* Embeddings: x[n,:] = word_emb[id] + pos_emb[t] + type_emb[0], then LayerNorm. */
-        for (int n = 0; n < N; n++) {
-            const float *we = w->word_emb + (size_t)st->pid[n] * C;
-            const float *pe = w->pos_emb + (size_t)st->ppos[n] * C;
-            float *xn = st->x + (size_t)n * C;
-            for (int c = 0; c < C; c++) xn[c] = we[c] + pe[c] + w->type_emb[c];
-        }
-        nn_layernorm_forward(st->x, st->mean, st->rstd, st->x, w->emb_ln_w, w->emb_ln_b, N, C,
-                             eps);
+    /* Threads: as many as OpenBLAS is set to use (the commands' --threads), at most one per
+     * text. The pass is cut into that many groups of whole texts with about equal token counts
+     * (group g starts at the first text whose first row is at least g·N/nt), each run through
+     * the whole model with one-thread sgemm. The cut depends only on the texts and nt, so the
+     * bits do too; nt = 1 is the plain single-group pass. */
+    int nt = nn_blas_threads();
+    if (nt > B) nt = B;
+    if (nt <= 1 || !ensure_groups(enc, st, nt)) {
+        forward_group(enc, st, 0, B, st->off, st->att, st->acc, out);
+        return;
     }
-    for (int l = 0; l < cfg->num_hidden_layers && N > 0; l++) {
-        const size_t lcc = (size_t)l * C * C, lc = (size_t)l * C;
-        const size_t lic = (size_t)l * I * C, li = (size_t)l * I;
-        /* qkv = x·[wq; wk; wv]ᵀ + [bq | bk | bv]: buf (N, 3C), one sgemm over every token */
-        nn_linear_forward(st->buf, st->x, enc->wqkv + 3 * lcc, enc->bqkv + 3 * lc, N, C, 3 * C);
-        /* Self-attention within each text: y[n,:] = Σ_n2 softmax(q_n·k_n2/√hs)·v_n2 over the
-         * rows n2 of n's text. */
-        nn_attention_packed_forward(st->y, st->att, st->buf, st->off, B, C, H, st->max_len);
-        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C) */
-        nn_linear_forward(st->buf, st->y, w->wo + lcc, w->bo + lc, N, C, C);
-        add_inplace(st->buf, st->x, NC);
-        nn_layernorm_forward(st->x, st->mean, st->rstd, st->buf, w->ln1_w + lc, w->ln1_b + lc, N,
-                             C, eps);
-        /* intermediate: buf (N, I) = GELU(x·w1ᵀ + b1), exact GELU (a vectorized erf within a
-         * few ulps of erff: core/nn.h) */
-        nn_linear_forward(st->buf, st->x, w->w1 + lic, w->b1 + li, N, C, I);
-        nn_gelu_forward_vec(st->buf, st->buf, (size_t)N * I);
-        /* output: x = LayerNorm(x + buf·w2ᵀ + b2) */
-        nn_linear_forward(st->y, st->buf, w->w2 + lic, w->b2 + lc, N, I, C);
-        add_inplace(st->y, st->x, NC);
-        nn_layernorm_forward(st->x, st->mean, st->rstd, st->y, w->ln2_w + lc, w->ln2_b + lc, N, C,
-                             eps);
+    st->gb[0] = 0;
+    for (int g = 1; g < nt; g++) {
+        int b = st->gb[g - 1];
+        while (b < B && (long)st->off[b] * nt < (long)g * N) b++;
+        st->gb[g] = b;
     }
-
-    /* Mean pooling over the text's rows (its real tokens), summed in double:
-     *   out[b,:] = Σ_n x[n,:] / count,
-     * then, with a Normalize module, out[b,:] /= max(‖out[b,:]‖₂, 1e-12) (torch's normalize). */
-    for (int b = 0; b < B; b++) {
-        float *ob = out + (size_t)b * C;
-        const int n0 = st->off[b], cnt = st->off[b + 1] - st->off[b];
-        if (cnt == 0) {
-            memset(ob, 0, (size_t)C * sizeof(float));
-            continue;
-        }
-        memset(st->acc, 0, (size_t)C * sizeof(double));
-        for (int n = n0; n < n0 + cnt; n++) {
-            const float *xt = st->x + (size_t)n * C;
-            for (int c = 0; c < C; c++) st->acc[c] += xt[c];
-        }
-        for (int c = 0; c < C; c++) ob[c] = (float)(st->acc[c] / (double)cnt);
-        if (!cfg->normalize) continue;
-        double ss = 0.0;
-        for (int c = 0; c < C; c++) ss += (double)ob[c] * ob[c];
-        double norm = sqrt(ss);
-        if (norm < 1e-12) norm = 1e-12;
-        for (int c = 0; c < C; c++) ob[c] = (float)(ob[c] / norm);
+    st->gb[nt] = B;
+    for (int g = 0; g < nt; g++) {
+        int *lo = st->goff + st->gb[g] + g;
+        for (int b = st->gb[g]; b <= st->gb[g + 1]; b++)
+            lo[b - st->gb[g]] = st->off[b] - st->off[st->gb[g]];
     }
+    st->run_enc = enc;
+    st->run_out = out;
+    /* One thread inside each sgemm while the groups run, OpenBLAS's count restored after. */
+    nn_blas_set_threads(1);
+    if (st->pool)
+        us_pool_run(st->pool);
+    else
+        for (int g = 0; g < nt; g++) forward_worker(st, g);
+    nn_blas_set_threads(nt);
 }
 
 void us_bert_encode(const us_bert_encoder *enc, us_bert_state *st, const char *const *texts,
