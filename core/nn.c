@@ -1128,5 +1128,83 @@ void nn_attention_packed_forward(float *out, float *scratch, const float *qkv, c
     nn_att_packed_plain(out, scratch, qkv, offsets, B, C, H, max_len);
 }
 
+/* One row of nn_layernorm_forward_vec: out = inp (+ res), then layer norm in place on out.
+ * Sums in double over 8 lanes (lane j takes c = j mod 8), reduced as
+ * ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)), then the C mod 8 leftovers in order. */
+static inline __attribute__((always_inline)) void
+nn_ln_row(float *out, const float *inp, const float *res, const float *weight, const float *bias,
+          int C, float eps) {
+    const int C8 = C & ~7;
+    if (res) {
+        for (int c = 0; c < C8; c += 8) {
+            float a[8], r[8];
+            memcpy(a, inp + c, sizeof a);
+            memcpy(r, res + c, sizeof r);
+            for (int j = 0; j < 8; j++) a[j] += r[j];
+            memcpy(out + c, a, sizeof a);
+        }
+        for (int c = C8; c < C; c++) out[c] = inp[c] + res[c];
+    } else if (out != inp) {
+        memcpy(out, inp, (size_t)C * sizeof(float));
+    }
+    /* μ = Σ_c x[c] / C */
+    double s[8] = {0};
+    for (int c = 0; c < C8; c += 8)
+        for (int j = 0; j < 8; j++) s[j] += (double)out[c + j];
+    double tot = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (int c = C8; c < C; c++) tot += out[c];
+    const float mu = (float)(tot / C);
+    /* σ² = Σ_c (x[c] - μ)² / C, two passes as the plain kernel */
+    double q[8] = {0};
+    for (int c = 0; c < C8; c += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = (double)out[c + j] - mu;
+            q[j] += d * d;
+        }
+    double qt = ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));
+    for (int c = C8; c < C; c++) {
+        double d = (double)out[c] - mu;
+        qt += d * d;
+    }
+    const float rs = (float)(1.0 / sqrt(qt / C + (double)eps));
+    /* y[c] = (x[c] - μ)·ρ·w[c] + b[c], the plain kernel's expression */
+    for (int c = 0; c < C8; c += 8) {
+        float v[8], w[8], b[8];
+        memcpy(v, out + c, sizeof v);
+        memcpy(w, weight + c, sizeof w);
+        memcpy(b, bias + c, sizeof b);
+        for (int j = 0; j < 8; j++) v[j] = (v[j] - mu) * rs * w[j] + b[j];
+        memcpy(out + c, v, sizeof v);
+    }
+    for (int c = C8; c < C; c++) out[c] = (out[c] - mu) * rs * weight[c] + bias[c];
+}
+
+static void nn_ln_plain(float *out, const float *inp, const float *res, const float *weight,
+                        const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++)
+        nn_ln_row(out + (size_t)n * C, inp + (size_t)n * C, res ? res + (size_t)n * C : NULL,
+                  weight, bias, C, eps);
+}
+#ifdef NN_HAVE_AVX2_PATH
+NN_AVX2 static void nn_ln_avx2(float *out, const float *inp, const float *res,
+                               const float *weight, const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++)
+        nn_ln_row(out + (size_t)n * C, inp + (size_t)n * C, res ? res + (size_t)n * C : NULL,
+                  weight, bias, C, eps);
+}
+#endif
+
+void nn_layernorm_forward_vec(float *out, const float *inp, const float *res,
+                              const float *weight, const float *bias, int N, int C, float eps) {
+    US_ASSERT(out && inp && weight && bias && N >= 0 && C > 0);
+#ifdef NN_HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2")) {
+        nn_ln_avx2(out, inp, res, weight, bias, N, C, eps);
+        return;
+    }
+#endif
+    nn_ln_plain(out, inp, res, weight, bias, N, C, eps);
+}
+
 int nn_blas_threads(void) { return openblas_get_num_threads(); }
 void nn_blas_set_threads(int n) { openblas_set_num_threads(n); }

@@ -433,6 +433,14 @@ void nn_attention_packed_forward(float *out /* (N,C) */, float *scratch, const f
                                  int max_len);
 size_t nn_attention_packed_scratch(int C, int H, int max_len);
 
+/* Inference layer norm of x = inp + res (res NULL: x = inp), the residual connection fused
+ * in: out[n,:] = (x[n,:] - μ)·ρ·weight + bias, μ and ρ as nn_layernorm_forward computes them
+ * but summed in 8 double lanes, so the loops vectorize (no mean or rstd kept). out may be inp
+ * or res (in place); the same bits on every x86-64 CPU. Borrows every buffer for the call. */
+void nn_layernorm_forward_vec(float *out /* (N,C) */, const float *inp /* (N,C) */,
+                              const float *res /* (N,C) or NULL */, const float *weight /* (C) */,
+                              const float *bias /* (C) */, int N, int C, float eps);
+
 /* OpenBLAS's thread count (what openblas_set_num_threads set), and setting it: for callers
  * that split work over threads themselves and need one-thread sgemm inside each. The count is
  * process-wide. */

@@ -47,7 +47,6 @@ struct us_bert_state {
     int32_t *pid, *ppos;    /* (B·T) the real tokens packed: id and position in its text */
     int *off;               /* (B+1) text b is packed rows [off[b], off[b+1]) */
     float *att;             /* nn_attention_packed_scratch floats */
-    float *mean, *rstd;     /* (B, T) layer norm statistics (required by the kernel; unused) */
     double *acc;            /* (C) pooling accumulator */
     /* Threads (made at the first pass that uses more than one): group g of a pass, texts
      * [gb[g], gb[g+1]), runs on worker g with its own scratch; group 0 uses att and acc. */
@@ -208,8 +207,6 @@ void us_bert_state_free(us_bert_state *st) {
     free(st->tacc);
     free(st->gb);
     free(st->goff);
-    free(st->mean);
-    free(st->rstd);
     free(st->acc);
     free(st);
 }
@@ -241,11 +238,8 @@ us_status us_bert_state_init(us_bert_state **out, const us_bert_encoder *enc, in
     st->pid = calloc(N, sizeof *st->pid);
     st->ppos = calloc(N, sizeof *st->ppos);
     st->off = calloc((size_t)max_batch + 1, sizeof *st->off);
-    st->mean = calloc(N, sizeof(float));
-    st->rstd = calloc(N, sizeof(float));
     st->acc = calloc(C, sizeof(double));
-    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->mean ||
-        !st->rstd || !st->acc || !st->pid || !st->ppos || !st->off) {
+    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->acc || !st->pid || !st->ppos || !st->off) {
         us_bert_state_free(st);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
                           "out of memory for a state of %d texts x %d tokens", max_batch, T);
@@ -261,15 +255,10 @@ int us_bert_state_max_len(const us_bert_state *st) { return st->max_len; }
  * Forward
  * ---------------------------------------------------------------------------------------- */
 
-/* a[i] += b[i]: the residual connections. */
-static void add_inplace(float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) a[i] += b[i];
-}
-
 /* The model on the packed texts [b0, b1) of the pass (rows [off[b0], off[b1]) of the state's
  * packed tokens), writing their vectors at out + b0·C. lo (b1 - b0 + 1) are the texts' row
  * offsets from row off[b0]; att and acc are this group's scratch. Groups touch disjoint rows of
- * x, y, buf, mean, rstd and out, so they may run at once. */
+ * x, y, buf and out, so they may run at once. */
 static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0, int b1,
                           const int *lo, float *att, double *acc, float *out) {
     const us_bert_config *cfg = &enc->cfg;
@@ -277,10 +266,8 @@ static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0,
     const int C = cfg->hidden_size, H = cfg->num_attention_heads, I = cfg->intermediate_size;
     const float eps = cfg->layer_norm_eps;
     const int r0 = st->off[b0], N = st->off[b1] - r0, B = b1 - b0;
-    const size_t NC = (size_t)N * (size_t)C;
     float *x = st->x + (size_t)r0 * C, *y = st->y + (size_t)r0 * C;
     float *buf = st->buf + (size_t)r0 * st->ffw;
-    float *mean = st->mean + r0, *rstd = st->rstd + r0;
     const int32_t *pid = st->pid + r0, *ppos = st->ppos + r0;
 
     if (N > 0) {
@@ -291,7 +278,7 @@ static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0,
             float *xn = x + (size_t)n * C;
             for (int c = 0; c < C; c++) xn[c] = we[c] + pe[c] + w->type_emb[c];
         }
-        nn_layernorm_forward(x, mean, rstd, x, w->emb_ln_w, w->emb_ln_b, N, C, eps);
+        nn_layernorm_forward_vec(x, x, NULL, w->emb_ln_w, w->emb_ln_b, N, C, eps);
     }
     for (int l = 0; l < cfg->num_hidden_layers && N > 0; l++) {
         const size_t lcc = (size_t)l * C * C, lc = (size_t)l * C;
@@ -301,18 +288,17 @@ static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0,
         /* Self-attention within each text: y[n,:] = Σ_n2 softmax(q_n·k_n2/√hs)·v_n2 over the
          * rows n2 of n's text. */
         nn_attention_packed_forward(y, att, buf, lo, B, C, H, st->max_len);
-        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C) */
+        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C); the
+         * residual sum is buf + x, inside the layer norm */
         nn_linear_forward(buf, y, w->wo + lcc, w->bo + lc, N, C, C);
-        add_inplace(buf, x, NC);
-        nn_layernorm_forward(x, mean, rstd, buf, w->ln1_w + lc, w->ln1_b + lc, N, C, eps);
+        nn_layernorm_forward_vec(x, buf, x, w->ln1_w + lc, w->ln1_b + lc, N, C, eps);
         /* intermediate: buf (N, I) = GELU(x·w1ᵀ + b1), exact GELU (a vectorized erf within a
          * few ulps of erff: core/nn.h) */
         nn_linear_forward(buf, x, w->w1 + lic, w->b1 + li, N, C, I);
         nn_gelu_forward_vec(buf, buf, (size_t)N * I);
         /* output: x = LayerNorm(x + buf·w2ᵀ + b2) */
         nn_linear_forward(y, buf, w->w2 + lic, w->b2 + lc, N, I, C);
-        add_inplace(y, x, NC);
-        nn_layernorm_forward(x, mean, rstd, y, w->ln2_w + lc, w->ln2_b + lc, N, C, eps);
+        nn_layernorm_forward_vec(x, y, x, w->ln2_w + lc, w->ln2_b + lc, N, C, eps);
     }
 
     /* Mean pooling over the text's rows (its real tokens), summed in double:

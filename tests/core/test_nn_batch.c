@@ -1,6 +1,7 @@
 /* test_nn_batch.c — the batch-inference kernels of core/nn.h against the plain kernels beside
  * them: the rational erf against glibc's erff over a dense sweep of every float magnitude,
- * nn_gelu_forward_vec against nn_gelu_forward, and the packed attention against
+ * nn_gelu_forward_vec against nn_gelu_forward, the fused residual layer norm against the sum
+ * then nn_layernorm_forward, and the packed attention against
  * nn_attention_forward_naive on the same sequences padded and masked. */
 #include <math.h>
 #include <stdlib.h>
@@ -168,5 +169,48 @@ TEST(nn_attention_packed_matches_naive) {
         free(po);
         free(att);
         free(mask);
+    }
+}
+
+TEST(nn_layernorm_vec_matches_layernorm) {
+    /* inp + res through nn_layernorm_forward_vec (in place on res, as a post-LN block does)
+     * against the sum then nn_layernorm_forward; C = 384 (MiniLM) and 13 (an 8-lane tail);
+     * rows offset by 3 so the mean matters. */
+    static const int Cs[2] = {384, 13};
+    for (int k = 0; k < 2; k++) {
+        const int N = 7, C = Cs[k];
+        us_rng rng;
+        us_rng_seed(&rng, 21, (uint64_t)k);
+        size_t n = (size_t)N * C;
+        float *inp = malloc(n * sizeof(float)), *res = malloc(n * sizeof(float));
+        float *sum = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+        float *alone = malloc(n * sizeof(float));
+        float *w = malloc((size_t)C * sizeof(float)), *b = malloc((size_t)C * sizeof(float));
+        float mean[7], rstd[7];
+        REQUIRE(inp && res && sum && ref && alone && w && b);
+        us_gradcheck_fill(inp, n, 2.0f, 4.0f, &rng);
+        us_gradcheck_fill(res, n, -1.0f, 1.0f, &rng);
+        us_gradcheck_fill(w, (size_t)C, 0.5f, 1.5f, &rng);
+        us_gradcheck_fill(b, (size_t)C, -0.5f, 0.5f, &rng);
+        for (size_t i = 0; i < n; i++) sum[i] = inp[i] + res[i];
+        nn_layernorm_forward(ref, mean, rstd, sum, w, b, N, C, 1e-12f);
+        nn_layernorm_forward_vec(alone, sum, NULL, w, b, N, C, 1e-12f);
+        nn_layernorm_forward_vec(res, inp, res, w, b, N, C, 1e-12f);
+        /* the residual sum is the same float expression: only the statistics' order differs */
+        CHECK(memcmp(res, alone, n * sizeof(float)) == 0);
+        double worst = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)res[i] - (double)ref[i]);
+            if (d > worst) worst = d;
+        }
+        if (worst > 1e-6)
+            us_test_fail(t_, __FILE__, __LINE__, "C=%d: max abs diff %.3g", C, worst);
+        free(inp);
+        free(res);
+        free(sum);
+        free(ref);
+        free(alone);
+        free(w);
+        free(b);
     }
 }
