@@ -410,8 +410,8 @@ float *nn_block_tensor(const nn_block *b, float *base /* (total) */, nn_section 
  * compiler vectorizes. Against glibc's erff over every float (measured over all 2^32): at most
  * NN_ERF_VEC_MAX_ULP units in the last place of the result and NN_ERF_VEC_MAX_ABS absolute,
  * both at |x| = 3.2315; the exact-arithmetic fit is within 1.9e-8 relative, the rest is float
- * rounding (tests sweep every 1021st float). Odd, |out| <= 1, NaN stays NaN. The same bits on every x86-64 CPU. In place is
- * allowed. Borrows out and inp for the call. */
+ * rounding (tests sweep every 1021st float). Odd, |out| <= 1, NaN stays NaN. The same bits
+ * on every x86-64 CPU. In place is allowed. Borrows out and inp for the call. */
 void nn_erf_vec(float *out /* (n) */, const float *inp /* (n) */, size_t n);
 #define NN_ERF_VEC_MAX_ULP 7
 #define NN_ERF_VEC_MAX_ABS 4.2e-7

@@ -55,7 +55,8 @@ struct us_bert_state {
     float *tatt;      /* (nt, attention scratch) */
     double *tacc;     /* (nt, C) */
     int *gb;          /* (nt + 1) */
-    int *goff;        /* (max_batch + nt): group g's text offsets from its first row, at gb[g] + g */
+    int *goff;        /* (max_batch + nt): group g's text offsets from its first row, at
+                       * gb[g] + g */
     const us_bert_encoder *run_enc; /* the pass the workers run */
     float *run_out;
 };
@@ -239,7 +240,8 @@ us_status us_bert_state_init(us_bert_state **out, const us_bert_encoder *enc, in
     st->ppos = calloc(N, sizeof *st->ppos);
     st->off = calloc((size_t)max_batch + 1, sizeof *st->off);
     st->acc = calloc(C, sizeof(double));
-    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->acc || !st->pid || !st->ppos || !st->off) {
+    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->acc ||
+        !st->pid || !st->ppos || !st->off) {
         us_bert_state_free(st);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
                           "out of memory for a state of %d texts x %d tokens", max_batch, T);
