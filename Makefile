@@ -116,10 +116,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBA) | $(DEPS_OK)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
 
 # Then the RL recommenders against stable-baselines3 (tests/bench/bench_agents.py) in build/rlenv.
+# The C benches' references (sentence-transformers for bench_bert, PyTorch for bench_sasrec)
+# run in build/rlenv too: USERSIM_REF_PYTHON.
 bench: $(BENCH_BIN) $(BIN) $(LIBSO)
-	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
-	@rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib" sh scripts/pyenv.sh $(BUILD)/rlenv) && \
-	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py
+	@rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib sentence-transformers" \
+	    sh scripts/pyenv.sh $(BUILD)/rlenv) || rl=; \
+	for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) USERSIM_REF_PYTHON=$$rl $$b || exit 1; done; \
+	[ -n "$$rl" ] && USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py
 
 DEMO := $(BUILD)/demo
 # The demo ends by training each RL recommender briefly and comparing it with the baselines.

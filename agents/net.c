@@ -229,7 +229,8 @@ static void encode_row(const us_net *n, const int32_t *ob, const float *E, const
         pc++;
     }
     for (int l = 0; l < 2; l++)
-        if (per_reaction[l]) ag_axpy(ze, (float)per_reaction[l], R + (size_t)(3 + l) * D, (size_t)D);
+        if (per_reaction[l])
+            ag_axpy(ze, (float)per_reaction[l], R + (size_t)(3 + l) * D, (size_t)D);
     if (pc > 0) ag_affine(ze, ze, (size_t)D, 1.0f / (float)pc, 0.0f);
     *np = pc;
 }

@@ -782,7 +782,8 @@ __attribute__((target("avx"))) static size_t adam_range_avx(float *params, const
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-        _mm256_storeu_ps(params + i, _mm256_sub_ps(p, _mm256_mul_ps(step, _mm256_div_ps(mi, denom))));
+        const __m256 upd = _mm256_mul_ps(step, _mm256_div_ps(mi, denom));
+        _mm256_storeu_ps(params + i, _mm256_sub_ps(p, upd));
     }
     return i;
 }
@@ -1037,3 +1038,308 @@ void nn_exp(float *y, const float *x, size_t n) {
 #endif
     for (; i < n; i++) y[i] = exp_one(x[i]);
 }
+
+/* ------------------------------------------------------------------------------------------
+ * Batch-inference kernels (the BERT encoder): loops the compiler vectorizes, each beside the
+ * plain kernel a test compares it with. No reassociation the source does not spell out: an
+ * 8-lane block computes exactly what eight scalar iterations would, so the vector and scalar
+ * code (and an SSE2 or an AVX2 build of the same loop) give the same bits.
+ * ---------------------------------------------------------------------------------------- */
+
+#ifdef NN_HAVE_AVX2_PATH
+#define NN_AVX2 __attribute__((target("avx2")))
+#endif
+
+/* erf(x) as x·P(x²)/Q(x²) on |x| < NN_ERF_ONE, ±1 beyond; P of degree 5 and Q of degree 5
+ * (q0 = 1), fitted by iteratively reweighted least squares for the smallest maximum relative
+ * error on [0, 3.92] (1.9e-8 in exact arithmetic, a third of float's half-ulp). erff itself
+ * rounds to ±1 from |x| = 3.9192. Odd by construction: x² is the same for ±x and x·P/Q flips
+ * sign exactly. NaN stays NaN (every comparison is false). */
+#define NN_ERF_ONE 3.92f
+#define NN_ERF_P0 1.1283791462487003f
+#define NN_ERF_P1 1.9040078406925279e-01f
+#define NN_ERF_P2 5.2748005666251541e-02f
+#define NN_ERF_P3 3.7653892608774425e-03f
+#define NN_ERF_P4 2.8487992351880487e-04f
+#define NN_ERF_P5 2.0501551778462357e-06f
+#define NN_ERF_Q1 5.0207104340428454e-01f
+#define NN_ERF_Q2 1.1410679430259306e-01f
+#define NN_ERF_Q3 1.4968750758486507e-02f
+#define NN_ERF_Q4 1.1624852064405959e-03f
+#define NN_ERF_Q5 3.8092287077809428e-05f
+
+static inline __attribute__((always_inline)) uint32_t nn_f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline __attribute__((always_inline)) float nn_u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* One element of the rational erf. Every choice is made on the integer bits (|x|'s bits order
+ * as |x| does, and an integer compare raises no floating-point exception), so GCC if-converts
+ * the selects under the default -ftrapping-math and the loop of it vectorizes. */
+static inline __attribute__((always_inline)) float nn_erf_rational(float x) {
+    const uint32_t xb = nn_f2u(x), ab = xb & 0x7fffffffu, sign = xb & 0x80000000u;
+    const uint32_t one_b = 0x3f800000u /* 1.0f */, inf_b = 0x7f800000u;
+    const uint32_t cb = nn_f2u(NN_ERF_ONE);
+    /* |x| clamped to 3.92 as an integer minimum (±inf and NaN too): P and Q stay finite */
+    const float xc = nn_u2f(ab < cb ? ab : cb);
+    const float u = xc * xc;
+    const float p =
+        ((((NN_ERF_P5 * u + NN_ERF_P4) * u + NN_ERF_P3) * u + NN_ERF_P2) * u + NN_ERF_P1) * u +
+        NN_ERF_P0;
+    const float q =
+        ((((NN_ERF_Q5 * u + NN_ERF_Q4) * u + NN_ERF_Q3) * u + NN_ERF_Q2) * u + NN_ERF_Q1) * u +
+        1.0f;
+    uint32_t rb = nn_f2u(xc * p / q); /* erf(|x|) >= 0 */
+    rb = rb < one_b ? rb : one_b;
+    /* erf = 1 from 3.92 on, NaN stays NaN: masks rather than selects, so that the rational
+     * above is needed on every path (a select lets GCC move it into a branch of its own) */
+    const uint32_t m_one = 0u - (uint32_t)(ab >= cb), m_nan = 0u - (uint32_t)(ab > inf_b);
+    rb = (rb & ~m_one) | (one_b & m_one);
+    rb = (rb & ~m_nan) | (ab & m_nan);
+    return nn_u2f(rb | sign);
+}
+
+/* out[i] = erf(inp[i]) or gelu(inp[i]) = 0.5·x·(1 + erf(x/√2)). Blocks of 8 through a local
+ * array (which nothing aliases, and a fixed trip count: GCC's -O2 vectorizer needs both, and
+ * out may be inp), then the same scalar code for the rest. */
+static inline __attribute__((always_inline)) float nn_erf_or_gelu(float x, int gelu) {
+    return gelu ? 0.5f * x * (1.0f + nn_erf_rational(x * (float)NN_INV_SQRT2))
+                : nn_erf_rational(x);
+}
+
+static inline __attribute__((always_inline)) void nn_erf_body(float *out, const float *inp,
+                                                             size_t n, int gelu) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float v[8];
+        memcpy(v, inp + i, sizeof v);
+        for (int j = 0; j < 8; j++) v[j] = nn_erf_or_gelu(v[j], gelu);
+        memcpy(out + i, v, sizeof v);
+    }
+    for (; i < n; i++) out[i] = nn_erf_or_gelu(inp[i], gelu);
+}
+
+/* The body with gelu a constant in each of these (so that the loop has no branch): plain
+ * (SSE2, x86-64's baseline) and AVX2 copies. */
+static void nn_erf_plain(float *out, const float *inp, size_t n) { nn_erf_body(out, inp, n, 0); }
+static void nn_gelu_plain(float *out, const float *inp, size_t n) {
+    nn_erf_body(out, inp, n, 1);
+}
+#ifdef NN_HAVE_AVX2_PATH
+NN_AVX2 static void nn_erf_avx2(float *out, const float *inp, size_t n) {
+    nn_erf_body(out, inp, n, 0);
+}
+NN_AVX2 static void nn_gelu_avx2(float *out, const float *inp, size_t n) {
+    nn_erf_body(out, inp, n, 1);
+}
+#endif
+
+void nn_erf_vec(float *out, const float *inp, size_t n) {
+    US_ASSERT(out && inp);
+#ifdef NN_HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2")) {
+        nn_erf_avx2(out, inp, n);
+        return;
+    }
+#endif
+    nn_erf_plain(out, inp, n);
+}
+
+void nn_gelu_forward_vec(float *out, const float *inp, size_t n) {
+    US_ASSERT(out && inp);
+#ifdef NN_HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2")) {
+        nn_gelu_avx2(out, inp, n);
+        return;
+    }
+#endif
+    nn_gelu_plain(out, inp, n);
+}
+
+/* Attention of one head of one packed sequence (n rows from qkv, out), written for the
+ * vectorizer: restrict pointers into distinct buffers and inner loops of exactly 8 lanes.
+ * kt (hs, n8) is K transposed and zero-padded to n8 = n rounded up to 8 columns; s (n8) one row
+ * of scores. Each lane of a block is one key (scores) or one channel (the A·V product), and
+ * sums its terms in the scalar order, so the result does not depend on the vector width. */
+static inline __attribute__((always_inline)) void
+nn_att_packed_head(float *restrict out, float *restrict kt, float *restrict s,
+                   const float *restrict qkv, int n, int C, int hs, int h, float scale) {
+    const int C3 = 3 * C, n8 = (n + 7) & ~7, hs8 = hs & ~7;
+    const float *q0 = qkv + (size_t)h * hs, *k0 = q0 + C, *v0 = q0 + 2 * C;
+    /* kt[i, t2] = k_t2[i], 0 for t2 in [n, n8) */
+    for (int i = 0; i < hs; i++) {
+        float *row = kt + (size_t)i * n8;
+        for (int t2 = 0; t2 < n; t2++) row[t2] = k0[(size_t)t2 * C3 + i];
+        for (int t2 = n; t2 < n8; t2++) row[t2] = 0.0f;
+    }
+    for (int t = 0; t < n; t++) {
+        const float *q = q0 + (size_t)t * C3;
+        /* s[t2] = scale·Σ_i q[i]·k_t2[i], i in order */
+        for (int b = 0; b < n8; b += 8) {
+            float acc[8] = {0};
+            for (int i = 0; i < hs; i++) {
+                const float qi = q[i], *kr = kt + (size_t)i * n8 + b;
+                for (int j = 0; j < 8; j++) acc[j] += qi * kr[j];
+            }
+            for (int j = 0; j < 8; j++) s[b + j] = acc[j] * scale;
+        }
+        /* softmax over the n keys, as nn_att_softmax_row: max, expf, sum in double, scale */
+        float m = s[0];
+        for (int t2 = 1; t2 < n; t2++) m = s[t2] > m ? s[t2] : m;
+        double sum = 0.0;
+        for (int t2 = 0; t2 < n; t2++) {
+            s[t2] = expf(s[t2] - m);
+            sum += s[t2];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int t2 = 0; t2 < n; t2++) s[t2] *= inv;
+        /* out_t[i] = Σ_t2 s[t2]·v_t2[i], t2 in order */
+        float *o = out + (size_t)t * C + (size_t)h * hs;
+        for (int i0 = 0; i0 < hs8; i0 += 8) {
+            float acc[8] = {0};
+            for (int t2 = 0; t2 < n; t2++) {
+                const float a = s[t2], *v = v0 + (size_t)t2 * C3 + i0;
+                for (int j = 0; j < 8; j++) acc[j] += a * v[j];
+            }
+            for (int j = 0; j < 8; j++) o[i0 + j] = acc[j];
+        }
+        for (int i = hs8; i < hs; i++) {
+            float acc = 0.0f;
+            for (int t2 = 0; t2 < n; t2++) acc += s[t2] * v0[(size_t)t2 * C3 + i];
+            o[i] = acc;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+nn_att_packed_body(float *out, float *scratch, const float *qkv, const int *offsets, int B, int C,
+                   int H, int max_len) {
+    const int hs = C / H;
+    const float scale = (float)(1.0 / sqrt((double)hs));
+    const int T8 = (max_len + 7) & ~7;
+    float *kt = scratch, *s = scratch + (size_t)hs * T8;
+    for (int b = 0; b < B; b++) {
+        const int r0 = offsets[b], n = offsets[b + 1] - offsets[b];
+        if (n <= 0) continue;
+        for (int h = 0; h < H; h++)
+            nn_att_packed_head(out + (size_t)r0 * C, kt, s, qkv + (size_t)r0 * 3 * C, n, C, hs,
+                               h, scale);
+    }
+}
+
+static void nn_att_packed_plain(float *out, float *scratch, const float *qkv, const int *offsets,
+                                int B, int C, int H, int max_len) {
+    nn_att_packed_body(out, scratch, qkv, offsets, B, C, H, max_len);
+}
+#ifdef NN_HAVE_AVX2_PATH
+NN_AVX2 static void nn_att_packed_avx2(float *out, float *scratch, const float *qkv,
+                                       const int *offsets, int B, int C, int H, int max_len) {
+    nn_att_packed_body(out, scratch, qkv, offsets, B, C, H, max_len);
+}
+#endif
+
+size_t nn_attention_packed_scratch(int C, int H, int max_len) {
+    const size_t T8 = (size_t)((max_len + 7) & ~7);
+    return (size_t)(C / H) * T8 + T8;
+}
+
+void nn_attention_packed_forward(float *out, float *scratch, const float *qkv, const int *offsets,
+                                 int B, int C, int H, int max_len) {
+    US_ASSERT(out && scratch && qkv && offsets && B >= 0 && H > 0 && C > 0 && C % H == 0);
+    for (int b = 0; b < B; b++)
+        US_ASSERT(offsets[b + 1] >= offsets[b] && offsets[b + 1] - offsets[b] <= max_len);
+#ifdef NN_HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2")) {
+        nn_att_packed_avx2(out, scratch, qkv, offsets, B, C, H, max_len);
+        return;
+    }
+#endif
+    nn_att_packed_plain(out, scratch, qkv, offsets, B, C, H, max_len);
+}
+
+/* One row of nn_layernorm_forward_vec: out = inp (+ res), then layer norm in place on out.
+ * Sums in double over 8 lanes (lane j takes c = j mod 8), reduced as
+ * ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)), then the C mod 8 leftovers in order. */
+static inline __attribute__((always_inline)) void
+nn_ln_row(float *out, const float *inp, const float *res, const float *weight, const float *bias,
+          int C, float eps) {
+    const int C8 = C & ~7;
+    if (res) {
+        for (int c = 0; c < C8; c += 8) {
+            float a[8], r[8];
+            memcpy(a, inp + c, sizeof a);
+            memcpy(r, res + c, sizeof r);
+            for (int j = 0; j < 8; j++) a[j] += r[j];
+            memcpy(out + c, a, sizeof a);
+        }
+        for (int c = C8; c < C; c++) out[c] = inp[c] + res[c];
+    } else if (out != inp) {
+        memcpy(out, inp, (size_t)C * sizeof(float));
+    }
+    /* μ = Σ_c x[c] / C */
+    double s[8] = {0};
+    for (int c = 0; c < C8; c += 8)
+        for (int j = 0; j < 8; j++) s[j] += (double)out[c + j];
+    double tot = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (int c = C8; c < C; c++) tot += out[c];
+    const float mu = (float)(tot / C);
+    /* σ² = Σ_c (x[c] - μ)² / C, two passes as the plain kernel */
+    double q[8] = {0};
+    for (int c = 0; c < C8; c += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = (double)out[c + j] - mu;
+            q[j] += d * d;
+        }
+    double qt = ((q[0] + q[4]) + (q[1] + q[5])) + ((q[2] + q[6]) + (q[3] + q[7]));
+    for (int c = C8; c < C; c++) {
+        double d = (double)out[c] - mu;
+        qt += d * d;
+    }
+    const float rs = (float)(1.0 / sqrt(qt / C + (double)eps));
+    /* y[c] = (x[c] - μ)·ρ·w[c] + b[c], the plain kernel's expression */
+    for (int c = 0; c < C8; c += 8) {
+        float v[8], w[8], b[8];
+        memcpy(v, out + c, sizeof v);
+        memcpy(w, weight + c, sizeof w);
+        memcpy(b, bias + c, sizeof b);
+        for (int j = 0; j < 8; j++) v[j] = (v[j] - mu) * rs * w[j] + b[j];
+        memcpy(out + c, v, sizeof v);
+    }
+    for (int c = C8; c < C; c++) out[c] = (out[c] - mu) * rs * weight[c] + bias[c];
+}
+
+static void nn_ln_plain(float *out, const float *inp, const float *res, const float *weight,
+                        const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++)
+        nn_ln_row(out + (size_t)n * C, inp + (size_t)n * C, res ? res + (size_t)n * C : NULL,
+                  weight, bias, C, eps);
+}
+#ifdef NN_HAVE_AVX2_PATH
+NN_AVX2 static void nn_ln_avx2(float *out, const float *inp, const float *res,
+                               const float *weight, const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++)
+        nn_ln_row(out + (size_t)n * C, inp + (size_t)n * C, res ? res + (size_t)n * C : NULL,
+                  weight, bias, C, eps);
+}
+#endif
+
+void nn_layernorm_forward_vec(float *out, const float *inp, const float *res,
+                              const float *weight, const float *bias, int N, int C, float eps) {
+    US_ASSERT(out && inp && weight && bias && N >= 0 && C > 0);
+#ifdef NN_HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2")) {
+        nn_ln_avx2(out, inp, res, weight, bias, N, C, eps);
+        return;
+    }
+#endif
+    nn_ln_plain(out, inp, res, weight, bias, N, C, eps);
+}
+
+int nn_blas_threads(void) { return openblas_get_num_threads(); }
+void nn_blas_set_threads(int n) { openblas_set_num_threads(n); }

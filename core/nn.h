@@ -411,10 +411,56 @@ float *nn_block_tensor(const nn_block *b, float *base /* (total) */, nn_section 
  * on |r| <= ln2/2, then 2^n from the exponent bits. Eight at a time with AVX2 where the CPU
  * has it, and the same operations in the same order (nothing fused) elsewhere, so the same
  * bits on every x86-64. Relative error against exp() in double at most 1.5e-7 over
- * [-87.3, 88] (the test measures 7.9e-8). Limits: x < -87.33654 (e^x below FLT_MIN: no subnormals) and -inf give
- * 0, NaN gives 0, x > 88 gives +inf (e^x is finite up to 88.72 but is not needed that far by
- * a softmax, whose inputs are <= 0). Borrows y and x for the call. */
+ * [-87.3, 88] (the test measures 7.9e-8). Limits: x < -87.33654 (e^x below FLT_MIN: no
+ * subnormals), -inf and NaN give 0; x > 88 gives +inf (e^x is finite up to 88.72 but is not
+ * needed that far by a softmax, whose inputs are <= 0). Borrows y and x for the call. */
 void nn_exp(float *y /* (n) */, const float *x /* (n) */, size_t n);
+
+/* ------------------------------------------------------------------------------------------
+ * Batch-inference kernels (the BERT encoder): vectorizable loops beside the plain kernels
+ * ---------------------------------------------------------------------------------------- */
+
+/* out[i] = erf(inp[i]) by a rational function (x·P(x²)/Q(x²), ±1 for |x| >= 3.92) that the
+ * compiler vectorizes. Against glibc's erff over every float (measured over all 2^32): at most
+ * NN_ERF_VEC_MAX_ULP units in the last place of the result and NN_ERF_VEC_MAX_ABS absolute,
+ * both at |x| = 3.2315; the exact-arithmetic fit is within 1.9e-8 relative, the rest is float
+ * rounding (tests sweep every 1021st float). Odd, |out| <= 1, NaN stays NaN. The same bits
+ * on every x86-64 CPU. In place is allowed. Borrows out and inp for the call. */
+void nn_erf_vec(float *out /* (n) */, const float *inp /* (n) */, size_t n);
+#define NN_ERF_VEC_MAX_ULP 7
+#define NN_ERF_VEC_MAX_ABS 4.2e-7
+
+/* nn_gelu_forward with nn_erf_vec's erf in place of erff: out = 0.5·x·(1 + erf(x/√2)), the
+ * same expression otherwise. In place is allowed. Borrows out and inp for the call. */
+void nn_gelu_forward_vec(float *out /* (n) */, const float *inp /* (n) */, size_t n);
+
+/* Bidirectional multi-head self-attention over B packed sequences without padding: sequence
+ * b is rows [offsets[b], offsets[b+1]) of qkv and of out, at most max_len rows, every row a
+ * real token (no mask). For each head and query t of a sequence, over its keys t2:
+ *   out_t = Σ_t2 softmax_t2(q_t·k_t2/√hs)·v_t2,
+ * the same as nn_attention_forward with a mask over padded rows, restricted to the real rows.
+ * Plain loops the compiler vectorizes (no sgemm: at tens of tokens its packing costs more than
+ * the product); the same bits on every x86-64 CPU. scratch holds
+ * nn_attention_packed_scratch(C, H, max_len) floats. Overwrites out's rows of the sequences;
+ * out must not alias qkv or scratch. Borrows every buffer for the call. */
+void nn_attention_packed_forward(float *out /* (N,C) */, float *scratch, const float *qkv
+                                 /* (N,3C) */, const int *offsets /* (B+1) */, int B, int C, int H,
+                                 int max_len);
+size_t nn_attention_packed_scratch(int C, int H, int max_len);
+
+/* Inference layer norm of x = inp + res (res NULL: x = inp), the residual connection fused
+ * in: out[n,:] = (x[n,:] - μ)·ρ·weight + bias, μ and ρ as nn_layernorm_forward computes them
+ * but summed in 8 double lanes, so the loops vectorize (no mean or rstd kept). out may be inp
+ * or res (in place); the same bits on every x86-64 CPU. Borrows every buffer for the call. */
+void nn_layernorm_forward_vec(float *out /* (N,C) */, const float *inp /* (N,C) */,
+                              const float *res /* (N,C) or NULL */, const float *weight /* (C) */,
+                              const float *bias /* (C) */, int N, int C, float eps);
+
+/* OpenBLAS's thread count (what openblas_set_num_threads set), and setting it: for callers
+ * that split work over threads themselves and need one-thread sgemm inside each. The count is
+ * process-wide. */
+int nn_blas_threads(void);
+void nn_blas_set_threads(int n);
 
 #ifdef __cplusplus
 }

@@ -7,12 +7,13 @@
  * token type 0 for every token, exact GELU, post-LayerNorm, mean pooling); model_files.c refuses
  * the rest when it reads the model. The pooler (tanh on [CLS]) is never used.
  *
- * Layout of the work: the three attention projections of a layer are one sgemm against a
- * (3C, C) matrix, wq | wk | wv stacked by rows at open time (so the output rows are already the
- * packed q | k | v that nn_attention_forward reads). That copy costs 3·L·C·C floats (10.1 MiB
- * for MiniLM) on top of the weight block, which keeps its own wq, wk, wv. Attention runs one
- * text at a time over that text's real length only (its padded keys are masked anyway and its
- * padded queries are never pooled), so the state needs one (H, T, T) map, not (B, H, T, T).
+ * Layout of the work: a pass packs the real tokens of its texts into rows (no padding: a masked
+ * token is no key of any query and is not pooled), so every dense layer is one sgemm over
+ * exactly the pass's tokens. The three attention projections of a layer are one sgemm against
+ * a (3C, C) matrix, wq | wk | wv stacked by rows at open time (so the output rows are already
+ * the packed q | k | v that the attention reads). That copy costs 3·L·C·C floats (10.1 MiB for
+ * MiniLM) on top of the weight block, which keeps its own wq, wk, wv. Attention runs within
+ * each text over its own rows (nn_attention_packed_forward), with no (H, T, T) map kept.
  */
 #include <math.h>
 #include <stdio.h>
@@ -43,9 +44,21 @@ struct us_bert_state {
     float *y;               /* (B, T, C) attention output, then the feed-forward's output */
     float *buf;             /* (B, T, max(3C, I)): qkv, then the attention projection (B,T,C),
                              * then the feed-forward hidden layer (B,T,I) */
-    float *att;             /* (H, T, T) attention probabilities of one text (discarded) */
-    float *mean, *rstd;     /* (B, T) layer norm statistics (required by the kernel; unused) */
+    int32_t *pid, *ppos;    /* (B·T) the real tokens packed: id and position in its text */
+    int *off;               /* (B+1) text b is packed rows [off[b], off[b+1]) */
+    float *att;             /* nn_attention_packed_scratch floats */
     double *acc;            /* (C) pooling accumulator */
+    /* Threads (made at the first pass that uses more than one): group g of a pass, texts
+     * [gb[g], gb[g+1]), runs on worker g with its own scratch; group 0 uses att and acc. */
+    int nt;           /* groups the pool below was made for; 0 = none */
+    us_pool *pool;    /* nt workers, or NULL */
+    float *tatt;      /* (nt, attention scratch) */
+    double *tacc;     /* (nt, C) */
+    int *gb;          /* (nt + 1) */
+    int *goff;        /* (max_batch + nt): group g's text offsets from its first row, at
+                       * gb[g] + g */
+    const us_bert_encoder *run_enc; /* the pass the workers run */
+    float *run_out;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -187,8 +200,14 @@ void us_bert_state_free(us_bert_state *st) {
     free(st->y);
     free(st->buf);
     free(st->att);
-    free(st->mean);
-    free(st->rstd);
+    free(st->pid);
+    free(st->ppos);
+    free(st->off);
+    us_pool_free(st->pool);
+    free(st->tatt);
+    free(st->tacc);
+    free(st->gb);
+    free(st->goff);
     free(st->acc);
     free(st);
 }
@@ -215,12 +234,14 @@ us_status us_bert_state_init(us_bert_state **out, const us_bert_encoder *enc, in
     st->x = calloc(N * C, sizeof(float));
     st->y = calloc(N * C, sizeof(float));
     st->buf = calloc(N * (size_t)st->ffw, sizeof(float));
-    st->att = calloc((size_t)c->num_attention_heads * (size_t)T * (size_t)T, sizeof(float));
-    st->mean = calloc(N, sizeof(float));
-    st->rstd = calloc(N, sizeof(float));
+    st->att = calloc(nn_attention_packed_scratch(c->hidden_size, c->num_attention_heads, T),
+                     sizeof(float));
+    st->pid = calloc(N, sizeof *st->pid);
+    st->ppos = calloc(N, sizeof *st->ppos);
+    st->off = calloc((size_t)max_batch + 1, sizeof *st->off);
     st->acc = calloc(C, sizeof(double));
-    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->mean ||
-        !st->rstd || !st->acc) {
+    if (!st->ids || !st->mask || !st->x || !st->y || !st->buf || !st->att || !st->acc ||
+        !st->pid || !st->ppos || !st->off) {
         us_bert_state_free(st);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
                           "out of memory for a state of %d texts x %d tokens", max_batch, T);
@@ -236,83 +257,68 @@ int us_bert_state_max_len(const us_bert_state *st) { return st->max_len; }
  * Forward
  * ---------------------------------------------------------------------------------------- */
 
-/* a[i] += b[i]: the residual connections. */
-static void add_inplace(float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) a[i] += b[i];
-}
-
-void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_t *ids,
-                     const uint8_t *mask, int B, int T, float *out) {
+/* The model on the packed texts [b0, b1) of the pass (rows [off[b0], off[b1]) of the state's
+ * packed tokens), writing their vectors at out + b0·C. lo (b1 - b0 + 1) are the texts' row
+ * offsets from row off[b0]; att and acc are this group's scratch. Groups touch disjoint rows of
+ * x, y, buf and out, so they may run at once. */
+static void forward_group(const us_bert_encoder *enc, us_bert_state *st, int b0, int b1,
+                          const int *lo, float *att, double *acc, float *out) {
     const us_bert_config *cfg = &enc->cfg;
     const us_bert_weights *w = &enc->w;
-    US_ASSERT(B >= 1 && B <= st->max_batch && T >= 1 && T <= st->max_len);
     const int C = cfg->hidden_size, H = cfg->num_attention_heads, I = cfg->intermediate_size;
-    const int N = B * T;
-    const size_t NC = (size_t)N * (size_t)C;
     const float eps = cfg->layer_norm_eps;
+    const int r0 = st->off[b0], N = st->off[b1] - r0, B = b1 - b0;
+    float *x = st->x + (size_t)r0 * C, *y = st->y + (size_t)r0 * C;
+    float *buf = st->buf + (size_t)r0 * st->ffw;
+    const int32_t *pid = st->pid + r0, *ppos = st->ppos + r0;
 
-    /* Embeddings: x[b,t,:] = word_emb[ids[b,t]] + pos_emb[t] + type_emb[0], then LayerNorm. */
-    for (int n = 0; n < N; n++) {
-        int32_t id = ids[n];
-        US_ASSERT(id >= 0 && id < cfg->vocab_size);
-        const float *we = w->word_emb + (size_t)id * C;
-        const float *pe = w->pos_emb + (size_t)(n % T) * C;
-        float *xn = st->x + (size_t)n * C;
-        for (int c = 0; c < C; c++) xn[c] = we[c] + pe[c] + w->type_emb[c];
+    if (N > 0) {
+        /* Embeddings: x[n,:] = word_emb[id] + pos_emb[t] + type_emb[0], then LayerNorm. */
+        for (int n = 0; n < N; n++) {
+            const float *we = w->word_emb + (size_t)pid[n] * C;
+            const float *pe = w->pos_emb + (size_t)ppos[n] * C;
+            float *xn = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) xn[c] = we[c] + pe[c] + w->type_emb[c];
+        }
+        nn_layernorm_forward_vec(x, x, NULL, w->emb_ln_w, w->emb_ln_b, N, C, eps);
     }
-    nn_layernorm_forward(st->x, st->mean, st->rstd, st->x, w->emb_ln_w, w->emb_ln_b, N, C, eps);
-
-    for (int l = 0; l < cfg->num_hidden_layers; l++) {
+    for (int l = 0; l < cfg->num_hidden_layers && N > 0; l++) {
         const size_t lcc = (size_t)l * C * C, lc = (size_t)l * C;
         const size_t lic = (size_t)l * I * C, li = (size_t)l * I;
-        /* qkv = x·[wq; wk; wv]ᵀ + [bq | bk | bv]: buf (N, 3C) */
-        nn_linear_forward(st->buf, st->x, enc->wqkv + 3 * lcc, enc->bqkv + 3 * lc, N, C, 3 * C);
-        /* Self-attention per text over its first `len` positions, len = 1 + the last real
-         * token: y[b,t,:] = Σ_t2 softmax_t2(q_t·k_t2/√hs, masked)·v_t2. The rows past len
-         * are padding: zeroed so that they stay finite through the dense layers. */
-        for (int b = 0; b < B; b++) {
-            const uint8_t *mb = mask + (size_t)b * T;
-            int len = T;
-            while (len > 0 && !mb[len - 1]) len--;
-            float *yb = st->y + (size_t)b * T * C;
-            if (len > 0)
-                nn_attention_forward(yb, st->att, st->buf + (size_t)b * T * 3 * C, mb, 1, len, C,
-                                     H, 0);
-            memset(yb + (size_t)len * C, 0, (size_t)(T - len) * C * sizeof(float));
-        }
-        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C) */
-        nn_linear_forward(st->buf, st->y, w->wo + lcc, w->bo + lc, N, C, C);
-        add_inplace(st->buf, st->x, NC);
-        nn_layernorm_forward(st->x, st->mean, st->rstd, st->buf, w->ln1_w + lc, w->ln1_b + lc, N,
-                             C, eps);
-        /* intermediate: buf (N, I) = GELU(x·w1ᵀ + b1), exact erf GELU */
-        nn_linear_forward(st->buf, st->x, w->w1 + lic, w->b1 + li, N, C, I);
-        nn_gelu_forward(st->buf, st->buf, (size_t)N * I);
+        /* qkv = x·[wq; wk; wv]ᵀ + [bq | bk | bv]: buf (N, 3C), one sgemm over every token */
+        nn_linear_forward(buf, x, enc->wqkv + 3 * lcc, enc->bqkv + 3 * lc, N, C, 3 * C);
+        /* Self-attention within each text: y[n,:] = Σ_n2 softmax(q_n·k_n2/√hs)·v_n2 over the
+         * rows n2 of n's text. */
+        nn_attention_packed_forward(y, att, buf, lo, B, C, H, st->max_len);
+        /* attention.output: x = LayerNorm(x + y·woᵀ + bo), the projection in buf (N, C); the
+         * residual sum is buf + x, inside the layer norm */
+        nn_linear_forward(buf, y, w->wo + lcc, w->bo + lc, N, C, C);
+        nn_layernorm_forward_vec(x, buf, x, w->ln1_w + lc, w->ln1_b + lc, N, C, eps);
+        /* intermediate: buf (N, I) = GELU(x·w1ᵀ + b1), exact GELU (a vectorized erf within a
+         * few ulps of erff: core/nn.h) */
+        nn_linear_forward(buf, x, w->w1 + lic, w->b1 + li, N, C, I);
+        nn_gelu_forward_vec(buf, buf, (size_t)N * I);
         /* output: x = LayerNorm(x + buf·w2ᵀ + b2) */
-        nn_linear_forward(st->y, st->buf, w->w2 + lic, w->b2 + lc, N, I, C);
-        add_inplace(st->y, st->x, NC);
-        nn_layernorm_forward(st->x, st->mean, st->rstd, st->y, w->ln2_w + lc, w->ln2_b + lc, N, C,
-                             eps);
+        nn_linear_forward(y, buf, w->w2 + lic, w->b2 + lc, N, I, C);
+        nn_layernorm_forward_vec(x, y, x, w->ln2_w + lc, w->ln2_b + lc, N, C, eps);
     }
 
-    /* Mean pooling over the real tokens, summed in double:
-     *   out[b,:] = Σ_t mask[b,t]·x[b,t,:] / Σ_t mask[b,t],
+    /* Mean pooling over the text's rows (its real tokens), summed in double:
+     *   out[b,:] = Σ_n x[n,:] / count,
      * then, with a Normalize module, out[b,:] /= max(‖out[b,:]‖₂, 1e-12) (torch's normalize). */
     for (int b = 0; b < B; b++) {
-        float *ob = out + (size_t)b * C;
-        memset(st->acc, 0, (size_t)C * sizeof(double));
-        long cnt = 0;
-        for (int t = 0; t < T; t++) {
-            if (!mask[(size_t)b * T + t]) continue;
-            const float *xt = st->x + ((size_t)b * T + t) * C;
-            for (int c = 0; c < C; c++) st->acc[c] += xt[c];
-            cnt++;
-        }
+        float *ob = out + (size_t)(b0 + b) * C;
+        const int n0 = lo[b], cnt = lo[b + 1] - lo[b];
         if (cnt == 0) {
             memset(ob, 0, (size_t)C * sizeof(float));
             continue;
         }
-        for (int c = 0; c < C; c++) ob[c] = (float)(st->acc[c] / (double)cnt);
+        memset(acc, 0, (size_t)C * sizeof(double));
+        for (int n = n0; n < n0 + cnt; n++) {
+            const float *xt = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) acc[c] += xt[c];
+        }
+        for (int c = 0; c < C; c++) ob[c] = (float)(acc[c] / (double)cnt);
         if (!cfg->normalize) continue;
         double ss = 0.0;
         for (int c = 0; c < C; c++) ss += (double)ob[c] * ob[c];
@@ -320,6 +326,96 @@ void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_
         if (norm < 1e-12) norm = 1e-12;
         for (int c = 0; c < C; c++) ob[c] = (float)(ob[c] / norm);
     }
+}
+
+/* Group g of the pass that st->run_enc runs: the pool's work of worker g. */
+static void forward_worker(void *ctx, int g) {
+    us_bert_state *st = ctx;
+    const size_t scr = nn_attention_packed_scratch(st->run_enc->cfg.hidden_size,
+                                                   st->run_enc->cfg.num_attention_heads,
+                                                   st->max_len);
+    forward_group(st->run_enc, st, st->gb[g], st->gb[g + 1], st->goff + st->gb[g] + g,
+                  st->tatt + (size_t)g * scr, st->tacc + (size_t)g * st->run_enc->cfg.hidden_size,
+                  st->run_out);
+}
+
+/* Makes st's scratch and pool for nt groups (nt >= 2) unless it has them; 0 when out of memory
+ * (the caller then runs the groups one after another: the same bits). */
+static int ensure_groups(const us_bert_encoder *enc, us_bert_state *st, int nt) {
+    if (st->nt == nt) return 1;
+    us_pool_free(st->pool);
+    free(st->tatt);
+    free(st->tacc);
+    free(st->gb);
+    free(st->goff);
+    st->pool = NULL;
+    st->nt = 0;
+    const size_t scr = nn_attention_packed_scratch(enc->cfg.hidden_size,
+                                                   enc->cfg.num_attention_heads, st->max_len);
+    st->tatt = malloc((size_t)nt * scr * sizeof(float));
+    st->tacc = malloc((size_t)nt * (size_t)enc->cfg.hidden_size * sizeof(double));
+    st->gb = malloc((size_t)(nt + 1) * sizeof(int));
+    st->goff = malloc((size_t)(st->max_batch + nt) * sizeof(int));
+    if (!st->tatt || !st->tacc || !st->gb || !st->goff) return 0;
+    if (us_pool_init(&st->pool, nt, forward_worker, st, NULL) != US_OK) st->pool = NULL;
+    st->nt = nt;
+    return 1;
+}
+
+void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_t *ids,
+                     const uint8_t *mask, int B, int T, float *out) {
+    const us_bert_config *cfg = &enc->cfg;
+    US_ASSERT(B >= 1 && B <= st->max_batch && T >= 1 && T <= st->max_len);
+
+    /* Pack the real tokens: text b becomes rows [off[b], off[b+1]), in position order. A
+     * masked token is no key of any query and is not pooled, so its own row would only be
+     * computed to be thrown away: it is left out, and no padding reaches the dense layers. */
+    int N = 0;
+    for (int b = 0; b < B; b++) {
+        st->off[b] = N;
+        for (int t = 0; t < T; t++) {
+            if (!mask[(size_t)b * T + t]) continue;
+            int32_t id = ids[(size_t)b * T + t];
+            US_ASSERT(id >= 0 && id < cfg->vocab_size);
+            st->pid[N] = id;
+            st->ppos[N] = t;
+            N++;
+        }
+    }
+    st->off[B] = N;
+
+    /* Threads: as many as OpenBLAS is set to use (the commands' --threads), at most one per
+     * text. The pass is cut into that many groups of whole texts with about equal token counts
+     * (group g starts at the first text whose first row is at least g·N/nt), each run through
+     * the whole model with one-thread sgemm. The cut depends only on the texts and nt, so the
+     * bits do too; nt = 1 is the plain single-group pass. */
+    int nt = nn_blas_threads();
+    if (nt > B) nt = B;
+    if (nt <= 1 || !ensure_groups(enc, st, nt)) {
+        forward_group(enc, st, 0, B, st->off, st->att, st->acc, out);
+        return;
+    }
+    st->gb[0] = 0;
+    for (int g = 1; g < nt; g++) {
+        int b = st->gb[g - 1];
+        while (b < B && (long)st->off[b] * nt < (long)g * N) b++;
+        st->gb[g] = b;
+    }
+    st->gb[nt] = B;
+    for (int g = 0; g < nt; g++) {
+        int *lo = st->goff + st->gb[g] + g;
+        for (int b = st->gb[g]; b <= st->gb[g + 1]; b++)
+            lo[b - st->gb[g]] = st->off[b] - st->off[st->gb[g]];
+    }
+    st->run_enc = enc;
+    st->run_out = out;
+    /* One thread inside each sgemm while the groups run, OpenBLAS's count restored after. */
+    nn_blas_set_threads(1);
+    if (st->pool)
+        us_pool_run(st->pool);
+    else
+        for (int g = 0; g < nt; g++) forward_worker(st, g);
+    nn_blas_set_threads(nt);
 }
 
 void us_bert_encode(const us_bert_encoder *enc, us_bert_state *st, const char *const *texts,

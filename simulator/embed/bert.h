@@ -17,9 +17,13 @@
  * Split as llama2.c's run.c: the encoder (us_bert_config + us_bert_weights + the tokenizer) is
  * immutable after open and may be shared by threads; the us_bert_state (llama2.c's RunState)
  * holds every activation, sized at init for a maximum batch B and length T, so encoding never
- * allocates. One state per thread. Threads come only from OpenBLAS inside sgemm; results are
- * bit-identical run to run for a FIXED OpenBLAS thread count, not across counts (core/nn.h says
- * why): pin it with openblas_set_num_threads(n) or OPENBLAS_NUM_THREADS when bits matter.
+ * allocates. One state per thread. Threads: a pass runs on as many threads as OpenBLAS is set
+ * to (openblas_set_num_threads, OPENBLAS_NUM_THREADS; the commands' --threads), at most one
+ * per text: its texts are cut into that many groups of about equal token counts, each run
+ * through the model by a worker of the state's pool with one-thread sgemm (OpenBLAS's count is
+ * set to 1 during the pass and restored after; encoders running in several threads at once
+ * should pin it to 1). Results are bit-identical run to run for a FIXED thread count, not
+ * across counts (the groups' sgemms round differently).
  *
  * Dimension letters: B batch (texts per pass), T tokens per text (padded), C hidden size,
  * H heads, I feed-forward width, L layers.
@@ -79,7 +83,7 @@ const us_tokenizer *us_bert_tokenizer(const us_bert_encoder *enc);
 
 /* Allocates the activations for passes of up to max_batch texts of up to max_len tokens each
  * (max_len <= 0 or above the model's max_seq_length means max_seq_length). For MiniLM at
- * B = 32, T = 256 that is about 75 MiB; it grows as B·T (and as T² for one attention map).
+ * B = 32, T = 256 that is about 75 MiB; it grows as B·T.
  * Borrows enc, which must outlive *out. Caller owns *out; release with us_bert_state_free(). */
 us_status us_bert_state_init(us_bert_state **out, const us_bert_encoder *enc, int max_batch,
                              int max_len, us_err *err);
@@ -93,9 +97,10 @@ int us_bert_state_max_len(const us_bert_state *st);
 
 /* Embeds texts[0..n) (NUL-terminated UTF-8; NULL is the empty text) into out (n, C), row i for
  * texts[i]: tokenize (truncating at the state's max_len), run BERT over passes of up to
- * max_batch texts each padded to the longest text of its pass, mean-pool over the real tokens
+ * max_batch texts each (packed: no padding reaches the model), mean-pool over the real tokens
  * and L2-normalize when the model has a Normalize module. A text's vector does not depend on
- * the other texts of its pass beyond sgemm's rounding (see the tests). Allocates nothing.
+ * the other texts of its pass beyond sgemm's rounding (see the tests). Allocates nothing,
+ * except the state's threads and their scratch at the first pass on a new thread count.
  * Borrows enc, st (overwritten), texts and out for the call; out is the caller's. */
 void us_bert_encode(const us_bert_encoder *enc, us_bert_state *st, const char *const *texts,
                     int n, float *out /* (n, C) */);
@@ -103,8 +108,8 @@ void us_bert_encode(const us_bert_encoder *enc, us_bert_state *st, const char *c
 /* The model on token ids already made: ids (B, T) and mask (B, T) (1 for a real token, 0 for
  * padding; any pattern is allowed), B <= max_batch, T <= max_len, every id in [0, V) (a
  * programmer error otherwise). Writes the pooled (and, when the model says so, normalized)
- * vector of each row into out (B, C); a row without real tokens gives zeros. Allocates
- * nothing. Borrows everything for the call; out is the caller's. */
+ * vector of each row into out (B, C); a row without real tokens gives zeros. Threads and
+ * allocation as us_bert_encode. Borrows everything for the call; out is the caller's. */
 void us_bert_forward(const us_bert_encoder *enc, us_bert_state *st, const int32_t *ids,
                      const uint8_t *mask, int B, int T, float *out /* (B, C) */);
 

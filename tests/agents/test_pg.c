@@ -115,7 +115,10 @@ TEST(agents_softmax_probabilities_and_sumsq) {
     us_gradcheck_fill(x, 67, -3.0f, 3.0f, &rng);
     for (size_t n = 0; n <= 67; n += (n < 12 ? 1 : 11)) {
         double s[4] = {0.0, 0.0, 0.0, 0.0}, plain = 0.0;
-        for (size_t i = 0; i < n; i++) s[i % 4] += (double)x[i] * x[i], plain += (double)x[i] * x[i];
+        for (size_t i = 0; i < n; i++) {
+            s[i % 4] += (double)x[i] * x[i];
+            plain += (double)x[i] * x[i];
+        }
         const double got = ag_sumsq(x, n), want = (s[0] + s[1]) + (s[2] + s[3]);
         CHECK(memcmp(&got, &want, sizeof got) == 0);
         CHECK_NEAR(got, plain, 1e-12 * (1.0 + plain));

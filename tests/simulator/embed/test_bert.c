@@ -381,6 +381,50 @@ TEST(bert_tiny_batching_and_padding_invariance) {
     us_bert_close(enc);
 }
 
+TEST(bert_tiny_threads_same_bits_per_count) {
+    /* The pass is cut into as many groups of whole texts as OpenBLAS has threads, each run on
+     * its own worker: for a given count the bits are the same run to run, and the state's
+     * threads come back when the count changes; across counts only sgemm's rounding differs.
+     * OpenBLAS's count is restored after each call. 13 texts so that 2, 3 and 4 groups cut
+     * at different texts, and state 2 (max_batch 2) caps the groups at 2. */
+    tiny_opts o = {.seed = 13};
+    REQUIRE(write_tiny_dir(&o));
+    us_err e;
+    us_bert_encoder *enc = NULL;
+    CHECK_OK(us_bert_open(&enc, us_test_tmpdir(), &e), e);
+    REQUIRE(enc != NULL);
+    us_bert_state *st = NULL, *st2 = NULL;
+    CHECK_OK(us_bert_state_init(&st, enc, 16, 0, &e), e);
+    CHECK_OK(us_bert_state_init(&st2, enc, 2, 0, &e), e);
+    REQUIRE(st && st2);
+    enum { NT = 13 };
+    const char *texts[NT];
+    for (int i = 0; i < NT; i++) texts[i] = k_tiny_texts[(i * 3) % N_TINY_TEXTS];
+    static float ref[NT * TC], a[NT * TC], b[NT * TC];
+    openblas_set_num_threads(1);
+    us_bert_encode(enc, st, texts, NT, ref);
+    for (int th = 2; th <= 4; th++) {
+        openblas_set_num_threads(th);
+        us_bert_encode(enc, st, texts, NT, a);
+        CHECK_EQ_INT(openblas_get_num_threads(), th);
+        us_bert_encode(enc, st, texts, NT, b);
+        if (memcmp(a, b, sizeof a) != 0)
+            us_test_fail(t_, __FILE__, __LINE__, "%d threads: two runs differ in bits", th);
+        double d = max_abs_diff(a, ref, (size_t)NT * TC);
+        if (d > 1e-6)
+            us_test_fail(t_, __FILE__, __LINE__, "%d threads vs 1: max abs diff %.3g", th, d);
+        us_bert_encode(enc, st2, texts, NT, b);
+        d = max_abs_diff(b, ref, (size_t)NT * TC);
+        if (d > 1e-6)
+            us_test_fail(t_, __FILE__, __LINE__, "%d threads, passes of 2: max abs diff %.3g",
+                         th, d);
+    }
+    openblas_set_num_threads(1);
+    us_bert_state_free(st);
+    us_bert_state_free(st2);
+    us_bert_close(enc);
+}
+
 TEST(bert_tiny_f16_weights_load_as_f32) {
     openblas_set_num_threads(1);
     /* The same values (exact in F16) stored as F32, then as F16: the same bits out. */
@@ -735,6 +779,45 @@ TEST(bert_minilm_matches_sentence_transformers) {
            f->n, worst_one, worst_case, worst_all, f->n);
     free(one);
     free(all);
+    free(f->buf);
+    free(f);
+    us_bert_state_free(st);
+    us_bert_close(enc);
+}
+
+TEST(bert_minilm_threads_match_fixture) {
+    /* The fixture's texts in one pass on 2 threads (two groups of texts, each on its own
+     * worker): within 1e-5 of sentence-transformers, and the same bits twice. */
+    us_bert_encoder *enc = NULL;
+    us_bert_state *st = NULL;
+    char why[256];
+    int ok = open_minilm(&enc, &st, 40, why, sizeof why);
+    if (ok == 0) SKIP(why);
+    if (ok < 0) {
+        us_test_fail(t_, __FILE__, __LINE__, "%s", why);
+        return;
+    }
+    fixture *f = calloc(1, sizeof *f);
+    REQUIRE(f != NULL);
+    REQUIRE(read_fixture(f) >= 30);
+    float *a = malloc((size_t)f->n * DIM * sizeof(float));
+    float *b = malloc((size_t)f->n * DIM * sizeof(float));
+    REQUIRE(a && b);
+    openblas_set_num_threads(2);
+    us_bert_encode(enc, st, (const char *const *)f->text, f->n, a);
+    us_bert_encode(enc, st, (const char *const *)f->text, f->n, b);
+    openblas_set_num_threads(1);
+    CHECK(memcmp(a, b, (size_t)f->n * DIM * sizeof(float)) == 0);
+    double worst = 0.0;
+    for (int i = 0; i < f->n; i++) {
+        double d = max_abs_diff(a + (size_t)i * DIM, f->emb[i], DIM);
+        if (d > worst) worst = d;
+    }
+    printf("    %d sentences on 2 threads vs sentence-transformers: max abs diff %.3g\n", f->n,
+           worst);
+    CHECK(worst <= 1e-5);
+    free(a);
+    free(b);
     free(f->buf);
     free(f);
     us_bert_state_free(st);
