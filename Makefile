@@ -115,11 +115,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
 
-# Then the RL recommenders against stable-baselines3 (tests/bench/bench_agents.py) in build/rlenv.
+# Then the RL recommenders against stable-baselines3 (tests/bench/bench_agents.py) and the SB3
+# adapter against SB3's DummyVecEnv (tests/bench/bench_adapters.py), in build/rlenv.
 bench: $(BENCH_BIN) $(BIN) $(LIBSO)
 	@for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) $$b || exit 1; done
 	@rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib" sh scripts/pyenv.sh $(BUILD)/rlenv) && \
-	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py
+	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py && \
+	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_adapters.py
 
 DEMO := $(BUILD)/demo
 # The demo ends by training each RL recommender briefly and comparing it with the baselines.
