@@ -91,13 +91,15 @@ $(TESTS): $(TEST_OBJ) $(LIBA)
 # The Python binding's test runs in a virtual environment scripts/pyenv.sh makes (numpy and
 # gymnasium from PyPI); not under SAN=1, where the library would need the sanitizer runtime
 # preloaded into Python.
-# stable-baselines3 (and PyTorch with it) goes into its own environment, rlenv, made once.
+# stable-baselines3 (and PyTorch with it) goes into its own environment, rlenv, made once, with
+# what make bench's references need (one list, so test and bench never reinstall each other's).
+RL_PKGS := stable-baselines3 sb3-contrib sentence-transformers
 ifeq ($(SAN),1)
 PYENV_STEP := py=; rl=
 else
 PYENV_STEP := py=$$(sh scripts/pyenv.sh $(BUILD)/pyenv) || \
 	    { py=; echo "test: no Python environment (see above); the binding's test will skip"; }; \
-	rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib" sh scripts/pyenv.sh $(BUILD)/rlenv) || \
+	rl=$$(USERSIM_PY_EXTRA="$(RL_PKGS)" sh scripts/pyenv.sh $(BUILD)/rlenv) || \
 	    { rl=; echo "test: no stable-baselines3 environment (see above); its test will skip"; }
 endif
 test: $(TESTS) $(BIN) $(LIBSO)
@@ -115,14 +117,15 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBA) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(ALL_LDFLAGS) $(PKG_LIBS)
 
-# Then the RL recommenders against stable-baselines3 (tests/bench/bench_agents.py) in build/rlenv.
-# The C benches' references (sentence-transformers for bench_bert, PyTorch for bench_sasrec)
-# run in build/rlenv too: USERSIM_REF_PYTHON.
+# Then the RL recommenders against stable-baselines3 (tests/bench/bench_agents.py) and the SB3
+# adapter against SB3's DummyVecEnv (tests/bench/bench_adapters.py), in build/rlenv. The C
+# benches' references (sentence-transformers for bench_bert, PyTorch for bench_sasrec) run in
+# build/rlenv too: USERSIM_REF_PYTHON.
 bench: $(BENCH_BIN) $(BIN) $(LIBSO)
-	@rl=$$(USERSIM_PY_EXTRA="stable-baselines3 sb3-contrib sentence-transformers" \
-	    sh scripts/pyenv.sh $(BUILD)/rlenv) || rl=; \
+	@rl=$$(USERSIM_PY_EXTRA="$(RL_PKGS)" sh scripts/pyenv.sh $(BUILD)/rlenv) || rl=; \
 	for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) USERSIM_REF_PYTHON=$$rl $$b || exit 1; done; \
-	[ -n "$$rl" ] && USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py
+	[ -n "$$rl" ] && USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py && \
+	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_adapters.py
 
 DEMO := $(BUILD)/demo
 # The demo ends by training each RL recommender briefly and comparing it with the baselines.

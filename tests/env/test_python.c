@@ -187,7 +187,9 @@ TEST(python_binding) { run_script(t_, "USERSIM_PYTHON", "tests/python/test_bindi
 
 /* stable-baselines3 from PyPI (with PyTorch) in its own environment (make test makes it with
  * scripts/pyenv.sh, USERSIM_PY_EXTRA): its PPO("MlpPolicy") trains on usersim.make() as it is,
- * and the trained model is evaluated through usersim.evaluate. */
+ * and the trained model is evaluated through usersim.evaluate; usersim.sb3's VecEnv over the C
+ * vector env keeps SB3's contract (the same trajectories as usersim.make_vec, terminal
+ * observations, VecNormalize and VecMonitor on top) and PPO trained through it beats random. */
 TEST(python_stable_baselines3) {
     run_script(t_, "USERSIM_RL_PYTHON", "tests/python/test_sb3.py");
 }

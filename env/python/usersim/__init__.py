@@ -14,11 +14,13 @@ library (libusersim.so, loaded with ctypes).
     usersim.ab("games.usdb", "popular", my_recommender, users=2000)   # a simulated A/B test
     usersim.evaluate("games.usdb", "runs/ppo")                          # a trained run's figures
 
-With gymnasium installed, importing usersim registers "usersim/UserSim-v0":
-gymnasium.make("usersim/UserSim-v0", store="games.usdb") (or "usersim:usersim/UserSim-v0"
-without importing first), and gymnasium.make_vec(..., vectorization_mode="vector_entry_point")
-gives the C vector env. Without gymnasium the package works the same, with small stand-ins for
-the spaces (see usersim._gym) and no registry.
+The environments are gymnasium environments (gymnasium is a dependency). Importing usersim
+registers "usersim/UserSim-v0": gymnasium.make("usersim/UserSim-v0", store="games.usdb") (or
+"usersim:usersim/UserSim-v0" without importing first), and gymnasium.make_vec(...,
+vectorization_mode="vector_entry_point") gives the C vector env.
+
+The C vector env for stable-baselines3: usersim.sb3.make_vec_env(store, n, **options) is an
+SB3 VecEnv (import usersim.sb3; stable_baselines3 is imported only then).
 
 The library is looked for in USERSIM_LIB (a path; when set, nothing else is tried), then
 next to this package's modules (where `pip install ./env/python` puts the one it builds), in
@@ -37,7 +39,8 @@ __all__ = ["make", "make_vec", "episode_seed", "evaluate", "ab", "UserSimEnv", "
            "LibraryNotFound", "OPTIONS", "HAVE_GYMNASIUM", "ENV_ID"]
 
 OPTIONS = SIM_OPTIONS + ENV_OPTIONS
-HAVE_GYMNASIUM = _gym.HAVE_GYMNASIUM
+# Always true now that gymnasium is required; kept for code that checks it.
+HAVE_GYMNASIUM = True
 ENV_ID = "usersim/UserSim-v0"
 
 
@@ -57,7 +60,7 @@ def episode_seed(seed, i, k):
     return _lib.load().us_vecenv_episode_seed(seed, i, k)
 
 
-if HAVE_GYMNASIUM and ENV_ID not in _gym.gymnasium.registry:
+if ENV_ID not in _gym.gymnasium.registry:
     _gym.gymnasium.register(
         id=ENV_ID,
         entry_point="usersim.env:UserSimEnv",
