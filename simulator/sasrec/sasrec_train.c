@@ -282,54 +282,100 @@ done:
     return st;
 }
 
-/* Next-item sums over users [lo, hi) (sasrec_eval_next says what is measured), on the
- * activations a, with scratch stamp (n_items, -1 or a user below lo on entry) and hist (T).
- * User u's sampled negatives come from us_rng_derive(key, u), so the result of a user does not
- * depend on which thread ranks it. */
-static void eval_next_users(const us_sasrec *m, us_sasrec_acts *a, const us_sasrec_data *d,
-                            int s, uint64_t key, int32_t lo, int32_t hi, int32_t *stamp,
-                            int32_t *hist, next_partial *o) {
+/* Scratch of one thread's next-item evaluation: up to R users per forward. */
+typedef struct next_scratch {
+    int R;
+    int32_t *stamp;        /* (n_items) the user whose item it is, -1 none */
+    int32_t *hist;         /* (R,T) */
+    int32_t *users, *items; /* (R) the users and their targets */
+    float *score;          /* (R,n_items) h_{T-1}·item_emb[j+1] */
+} next_scratch;
+
+static void next_scratch_free(next_scratch *ns) {
+    free(ns->stamp);
+    free(ns->hist);
+    free(ns->users);
+    free(ns->items);
+    free(ns->score);
+    memset(ns, 0, sizeof *ns);
+}
+
+static int next_scratch_init(next_scratch *ns, int R, int V, int T) {
+    ns->R = R;
+    ns->stamp = malloc((size_t)V * sizeof *ns->stamp);
+    ns->hist = malloc((size_t)R * T * sizeof *ns->hist);
+    ns->users = malloc((size_t)R * sizeof *ns->users);
+    ns->items = malloc((size_t)R * sizeof *ns->items);
+    ns->score = malloc((size_t)R * V * sizeof *ns->score);
+    if (!ns->stamp || !ns->hist || !ns->users || !ns->items || !ns->score) {
+        next_scratch_free(ns);
+        return -1;
+    }
+    return 0;
+}
+
+/* Users per forward of the next-item evaluation: the activations' rows, at most 64 (the score
+ * matrix is users × catalogue). */
+static int next_rows(const us_sasrec_acts *a) { return a->B < 64 ? a->B : 64; }
+
+/* Ranks the k users gathered in ns (their windows, users and targets): one forward, the scores
+ * of every item by one sgemm, then per user the sampled and the full-catalogue rank. */
+static void rank_next_batch(const us_sasrec *m, us_sasrec_acts *a, const us_sasrec_data *d,
+                            uint64_t key, next_scratch *ns, int k, next_partial *o) {
     int T = m->cfg.max_len, C = m->cfg.d, V = d->n_items, K = m->cfg.eval_negatives;
-    const float *E = m->params.item_emb;
-    memset(o, 0, sizeof *o);
-    for (int32_t u = lo; u < hi; u++) {
-        uint64_t ulo = d->user_off[u], uhi = d->user_off[u + 1], e = uhi;
-        for (uint64_t k = ulo; k < uhi; k++)
-            if (d->split[k] == s) {
-                e = k;
-                break;
-            }
-        if (e == uhi) continue;
-        /* the user's items: never negatives (the target excluded from the sampled ones) */
-        for (uint64_t k = ulo; k < uhi; k++) stamp[d->item[k]] = u;
-        if (uhi - ulo >= (uint64_t)V) continue; /* no negative exists */
-        us_sasrec_window(d, u, e, T, hist);
-        int32_t uu = u, ii = d->item[e];
-        sasrec_rating_forward(&m->cfg, &m->params, a, hist, &uu, &ii, NULL, 1, 0, NULL);
-        const float *h = a->hf + (size_t)(T - 1) * C;
-        /* score(j) = h_{T-1}·item_emb[j+1] */
-        double tgt = 0.0;
-        for (int c = 0; c < C; c++) tgt += (double)h[c] * E[(size_t)(ii + 1) * C + c];
+    sasrec_rating_forward(&m->cfg, &m->params, a, ns->hist, ns->users, ns->items, NULL, k, 0,
+                          NULL);
+    /* score(b, j) = h_{T-1}(b)·item_emb[j+1]: row b of h_{T-1} at hf + (b·T + T-1)·C */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, V, C, 1.0f,
+                a->hf + (size_t)(T - 1) * C, T * C, m->params.item_emb + C, C, 0.0f, ns->score,
+                V);
+    for (int b = 0; b < k; b++) {
+        int32_t u = ns->users[b];
+        for (uint64_t q = d->user_off[u]; q < d->user_off[u + 1]; q++) ns->stamp[d->item[q]] = u;
+        const float *sc = ns->score + (size_t)b * V;
+        float tgt = sc[ns->items[b]];
         us_rng rng = us_rng_derive(key, (uint64_t)u);
         int rank = 0, rank_full = 0;
-        for (int k = 0; k < K; k++) {
+        for (int q = 0; q < K; q++) {
             int32_t j;
             do j = (int32_t)us_rng_bounded(&rng, (uint32_t)V);
-            while (stamp[j] == u);
-            double sc = 0.0;
-            for (int c = 0; c < C; c++) sc += (double)h[c] * E[(size_t)(j + 1) * C + c];
-            rank += sc > tgt;
+            while (ns->stamp[j] == u);
+            rank += sc[j] > tgt;
         }
-        for (int32_t j = 0; j < V; j++) {
-            if (stamp[j] == u) continue;
-            double sc = 0.0;
-            for (int c = 0; c < C; c++) sc += (double)h[c] * E[(size_t)(j + 1) * C + c];
-            rank_full += sc > tgt;
-        }
+        for (int32_t j = 0; j < V; j++) rank_full += sc[j] > tgt && ns->stamp[j] != u;
         o->n++;
         if (rank < 10) o->hr10 += 1.0, o->ndcg10 += 1.0 / log2(rank + 2.0);
         if (rank_full < 10) o->hr10_full += 1.0, o->ndcg10_full += 1.0 / log2(rank_full + 2.0);
     }
+}
+
+/* Next-item sums over users [lo, hi) (eval_next says what is measured), on the activations a,
+ * ns->R users per forward; ns->stamp holds -1 or users below lo on entry. User u's sampled
+ * negatives come from us_rng_derive(key, u), so its negatives do not depend on which thread
+ * ranks it. */
+static void eval_next_users(const us_sasrec *m, us_sasrec_acts *a, const us_sasrec_data *d,
+                            int s, uint64_t key, int32_t lo, int32_t hi, next_scratch *ns,
+                            next_partial *o) {
+    int T = m->cfg.max_len, V = d->n_items, k = 0;
+    memset(o, 0, sizeof *o);
+    for (int32_t u = lo; u < hi; u++) {
+        uint64_t ulo = d->user_off[u], uhi = d->user_off[u + 1], e = uhi;
+        for (uint64_t q = ulo; q < uhi; q++)
+            if (d->split[q] == s) {
+                e = q;
+                break;
+            }
+        if (e == uhi) continue;
+        if (uhi - ulo >= (uint64_t)V) continue; /* no negative exists */
+        us_sasrec_window(d, u, e, T, ns->hist + (size_t)k * T);
+        ns->users[k] = u;
+        ns->items[k] = d->item[e];
+        if (++k == ns->R) {
+            rank_next_batch(m, a, d, key, ns, k, o);
+            k = 0;
+        }
+    }
+    if (k > 0) rank_next_batch(m, a, d, key, ns, k, o);
 }
 
 /* Next-item metrics: for each user with an interaction in split s, the first one is ranked
@@ -349,18 +395,12 @@ static us_status eval_next(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_dat
         trainer_eval_next(tr, d, s, key);
         part = trainer_next_partials(tr, &P);
     } else {
-        int T = m->cfg.max_len, V = d->n_items;
-        int32_t *hist = malloc((size_t)T * sizeof(int32_t));
-        int32_t *stamp = malloc((size_t)V * sizeof(int32_t));
-        if (!hist || !stamp) {
-            free(hist);
-            free(stamp);
+        next_scratch ns;
+        if (next_scratch_init(&ns, next_rows(m->acts), d->n_items, m->cfg.max_len) != 0)
             return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (evaluation)");
-        }
-        for (int v = 0; v < V; v++) stamp[v] = -1;
-        eval_next_users(m, m->acts, d, s, key, 0, d->n_users, stamp, hist, &one);
-        free(hist);
-        free(stamp);
+        for (int v = 0; v < d->n_items; v++) ns.stamp[v] = -1;
+        eval_next_users(m, m->acts, d, s, key, 0, d->n_users, &ns, &one);
+        next_scratch_free(&ns);
     }
     for (int r = 0; r < P; r++) {
         o->n += part[r].n;
@@ -458,7 +498,7 @@ struct sasrec_trainer {
     const us_sasrec_data *ed;
     int esplit;
     float *eprob;            /* (B) rating head: the batch's probabilities */
-    int32_t *estamp, *ehist; /* (P·n_items), (P·T) next head: per-thread scratch */
+    next_scratch *ens;       /* (P) next head: per-thread scratch (NULL for the rating head) */
     uint64_t ekey;           /* next head: user u's negatives from us_rng_derive(ekey, u) */
     next_partial *epart;     /* (P) */
 };
@@ -597,10 +637,9 @@ static void run_eval_next(sasrec_trainer *t, int r) {
     const us_sasrec_data *d = t->ed;
     int32_t lo = (int32_t)((int64_t)d->n_users * r / t->P);
     int32_t hi = (int32_t)((int64_t)d->n_users * (r + 1) / t->P);
-    int32_t *stamp = t->estamp + (size_t)r * (size_t)d->n_items;
-    for (int v = 0; v < d->n_items; v++) stamp[v] = -1;
-    eval_next_users(t->m, t->acts[r], d, t->esplit, t->ekey, lo, hi, stamp,
-                    t->ehist + (size_t)r * (size_t)t->m->cfg.max_len, &t->epart[r]);
+    next_scratch *ns = &t->ens[r];
+    for (int v = 0; v < d->n_items; v++) ns->stamp[v] = -1;
+    eval_next_users(t->m, t->acts[r], d, t->esplit, t->ekey, lo, hi, ns, &t->epart[r]);
 }
 
 static void run_job(sasrec_trainer *t, int r) {
@@ -641,8 +680,8 @@ void sasrec_trainer_free(sasrec_trainer *t) {
     free(t->piece);
     free(t->piece_lo);
     free(t->ss);
-    free(t->estamp);
-    free(t->ehist);
+    for (int s = 0; s < t->P && t->ens; s++) next_scratch_free(&t->ens[s]);
+    free(t->ens);
     free(t->epart);
     free(t);
 }
@@ -685,11 +724,10 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
     t->piece_lo = calloc((size_t)P + 1, sizeof *t->piece_lo);
     t->ss = calloc((size_t)P, sizeof *t->ss);
     t->epart = calloc((size_t)P, sizeof *t->epart);
-    t->estamp = malloc((size_t)P * (size_t)c->n_items * sizeof *t->estamp);
-    t->ehist = malloc((size_t)P * (size_t)c->max_len * sizeof *t->ehist);
+    if (c->head == US_SASREC_NEXT) t->ens = calloc((size_t)P, sizeof *t->ens);
     if (!t->acts || !t->gbuf || !t->grads || !t->loss || !t->istamp || !t->ustamp || !t->ilist ||
         !t->ulist || !t->seg_off || !t->seg_len || !t->piece || !t->piece_lo || !t->ss ||
-        !t->epart || !t->estamp || !t->ehist) {
+        !t->epart || (c->head == US_SASREC_NEXT && !t->ens)) {
         sasrec_trainer_free(t);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
     }
@@ -714,6 +752,12 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
             }
         }
     }
+    for (int s = 0; t->ens && s < P; s++)
+        if (next_scratch_init(&t->ens[s], next_rows(t->acts[s]), c->n_items, c->max_len) != 0) {
+            sasrec_trainer_free(t);
+            return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
+                              "out of memory (evaluation scratch: %d items)", c->n_items);
+        }
     /* shard s's tensors at the model's offsets inside gbuf[s] */
     for (int s = 0; s < P; s++) {
         float **f = (float **)&t->grads[s];
