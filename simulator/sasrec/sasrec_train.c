@@ -5,9 +5,12 @@
  * (rating: AUC, log loss, accuracy; next item: HR@10 and NDCG@10 against sampled negatives and
  * against the full catalogue).
  *
- * It deliberately does not write to the store (checkpoints are sasrec_store.c), shard the
- * evaluation, or time anything that decides a result: the same seed and thread count give the
- * same bits. */
+ * The optimizer step (clip norm, clipping, Adam) and the evaluation during training run on the
+ * same threads: the step over fixed pieces of the block, the rating evaluation's batches
+ * sharded as training's, the next-item evaluation's users in contiguous ranges.
+ *
+ * It deliberately does not write to the store (checkpoints are sasrec_store.c) or time
+ * anything that decides a result: the same seed and thread count give the same bits. */
 #include <cblas.h>
 #include <math.h>
 #include <sqlite3.h>
