@@ -1,7 +1,7 @@
 # usersim build. `make test` and `make demo` work as the first command on a fresh Debian 12
 # machine: every target first runs scripts/deps.sh, which installs missing system libraries.
 #
-# Targets: all deps test san bench demo models fuzz install wheel clean test-llm.
+# Targets: all deps test san bench bench-scale demo models fuzz install wheel clean test-llm.
 # Variables: BUILD (object folder), PREFIX (install root), SAN=1 (sanitizer build).
 
 BUILD   ?= build
@@ -55,7 +55,7 @@ BIN    := $(BUILD)/usersim
 TESTS  := $(BUILD)/run_tests
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all deps test san bench demo models fuzz install wheel clean test-llm
+.PHONY: all deps test san bench bench-scale demo models fuzz install wheel clean test-llm
 all: $(LIBA) $(LIBSO) $(BIN)
 
 deps: $(DEPS_OK)
@@ -126,6 +126,15 @@ bench: $(BENCH_BIN) $(BIN) $(LIBSO)
 	for b in $(BENCH_BIN); do USERSIM_BIN=$(BIN) USERSIM_REF_PYTHON=$$rl $$b || exit 1; done; \
 	[ -n "$$rl" ] && USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_agents.py && \
 	    USERSIM_BIN=$(BIN) USERSIM_LIB=$(LIBSO) $$rl tests/bench/bench_adapters.py
+
+# The pipeline at scale (not part of test or bench: tens of minutes at the default size):
+# synth, ingest, each stage of build, build again, a vector-env run; wall time, peak RSS, store
+# size per stage and SASRec's examples/s. SCALE_EMBED=model embeds with the sentence model.
+SCALE_USERS ?= 1000000
+SCALE_EMBED ?= hashed
+bench-scale: $(BIN)
+	@USERSIM_BIN=$(BIN) SCALE_USERS=$(SCALE_USERS) SCALE_EMBED=$(SCALE_EMBED) \
+	    sh scripts/bench_scale.sh
 
 DEMO := $(BUILD)/demo
 # The demo ends by training each RL recommender briefly and comparing it with the baselines.

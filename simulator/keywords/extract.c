@@ -163,6 +163,13 @@ static us_status open_store(stage *s, int readonly, us_err *err) {
         return st;
     }
     sqlite3_busy_timeout(s->db, 10000);
+    /* Reviews are read item by item through interactions_item, so their pages come in random
+     * order: with SQLite's default 2 MiB page cache every one was a pread (911,746 of them for
+     * 500,000 reviews, a quarter of the stage's CPU time in the kernel). Read through a memory
+     * map instead (SQLite caps the size at its build's limit, 2 GiB by default; pages past it
+     * are still read). The map's pages count in the resident size but are the page cache's,
+     * clean, and given back under memory pressure. */
+    if (exec(s, "PRAGMA mmap_size=2147418112", err) != US_OK) return err->code;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'format'", -1, &q,
                            NULL) != SQLITE_OK)

@@ -144,7 +144,10 @@ double sasrec_trainer_next_grad(sasrec_trainer *t, const int32_t *hist, const in
  * the dense step on every tensor but the two tables and nn_adam_rows_update on their touched
  * rows, with the same step count and the clip norm summed in block order over the dense
  * tensors and the touched rows (the untouched rows' gradients are zero, so it is the dense
- * norm, bit for bit). Returns the norm before clipping. */
+ * norm, bit for bit). On P threads each sums and steps a fixed share of the block (pieces of
+ * at most 32768 elements, in block order) and the norm's partial sums are added in thread
+ * order: one thread gives the single-threaded bits, P threads the same bits for the same P.
+ * Returns the norm before clipping. */
 double sasrec_trainer_step(sasrec_trainer *t);
 
 #endif

@@ -5,9 +5,12 @@
  * (rating: AUC, log loss, accuracy; next item: HR@10 and NDCG@10 against sampled negatives and
  * against the full catalogue).
  *
- * It deliberately does not write to the store (checkpoints are sasrec_store.c), shard the
- * evaluation, or time anything that decides a result: the same seed and thread count give the
- * same bits. */
+ * The optimizer step (clip norm, clipping, Adam) and the evaluation during training run on the
+ * same threads: the step over fixed pieces of the block, the rating evaluation's batches
+ * sharded as training's, the next-item evaluation's users in contiguous ranges.
+ *
+ * It deliberately does not write to the store (checkpoints are sasrec_store.c) or time
+ * anything that decides a result: the same seed and thread count give the same bits. */
 #include <cblas.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -207,9 +210,33 @@ double us_sasrec_auc(const float *scores, const int8_t *labels, size_t n, uint32
     return (rank_sum - npos * (npos + 1.0) / 2.0) / (npos * nneg);
 }
 
-/* Rating-head metrics of the labeled interactions of split s, batch by batch (no dropout). */
-static us_status eval_rating(us_sasrec *m, const us_sasrec_data *d, int s, us_sasrec_metrics *o,
-                             us_err *err) {
+/* A partial of the next-item evaluation: sums over one thread's users. */
+typedef struct next_partial {
+    size_t n;
+    double hr10, ndcg10, hr10_full, ndcg10_full;
+} next_partial;
+
+/* The evaluation on the trainer's threads (defined with the trainer below): one batch of the
+ * rating head, its rows sharded as a training batch's, probabilities into prob (B); the
+ * next-item head's users cut into P contiguous ranges, partials per thread into o (P). */
+static void trainer_eval_rating_batch(sasrec_trainer *t, const int32_t *hist,
+                                      const int32_t *users, const int32_t *items, int B,
+                                      float *prob);
+static void trainer_eval_next(sasrec_trainer *t, const us_sasrec_data *d, int s, uint64_t key);
+static const next_partial *trainer_next_partials(const sasrec_trainer *t, int *P);
+
+/* Probabilities of n rows (no dropout) on the activations a, into prob. */
+static void eval_rating_rows(const us_sasrec *m, us_sasrec_acts *a, const int32_t *hist,
+                             const int32_t *users, const int32_t *items, int n, float *prob) {
+    if (n <= 0) return;
+    sasrec_rating_forward(&m->cfg, &m->params, a, hist, users, items, NULL, n, 0, NULL);
+    memcpy(prob, a->prob, (size_t)n * sizeof(float));
+}
+
+/* Rating-head metrics of the labeled interactions of split s, batch by batch (no dropout);
+ * each batch's rows on the trainer's threads when tr is given. */
+static us_status eval_rating(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data *d, int s,
+                             us_sasrec_metrics *o, us_err *err) {
     size_t n = d->n_ex[s];
     memset(o, 0, sizeof *o);
     o->n = n;
@@ -234,15 +261,15 @@ static us_status eval_rating(us_sasrec *m, const us_sasrec_data *d, int s, us_sa
             items[b] = d->item[e];
             us_sasrec_window(d, users[b], e, T, hist + (size_t)b * T);
         }
-        us_sasrec_rating_forward(m, hist, users, items, NULL, B, 0);
-        const float *p = us_sasrec_probs(m);
+        if (tr) trainer_eval_rating_batch(tr, hist, users, items, B, score + b0);
+        else eval_rating_rows(m, m->acts, hist, users, items, B, score + b0);
         for (int b = 0; b < B; b++) {
             int8_t y = d->label[d->ex[s][b0 + b]];
-            double pc = fmin(fmax((double)p[b], 1e-7), 1.0 - 1e-7);
-            score[b0 + b] = p[b];
+            float p = score[b0 + b];
+            double pc = fmin(fmax((double)p, 1e-7), 1.0 - 1e-7);
             lab[b0 + b] = y;
             ll -= y ? log(pc) : log(1.0 - pc);
-            correct += (p[b] >= 0.5f) == (y == 1);
+            correct += (p >= 0.5f) == (y == 1);
         }
     }
     o->auc = us_sasrec_auc(score, lab, n, scratch);
@@ -258,62 +285,132 @@ done:
     return st;
 }
 
-/* Next-item metrics: for each user with an interaction in split s, the first one is ranked
- * against eval_negatives items the user never interacted with (drawn uniformly, from the
- * generator of (seed, 100 + s)) and against every such item of the catalogue. A candidate
- * ranks the target down only with a strictly higher score. */
-static us_status eval_next(us_sasrec *m, const us_sasrec_data *d, int s, us_sasrec_metrics *o,
-                           us_err *err) {
-    memset(o, 0, sizeof *o);
-    int T = m->cfg.max_len, C = m->cfg.d, V = d->n_items, K = m->cfg.eval_negatives;
-    int32_t *hist = malloc((size_t)T * sizeof(int32_t));
-    int32_t *stamp = malloc((size_t)V * sizeof(int32_t));
-    int32_t uu = 0, ii = 0;
-    if (!hist || !stamp) {
-        free(hist);
-        free(stamp);
-        return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (evaluation)");
+/* Scratch of one thread's next-item evaluation: up to R users per forward. */
+typedef struct next_scratch {
+    int R;
+    int32_t *stamp;        /* (n_items) the user whose item it is, -1 none */
+    int32_t *hist;         /* (R,T) */
+    int32_t *users, *items; /* (R) the users and their targets */
+    float *score;          /* (R,n_items) h_{T-1}·item_emb[j+1] */
+} next_scratch;
+
+static void next_scratch_free(next_scratch *ns) {
+    free(ns->stamp);
+    free(ns->hist);
+    free(ns->users);
+    free(ns->items);
+    free(ns->score);
+    memset(ns, 0, sizeof *ns);
+}
+
+static int next_scratch_init(next_scratch *ns, int R, int V, int T) {
+    ns->R = R;
+    ns->stamp = malloc((size_t)V * sizeof *ns->stamp);
+    ns->hist = malloc((size_t)R * T * sizeof *ns->hist);
+    ns->users = malloc((size_t)R * sizeof *ns->users);
+    ns->items = malloc((size_t)R * sizeof *ns->items);
+    ns->score = malloc((size_t)R * V * sizeof *ns->score);
+    if (!ns->stamp || !ns->hist || !ns->users || !ns->items || !ns->score) {
+        next_scratch_free(ns);
+        return -1;
     }
-    for (int v = 0; v < V; v++) stamp[v] = -1;
-    us_rng rng = us_rng_derive(m->cfg.seed, 100 + (uint64_t)s);
-    const float *E = m->params.item_emb;
-    for (int32_t u = 0; u < d->n_users; u++) {
-        uint64_t lo = d->user_off[u], hi = d->user_off[u + 1], e = hi;
-        for (uint64_t k = lo; k < hi; k++)
-            if (d->split[k] == s) {
-                e = k;
-                break;
-            }
-        if (e == hi) continue;
-        /* the user's items: never negatives (the target excluded from the sampled ones) */
-        for (uint64_t k = lo; k < hi; k++) stamp[d->item[k]] = u;
-        if (hi - lo >= (uint64_t)V) continue; /* no negative exists */
-        us_sasrec_window(d, u, e, T, hist);
-        uu = u;
-        ii = d->item[e];
-        us_sasrec_rating_forward(m, hist, &uu, &ii, NULL, 1, 0);
-        const float *h = m->acts->hf + (size_t)(T - 1) * C;
-        /* score(j) = h_{T-1}·item_emb[j+1] */
-        double tgt = 0.0;
-        for (int c = 0; c < C; c++) tgt += (double)h[c] * E[(size_t)(ii + 1) * C + c];
+    return 0;
+}
+
+/* Users per forward of the next-item evaluation: the activations' rows, at most 64 (the score
+ * matrix is users × catalogue). */
+static int next_rows(const us_sasrec_acts *a) { return a->B < 64 ? a->B : 64; }
+
+/* Ranks the k users gathered in ns (their windows, users and targets): one forward, the scores
+ * of every item by one sgemm, then per user the sampled and the full-catalogue rank. */
+static void rank_next_batch(const us_sasrec *m, us_sasrec_acts *a, const us_sasrec_data *d,
+                            uint64_t key, next_scratch *ns, int k, next_partial *o) {
+    int T = m->cfg.max_len, C = m->cfg.d, V = d->n_items, K = m->cfg.eval_negatives;
+    sasrec_rating_forward(&m->cfg, &m->params, a, ns->hist, ns->users, ns->items, NULL, k, 0,
+                          NULL);
+    /* score(b, j) = h_{T-1}(b)·item_emb[j+1]: row b of h_{T-1} at hf + (b·T + T-1)·C */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, V, C, 1.0f,
+                a->hf + (size_t)(T - 1) * C, T * C, m->params.item_emb + C, C, 0.0f, ns->score,
+                V);
+    for (int b = 0; b < k; b++) {
+        int32_t u = ns->users[b];
+        for (uint64_t q = d->user_off[u]; q < d->user_off[u + 1]; q++) ns->stamp[d->item[q]] = u;
+        const float *sc = ns->score + (size_t)b * V;
+        float tgt = sc[ns->items[b]];
+        us_rng rng = us_rng_derive(key, (uint64_t)u);
         int rank = 0, rank_full = 0;
-        for (int k = 0; k < K; k++) {
+        for (int q = 0; q < K; q++) {
             int32_t j;
             do j = (int32_t)us_rng_bounded(&rng, (uint32_t)V);
-            while (stamp[j] == u);
-            double sc = 0.0;
-            for (int c = 0; c < C; c++) sc += (double)h[c] * E[(size_t)(j + 1) * C + c];
-            rank += sc > tgt;
+            while (ns->stamp[j] == u);
+            rank += sc[j] > tgt;
         }
-        for (int32_t j = 0; j < V; j++) {
-            if (stamp[j] == u) continue;
-            double sc = 0.0;
-            for (int c = 0; c < C; c++) sc += (double)h[c] * E[(size_t)(j + 1) * C + c];
-            rank_full += sc > tgt;
-        }
+        for (int32_t j = 0; j < V; j++) rank_full += sc[j] > tgt && ns->stamp[j] != u;
         o->n++;
         if (rank < 10) o->hr10 += 1.0, o->ndcg10 += 1.0 / log2(rank + 2.0);
         if (rank_full < 10) o->hr10_full += 1.0, o->ndcg10_full += 1.0 / log2(rank_full + 2.0);
+    }
+}
+
+/* Next-item sums over users [lo, hi) (eval_next says what is measured), on the activations a,
+ * ns->R users per forward; ns->stamp holds -1 or users below lo on entry. User u's sampled
+ * negatives come from us_rng_derive(key, u), so its negatives do not depend on which thread
+ * ranks it. */
+static void eval_next_users(const us_sasrec *m, us_sasrec_acts *a, const us_sasrec_data *d,
+                            int s, uint64_t key, int32_t lo, int32_t hi, next_scratch *ns,
+                            next_partial *o) {
+    int T = m->cfg.max_len, V = d->n_items, k = 0;
+    memset(o, 0, sizeof *o);
+    for (int32_t u = lo; u < hi; u++) {
+        uint64_t ulo = d->user_off[u], uhi = d->user_off[u + 1], e = uhi;
+        for (uint64_t q = ulo; q < uhi; q++)
+            if (d->split[q] == s) {
+                e = q;
+                break;
+            }
+        if (e == uhi) continue;
+        if (uhi - ulo >= (uint64_t)V) continue; /* no negative exists */
+        us_sasrec_window(d, u, e, T, ns->hist + (size_t)k * T);
+        ns->users[k] = u;
+        ns->items[k] = d->item[e];
+        if (++k == ns->R) {
+            rank_next_batch(m, a, d, key, ns, k, o);
+            k = 0;
+        }
+    }
+    if (k > 0) rank_next_batch(m, a, d, key, ns, k, o);
+}
+
+/* Next-item metrics: for each user with an interaction in split s, the first one is ranked
+ * against eval_negatives items the user never interacted with (drawn uniformly, from the
+ * generator us_rng_derive(key(seed, 100 + s), user)) and against every such item of the
+ * catalogue. A candidate ranks the target down only with a strictly higher score. The users
+ * on the trainer's threads when tr is given (the partial sums added in thread order). */
+static us_status eval_next(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data *d, int s,
+                           us_sasrec_metrics *o, us_err *err) {
+    memset(o, 0, sizeof *o);
+    uint64_t kin[2] = {m->cfg.seed, 100 + (uint64_t)s};
+    uint64_t key = us_hash64(kin, sizeof kin, 0x6e657874u); /* "next" */
+    next_partial one;
+    const next_partial *part = &one;
+    int P = 1;
+    if (tr) {
+        trainer_eval_next(tr, d, s, key);
+        part = trainer_next_partials(tr, &P);
+    } else {
+        next_scratch ns;
+        if (next_scratch_init(&ns, next_rows(m->acts), d->n_items, m->cfg.max_len) != 0)
+            return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (evaluation)");
+        for (int v = 0; v < d->n_items; v++) ns.stamp[v] = -1;
+        eval_next_users(m, m->acts, d, s, key, 0, d->n_users, &ns, &one);
+        next_scratch_free(&ns);
+    }
+    for (int r = 0; r < P; r++) {
+        o->n += part[r].n;
+        o->hr10 += part[r].hr10;
+        o->ndcg10 += part[r].ndcg10;
+        o->hr10_full += part[r].hr10_full;
+        o->ndcg10_full += part[r].ndcg10_full;
     }
     if (o->n) {
         double n = (double)o->n;
@@ -322,28 +419,52 @@ static us_status eval_next(us_sasrec *m, const us_sasrec_data *d, int s, us_sasr
         o->hr10_full /= n;
         o->ndcg10_full /= n;
     }
-    free(hist);
-    free(stamp);
     return US_OK;
 }
 
-us_status us_sasrec_evaluate(us_sasrec *m, const us_sasrec_data *d, int split,
-                             us_sasrec_metrics *out, us_err *err) {
+static us_status evaluate(us_sasrec *m, sasrec_trainer *tr, const us_sasrec_data *d, int split,
+                          us_sasrec_metrics *out, us_err *err) {
     if (split < 0 || split > 2)
         return us_err_set(err, US_EINVAL, NULL, 0, "split", "expected 0..2, found %d", split);
     if (d->n_users != m->cfg.n_users || d->n_items != m->cfg.n_items)
         return us_err_set(err, US_EINVAL, NULL, 0, "data",
                           "expected %d users and %d items (the model's), found %d and %d",
                           m->cfg.n_users, m->cfg.n_items, d->n_users, d->n_items);
-    if (m->cfg.head == US_SASREC_NEXT) return eval_next(m, d, split, out, err);
-    return eval_rating(m, d, split, out, err);
+    if (m->cfg.head == US_SASREC_NEXT) return eval_next(m, tr, d, split, out, err);
+    return eval_rating(m, tr, d, split, out, err);
+}
+
+us_status us_sasrec_evaluate(us_sasrec *m, const us_sasrec_data *d, int split,
+                             us_sasrec_metrics *out, us_err *err) {
+    return evaluate(m, NULL, d, split, out, err);
 }
 
 /* ------------------------------------------------------------------------------------------
  * Data-parallel steps (sasrec_internal.h says what they guarantee)
  * ---------------------------------------------------------------------------------------- */
 
-typedef enum { JOB_SHARDS, JOB_REDUCE } trainer_job;
+typedef enum {
+    JOB_SHARDS,
+    JOB_REDUCE,
+    JOB_NORM,
+    JOB_ADAM,
+    JOB_EVAL_RATING,
+    JOB_EVAL_NEXT
+} trainer_job;
+
+/* One piece of the optimizer's work: a run of a dense tensor (rows NULL: elements
+ * [off, off+len) of the block) or a run of touched rows of a table (rows[0..nrows) of the
+ * (·, C) table at block offset off; len = nrows·C). Pieces follow block order, so walking them
+ * in order visits the elements in the order nn_clip_grad_norm sums them. */
+typedef struct opt_piece {
+    size_t off, len;
+    const int32_t *rows;
+    size_t nrows;
+} opt_piece;
+
+/* Dense runs and row runs are cut at this many elements, so that the threads' shares of a step
+ * can balance even when one table is most of the block. */
+#define OPT_PIECE_MAX ((size_t)1 << 15)
 
 struct sasrec_trainer {
     us_sasrec *m;
@@ -369,6 +490,20 @@ struct sasrec_trainer {
     /* segments of the block the sparse batch sums and steps, in block order */
     size_t nseg, seg_total;
     size_t *seg_off, *seg_len;
+    /* the optimizer step on the pool: pieces, thread r taking pieces [piece_lo[r],
+     * piece_lo[r+1]) (balanced by elements), its Σ g² in ss[r] */
+    opt_piece *piece;
+    size_t npiece, piece_cap;
+    size_t *piece_lo; /* (P+1) */
+    double *ss;       /* (P) */
+    float clip_coef;  /* 1: no clipping */
+    /* evaluation on the pool */
+    const us_sasrec_data *ed;
+    int esplit;
+    float *eprob;            /* (B) rating head: the batch's probabilities */
+    next_scratch *ens;       /* (P) next head: per-thread scratch (NULL for the rating head) */
+    uint64_t ekey;           /* next head: user u's negatives from us_rng_derive(ekey, u) */
+    next_partial *epart;     /* (P) */
 };
 
 static void shard_rows(const sasrec_trainer *t, int s, int *lo, int *hi) {
@@ -441,9 +576,84 @@ static void run_reduce(sasrec_trainer *t, int r) {
     }
 }
 
+/* Σ g² over thread r's pieces, in piece order, into ss[r]. */
+static void run_norm(sasrec_trainer *t, int r) {
+    const float *grads = nn_block_section(&t->m->block, t->m->mem, NN_GRADS);
+    size_t C = (size_t)t->m->cfg.d;
+    double ss = 0.0;
+    for (size_t k = t->piece_lo[r]; k < t->piece_lo[r + 1]; k++) {
+        const opt_piece *pc = &t->piece[k];
+        if (!pc->rows) {
+            const float *g = grads + pc->off;
+            for (size_t i = 0; i < pc->len; i++) ss += (double)g[i] * g[i];
+            continue;
+        }
+        for (size_t j = 0; j < pc->nrows; j++) {
+            const float *g = grads + pc->off + (size_t)pc->rows[j] * C;
+            for (size_t i = 0; i < C; i++) ss += (double)g[i] * g[i];
+        }
+    }
+    t->ss[r] = ss;
+}
+
+/* Thread r's pieces: the clipping scale (when clip_coef != 1), then Adam with the model's
+ * step count (already advanced). */
+static void run_adam(sasrec_trainer *t, int r) {
+    us_sasrec *m = t->m;
+    const us_sasrec_config *c = &m->cfg;
+    const nn_block *bl = &m->block;
+    float *grads = nn_block_section(bl, m->mem, NN_GRADS);
+    float *am = nn_block_section(bl, m->mem, NN_ADAM_M);
+    float *av = nn_block_section(bl, m->mem, NN_ADAM_V);
+    size_t C = (size_t)c->d;
+    float coef = t->clip_coef;
+    for (size_t k = t->piece_lo[r]; k < t->piece_lo[r + 1]; k++) {
+        const opt_piece *pc = &t->piece[k];
+        size_t o = pc->off;
+        if (!pc->rows) {
+            if (coef != 1.0f)
+                for (size_t i = 0; i < pc->len; i++) grads[o + i] *= coef;
+            nn_adamw_update(m->mem + o, grads + o, am + o, av + o, pc->len, c->lr, c->beta1,
+                            c->beta2, c->adam_eps, c->weight_decay, m->step, NN_DECAY_L2);
+            continue;
+        }
+        if (coef != 1.0f)
+            for (size_t j = 0; j < pc->nrows; j++) {
+                float *g = grads + o + (size_t)pc->rows[j] * C;
+                for (size_t i = 0; i < C; i++) g[i] *= coef;
+            }
+        nn_adam_rows_update(m->mem + o, grads + o, am + o, av + o, pc->rows, pc->nrows, C,
+                            c->lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay, m->step,
+                            NN_DECAY_L2);
+    }
+}
+
+static void run_eval_rating(sasrec_trainer *t, int s) {
+    int lo, hi;
+    shard_rows(t, s, &lo, &hi);
+    size_t o = (size_t)lo * t->m->cfg.max_len;
+    eval_rating_rows(t->m, t->acts[s], t->hist + o, t->users + lo, t->items + lo, hi - lo,
+                     t->eprob + lo);
+}
+
+static void run_eval_next(sasrec_trainer *t, int r) {
+    const us_sasrec_data *d = t->ed;
+    int32_t lo = (int32_t)((int64_t)d->n_users * r / t->P);
+    int32_t hi = (int32_t)((int64_t)d->n_users * (r + 1) / t->P);
+    next_scratch *ns = &t->ens[r];
+    for (int v = 0; v < d->n_items; v++) ns->stamp[v] = -1;
+    eval_next_users(t->m, t->acts[r], d, t->esplit, t->ekey, lo, hi, ns, &t->epart[r]);
+}
+
 static void run_job(sasrec_trainer *t, int r) {
-    if (t->job == JOB_SHARDS) run_shard(t, r);
-    else run_reduce(t, r);
+    switch (t->job) {
+    case JOB_SHARDS: run_shard(t, r); break;
+    case JOB_REDUCE: run_reduce(t, r); break;
+    case JOB_NORM: run_norm(t, r); break;
+    case JOB_ADAM: run_adam(t, r); break;
+    case JOB_EVAL_RATING: run_eval_rating(t, r); break;
+    case JOB_EVAL_NEXT: run_eval_next(t, r); break;
+    }
 }
 
 static void trainer_worker(void *ctx, int r) { run_job(ctx, r); }
@@ -470,6 +680,12 @@ void sasrec_trainer_free(sasrec_trainer *t) {
     free(t->ulist);
     free(t->seg_off);
     free(t->seg_len);
+    free(t->piece);
+    free(t->piece_lo);
+    free(t->ss);
+    for (int s = 0; s < t->P && t->ens; s++) next_scratch_free(&t->ens[s]);
+    free(t->ens);
+    free(t->epart);
     free(t);
 }
 
@@ -504,8 +720,17 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
     t->ulist = malloc((ucap ? ucap : 1) * sizeof *t->ulist);
     t->seg_off = malloc(scap * sizeof *t->seg_off);
     t->seg_len = malloc(scap * sizeof *t->seg_len);
+    /* pieces: at most ceil(size/OPT_PIECE_MAX) per tensor, and no more for the touched rows
+     * of a table than for the whole table */
+    t->piece_cap = np / OPT_PIECE_MAX + 2 * US_SASREC_NTENSORS + 4;
+    t->piece = malloc(t->piece_cap * sizeof *t->piece);
+    t->piece_lo = calloc((size_t)P + 1, sizeof *t->piece_lo);
+    t->ss = calloc((size_t)P, sizeof *t->ss);
+    t->epart = calloc((size_t)P, sizeof *t->epart);
+    if (c->head == US_SASREC_NEXT) t->ens = calloc((size_t)P, sizeof *t->ens);
     if (!t->acts || !t->gbuf || !t->grads || !t->loss || !t->istamp || !t->ustamp || !t->ilist ||
-        !t->ulist || !t->seg_off || !t->seg_len) {
+        !t->ulist || !t->seg_off || !t->seg_len || !t->piece || !t->piece_lo || !t->ss ||
+        !t->epart || (c->head == US_SASREC_NEXT && !t->ens)) {
         sasrec_trainer_free(t);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL, "out of memory (trainer)");
     }
@@ -530,6 +755,12 @@ us_status sasrec_trainer_init(sasrec_trainer **out, us_sasrec *m, int threads, u
             }
         }
     }
+    for (int s = 0; t->ens && s < P; s++)
+        if (next_scratch_init(&t->ens[s], next_rows(t->acts[s]), c->n_items, c->max_len) != 0) {
+            sasrec_trainer_free(t);
+            return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
+                              "out of memory (evaluation scratch: %d items)", c->n_items);
+        }
     /* shard s's tensors at the model's offsets inside gbuf[s] */
     for (int s = 0; s < P; s++) {
         float **f = (float **)&t->grads[s];
@@ -608,47 +839,96 @@ static void trainer_prepare(sasrec_trainer *t) {
     }
 }
 
-double sasrec_trainer_step(sasrec_trainer *t) {
-    us_sasrec *m = t->m;
-    if (!t->sparse) return us_sasrec_adam_step(m);
-    const us_sasrec_config *c = &m->cfg;
-    const nn_block *bl = &m->block;
-    float *grads = nn_block_section(bl, m->mem, NN_GRADS);
-    float *am = nn_block_section(bl, m->mem, NN_ADAM_M);
-    float *av = nn_block_section(bl, m->mem, NN_ADAM_V);
-    /* ‖g‖ = sqrt(Σ g²) in double in block order; the skipped rows hold zeros, so this is
-     * nn_clip_grad_norm's sum over the whole block */
-    double ss = 0.0;
-    for (size_t k = 0; k < t->nseg; k++) {
-        const float *g = grads + t->seg_off[k];
-        for (size_t i = 0; i < t->seg_len[k]; i++) ss += (double)g[i] * g[i];
-    }
-    double norm = sqrt(ss), max_norm = (double)c->clip_norm;
-    if (max_norm > 0.0 && norm > max_norm) {
-        /* g ← g·max_norm/(‖g‖ + 1e-6), as nn_clip_grad_norm */
-        float coef = (float)(max_norm / (norm + 1e-6));
-        for (size_t k = 0; k < t->nseg; k++) {
-            float *g = grads + t->seg_off[k];
-            for (size_t i = 0; i < t->seg_len[k]; i++) g[i] *= coef;
-        }
-    }
-    m->step++;
-    size_t C = (size_t)c->d;
+/* The optimizer's pieces for the last batch: every tensor whole (dense), or the dense tensors
+ * whole and the touched rows of the two tables (sparse), cut at OPT_PIECE_MAX elements; then
+ * thread r's share, pieces whose first element falls in [total·r/P, total·(r+1)/P). */
+static void plan_pieces(sasrec_trainer *t) {
+    const nn_block *bl = &t->m->block;
+    size_t C = (size_t)t->m->cfg.d, rmax = OPT_PIECE_MAX / C ? OPT_PIECE_MAX / C : 1;
+    size_t n = 0, total = 0;
     for (size_t i = 0; i < US_SASREC_NTENSORS; i++) {
-        size_t o = bl->offsets[i];
-        const nn_rowset *rs = i == SASREC_T_ITEM_EMB   ? &t->irows
+        const nn_rowset *rs = !t->sparse               ? NULL
+                              : i == SASREC_T_ITEM_EMB ? &t->irows
                               : i == SASREC_T_USER_EMB ? &t->urows
                                                        : NULL;
-        if (rs)
-            nn_adam_rows_update(m->mem + o, grads + o, am + o, av + o, rs->rows, rs->n, C, c->lr,
-                                c->beta1, c->beta2, c->adam_eps, c->weight_decay, m->step,
-                                NN_DECAY_L2);
-        else
-            nn_adamw_update(m->mem + o, grads + o, am + o, av + o, bl->sizes[i], c->lr,
-                            c->beta1, c->beta2, c->adam_eps, c->weight_decay, m->step,
-                            NN_DECAY_L2);
+        if (!rs) {
+            for (size_t a = 0; a < bl->sizes[i]; a += OPT_PIECE_MAX) {
+                size_t len = bl->sizes[i] - a < OPT_PIECE_MAX ? bl->sizes[i] - a : OPT_PIECE_MAX;
+                US_ASSERT(n < t->piece_cap);
+                t->piece[n++] = (opt_piece){.off = bl->offsets[i] + a, .len = len};
+                total += len;
+            }
+            continue;
+        }
+        for (size_t a = 0; a < rs->n; a += rmax) {
+            size_t nr = rs->n - a < rmax ? rs->n - a : rmax;
+            US_ASSERT(n < t->piece_cap);
+            t->piece[n++] = (opt_piece){
+                .off = bl->offsets[i], .len = nr * C, .rows = rs->rows + a, .nrows = nr};
+            total += nr * C;
+        }
     }
+    t->npiece = n;
+    size_t at = 0, k = 0;
+    for (int r = 0; r < t->P; r++) {
+        size_t end = total * (size_t)(r + 1) / (size_t)t->P;
+        t->piece_lo[r] = k;
+        while (k < n && at < end) at += t->piece[k++].len;
+    }
+    t->piece_lo[t->P] = n;
+}
+
+double sasrec_trainer_step(sasrec_trainer *t) {
+    us_sasrec *m = t->m;
+    const us_sasrec_config *c = &m->cfg;
+    plan_pieces(t);
+    /* ‖g‖ = sqrt(Σ g²) in double: each thread sums its pieces in block order, the partials are
+     * added in thread order (one thread: nn_clip_grad_norm's sum; the untouched rows of a
+     * sparse batch hold zeros and are skipped) */
+    pool_run(t, JOB_NORM);
+    double ss = 0.0;
+    for (int r = 0; r < t->P; r++) ss += t->ss[r];
+    double norm = sqrt(ss), max_norm = (double)c->clip_norm;
+    /* g ← g·max_norm/(‖g‖ + 1e-6), as nn_clip_grad_norm */
+    t->clip_coef = max_norm > 0.0 && norm > max_norm ? (float)(max_norm / (norm + 1e-6)) : 1.0f;
+    m->step++;
+    pool_run(t, JOB_ADAM);
     return norm;
+}
+
+static void trainer_eval_rating_batch(sasrec_trainer *t, const int32_t *hist,
+                                      const int32_t *users, const int32_t *items, int B,
+                                      float *prob) {
+    t->B = B;
+    t->hist = hist;
+    t->users = users;
+    t->items = items;
+    t->eprob = prob;
+    int blas = 0;
+    if (t->P > 1) {
+        blas = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pool_run(t, JOB_EVAL_RATING);
+    if (t->P > 1) openblas_set_num_threads(blas);
+}
+
+static void trainer_eval_next(sasrec_trainer *t, const us_sasrec_data *d, int s, uint64_t key) {
+    t->ed = d;
+    t->esplit = s;
+    t->ekey = key;
+    int blas = 0;
+    if (t->P > 1) {
+        blas = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pool_run(t, JOB_EVAL_NEXT);
+    if (t->P > 1) openblas_set_num_threads(blas);
+}
+
+static const next_partial *trainer_next_partials(const sasrec_trainer *t, int *P) {
+    *P = t->P;
+    return t->epart;
 }
 
 /* The shards, then the reduction, with OpenBLAS on one thread meanwhile; returns Σ loss[s]
@@ -827,7 +1107,7 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
             goto done;
         }
         us_sasrec_metrics v;
-        st = us_sasrec_evaluate(m, d, 1, &v, err);
+        st = evaluate(m, tr, d, 1, &v, err);
         if (st != US_OK) goto done;
         double metric = next ? v.ndcg10 : v.auc;
         rep->epochs = ep;
@@ -854,8 +1134,8 @@ us_status us_sasrec_train(us_sasrec *m, const us_sasrec_data *d, us_sasrec_repor
     memcpy(m->mem, best, np * sizeof(float));
     rep->seconds = t_train;
     rep->examples_per_s = t_train > 0 ? (double)examples / t_train : 0.0;
-    st = us_sasrec_evaluate(m, d, 1, &rep->valid, err);
-    if (st == US_OK) st = us_sasrec_evaluate(m, d, 2, &rep->test, err);
+    st = evaluate(m, tr, d, 1, &rep->valid, err);
+    if (st == US_OK) st = evaluate(m, tr, d, 2, &rep->test, err);
 done:
     sasrec_trainer_free(tr);
     free(order);

@@ -19,6 +19,8 @@
  * temporary store. Timed steps: BENCH_RATING_STEPS
  * (40 batches of 512) and BENCH_NEXT_STEPS (16 batches of 128, one epoch of windows).
  * BENCH_QUALITY=0 skips part 3; BENCH_NEXT_EPOCHS (40) caps the next-item head's epochs.
+ * Part 4 (bench_scale): the rating head's epoch time at BENCH_SCALE_USERS users (100,000; 0
+ * skips) against a tenth of them with the same interactions, 1 and 2 threads.
  *
  * The batches file handed to the PyTorch script (little-endian, written by write_batches):
  *   char magic[8] "USSASB1\0"; int32 head (0 rating, 1 next), V, U, C, NB, H, T, B, steps;
@@ -645,6 +647,70 @@ done:
     free(oracle_item);
 }
 
+/* Part 4: the rating head's epoch time as the population grows at a fixed number of
+ * interactions: BENCH_SCALE_USERS users (default 100,000; 0 skips) and a tenth of them, each
+ * with 5·BENCH_SCALE_USERS reviews of BENCH_SCALE_ITEMS items (5,000), one epoch (simulator
+ * preset) on 1 thread, and on 2 at the full size. The reference is the smaller population: the
+ * same examples per epoch, so with lazy embedding updates the ratio should stay near 1 (the
+ * issue's target: within 2x). */
+static double scale_epoch(const char *tmp, uint32_t users, uint32_t items, uint64_t reviews,
+                          int threads, size_t *examples) {
+    char data_dir[1200], store[1200];
+    snprintf(data_dir, sizeof data_dir, "%s/scale-%u", tmp, users);
+    snprintf(store, sizeof store, "%s/scale-%u.usdb", tmp, users);
+    us_err err;
+    us_sasrec_data *d = NULL;
+    if (us_sasrec_data_open(store, &d, &err) != US_OK) {
+        us_synth_config sc = us_synth_config_default();
+        sc.out_dir = data_dir;
+        sc.users = users;
+        sc.items = items;
+        sc.reviews = reviews;
+        sc.quiet = 1;
+        us_synth_report sr;
+        if (us_synth(&sc, &sr, &err) != US_OK) die("synth (scale)", &err);
+        us_ingest_config ic = us_ingest_config_default();
+        ic.format = US_FORMAT_AMAZON;
+        ic.reviews_path = sr.reviews_path;
+        ic.meta_path = sr.meta_path;
+        ic.out_path = store;
+        ic.quiet = 1;
+        if (us_ingest(&ic, NULL, &err) != US_OK) die("ingest (scale)", &err);
+        remove_dir(data_dir);
+        if (us_sasrec_data_open(store, &d, &err) != US_OK) die("load (scale)", &err);
+    }
+    us_sasrec_config c = us_sasrec_config_default();
+    us_sasrec_config_fit(&c, d);
+    c.max_epochs = 1;
+    us_sasrec *m = NULL;
+    if (us_sasrec_init(&m, &c, &err) != US_OK) die("init (scale)", &err);
+    openblas_set_num_threads(threads);
+    us_sasrec_report rep;
+    if (us_sasrec_train(m, d, &rep, NULL, &err) != US_OK) die("train (scale)", &err);
+    openblas_set_num_threads(1);
+    *examples = d->n_ex[0];
+    us_sasrec_free(m);
+    us_sasrec_data_close(d);
+    return rep.seconds;
+}
+
+static void bench_scale(const char *tmp) {
+    int users = env_int("BENCH_SCALE_USERS", 100000);
+    if (users < 10) return;
+    uint32_t items = (uint32_t)env_int("BENCH_SCALE_ITEMS", 5000);
+    uint64_t reviews = (uint64_t)users * 5;
+    size_t ex_small, ex_big, ex2;
+    double small = scale_epoch(tmp, (uint32_t)users / 10, items, reviews, 1, &ex_small);
+    double big = scale_epoch(tmp, (uint32_t)users, items, reviews, 1, &ex_big);
+    double big2 = scale_epoch(tmp, (uint32_t)users, items, reviews, 2, &ex2);
+    printf("scale, rating head, one epoch, %llu reviews of %u items: %d users %.1f s (%zu "
+           "examples, %.0f/s), %d users %.1f s (%zu examples, %.0f/s): %.2fx the smaller "
+           "population's time (target: at most 2x); on 2 threads %.1f s (%.0f examples/s, "
+           "%.2fx one thread's speed)\n",
+           (unsigned long long)reviews, items, users / 10, small, ex_small, ex_small / small,
+           users, big, ex_big, ex_big / big, big / small, big2, ex2 / big2, big / big2);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time, also into a log */
     const char *tdir = getenv("TMPDIR");
@@ -693,6 +759,7 @@ int main(void) {
     bench_serving(d, &rcfg, &ncfg);
     if (env_int("BENCH_QUALITY", 1)) bench_quality(store, sr.truth_path, d);
     us_sasrec_data_close(d);
+    bench_scale(tmp);
     remove_dir(data_dir);
     remove_dir(tmp);
     return 0;

@@ -174,9 +174,35 @@ static long long change_counter(const char *path) {
     return v;
 }
 
+/* The whole file, malloc'd, its size in *n; NULL when unreadable. */
+static unsigned char *file_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = NULL;
+    size_t cap = 0, len = 0, got;
+    do {
+        if (len == cap) {
+            unsigned char *nb = realloc(b, cap ? 2 * cap : 65536);
+            if (!nb) {
+                free(b);
+                fclose(f);
+                return NULL;
+            }
+            b = nb;
+            cap = cap ? 2 * cap : 65536;
+        }
+        got = fread(b + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    *n = len;
+    return b;
+}
+
 /* A stage with nothing to do writes nothing: extract from a full cache does not rewrite its
- * tables, so build on a complete store leaves the file as it was (and works where the store
- * cannot be written). */
+ * tables, so build on a complete store leaves the file as it was, byte for byte, trains no
+ * SASRec epoch and leaves no journal beside it (and works where the store cannot be
+ * written). */
 TEST(cli_build_on_a_complete_store_writes_nothing) {
     if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
     char dir[1024], store[1024];
@@ -185,15 +211,33 @@ TEST(cli_build_on_a_complete_store_writes_nothing) {
     REQUIRE(us_test_synth_store(dir, store, 40, 20, 400, 1) == 0);
     const char *build[] = {"build", store, "--hashed", "--epochs", "1", NULL};
     REQUIRE(us_test_cli(build, "o1") == 0);
+    CHECK(strstr(us_test_slurp("o1"), "epoch") != NULL); /* training says so */
     long long before = change_counter(store);
     REQUIRE(before >= 0);
     const char *x[] = {"extract", store, "--quiet", NULL};
     CHECK_EQ_INT(us_test_cli(x, "o2"), 0);
     CHECK(strstr(us_test_slurp("o2"), "20 item profiles") != NULL);
     CHECK_EQ_INT(change_counter(store), before);
+    size_t n_before = 0, n_after = 0;
+    unsigned char *bytes_before = file_bytes(store, &n_before);
+    REQUIRE(bytes_before && n_before > 0);
     CHECK_EQ_INT(us_test_cli(build, "o3"), 0);
-    CHECK(strstr(us_test_slurp("o3"), "is complete") != NULL);
+    const char *o3 = us_test_slurp("o3");
+    CHECK(strstr(o3, "is complete") != NULL);
+    CHECK(strstr(o3, "has a rating head already (kept)") != NULL);
+    CHECK(strstr(o3, "has a next head already (kept)") != NULL);
+    CHECK(strstr(o3, "epoch") == NULL);
     CHECK_EQ_INT(change_counter(store), before);
+    unsigned char *bytes_after = file_bytes(store, &n_after);
+    REQUIRE(bytes_after);
+    CHECK(n_after == n_before && memcmp(bytes_before, bytes_after, n_before) == 0);
+    free(bytes_before);
+    free(bytes_after);
+    char side[1100];
+    snprintf(side, sizeof side, "%s-journal", store);
+    CHECK(access(side, F_OK) != 0);
+    snprintf(side, sizeof side, "%s-wal", store);
+    CHECK(access(side, F_OK) != 0);
     /* a different merge setting is real work: the tables are rebuilt */
     const char *x2[] = {"extract", store, "--quiet", "--max-per-side", "3", NULL};
     CHECK_EQ_INT(us_test_cli(x2, "o4"), 0);

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/cli.h"
 #include "tests/store.h"
@@ -83,4 +84,41 @@ TEST(cli_train_sasrec_diverging_loss_fails_and_saves_nothing) {
     CHECK(strstr(out, "not finite") != NULL);
     CHECK(strstr(out, "lr") != NULL);
     CHECK(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint") <= 0);
+}
+
+/* The checkpoint a run saves depends on the seed and the thread count only: train-sasrec run
+ * twice on 1 thread and twice on 2 (both heads, so the optimizer step and the evaluation run on
+ * the thread pool for both) saves the same parameter bits and the same metrics each time, and
+ * 2 threads differ from 1 (the shards' sums round differently) where two are available. */
+TEST(cli_train_sasrec_same_checkpoint_bits_per_thread_count) {
+    if (!us_test_cli_available()) SKIP("USERSIM_BIN not set (run through make test)");
+    char dir[1024], store[1024];
+    snprintf(dir, sizeof dir, "%s", us_test_path("data"));
+    snprintf(store, sizeof store, "%s", us_test_path("t.usdb"));
+    REQUIRE(us_test_synth_store(dir, store, 150, 90, 2400, 0) == 0);
+    const char *threads[] = {"1", "1", "2", "2"};
+    for (int r = 0; r < 4; r++) {
+        const char *run[] = {"train-sasrec", store,    "--head",    "both", "--epochs",
+                             "2",           "--max-len", "8", "--threads", threads[r], NULL};
+        CHECK_EQ_INT(us_test_cli(run, "o1"), 0);
+    }
+    /* versions: run r saved 2r+1 (rating) and 2r+2 (next) */
+    CHECK_EQ_INT(us_test_sql_int(store, "SELECT count(*) FROM sasrec_checkpoint"), 8);
+    char sql[512];
+    for (int v = 1; v <= 6; v++) {
+        if (v == 3 || v == 4) continue;
+        /* v and v + 2: the same thread count */
+        snprintf(sql, sizeof sql,
+                 "SELECT a.params = b.params AND a.metrics = b.metrics AND length(a.params) > 0 "
+                 "FROM sasrec_checkpoint a, sasrec_checkpoint b "
+                 "WHERE a.version = %d AND b.version = %d", v, v + 2);
+        CHECK_EQ_INT(us_test_sql_int(store, sql), 1);
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+        for (int v = 1; v <= 2; v++) {
+            snprintf(sql, sizeof sql,
+                     "SELECT a.params = b.params FROM sasrec_checkpoint a, sasrec_checkpoint b "
+                     "WHERE a.version = %d AND b.version = %d", v, v + 4);
+            CHECK_EQ_INT(us_test_sql_int(store, sql), 0);
+        }
 }
