@@ -980,6 +980,34 @@ static us_status check_config(const us_sim_config *c, const char *path, us_err *
     return US_OK;
 }
 
+us_status us_sim_head_check(const char *path, int next, us_err *err) {
+    us_status st = us_store_check(path, err);
+    if (st != US_OK) return st;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        st = db_fail(db, path, NULL, err);
+        sqlite3_close(db);
+        return st;
+    }
+    /* load_head reads only the population's sizes from the sim */
+    us_sim probe;
+    memset(&probe, 0, sizeof probe);
+    const long long nu = count_rows(db, "SELECT COUNT(*) FROM users");
+    const long long ni = count_rows(db, "SELECT COUNT(*) FROM items");
+    if (nu <= 0 || ni <= 0 || nu > INT32_MAX - 1 || ni > INT32_MAX - 1) {
+        sqlite3_close(db);
+        return us_err_set(err, US_EFORMAT, path, 0, NULL,
+                          "not a usersim store with users and items");
+    }
+    probe.n_users = (int)nu;
+    probe.n_items = (int)ni;
+    us_sasrec *m = NULL;
+    st = load_head(&probe, db, path, next, 0, &m, err);
+    us_sasrec_free(m);
+    sqlite3_close(db);
+    return st;
+}
+
 us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, us_err *err) {
     *out = NULL;
     FILE *f = fopen(path, "rb");

@@ -231,6 +231,14 @@ us_status us_sim_open(us_sim **out, const char *path, const us_sim_config *cfg, 
 /* NULL is a no-op. Every worker of sim must be freed first. */
 void us_sim_close(us_sim *sim);
 
+/* Whether the store at path holds a SASRec head (next = 0: the rating head, 1: the next-item
+ * head) that us_sim_open would accept: the newest checkpoint of that head loads and was trained
+ * for the store's users and items. US_OK when it does, US_ENOTFOUND when the store has none,
+ * another status naming the file and field when one is there but unusable. Reads only the
+ * counts and the checkpoint, not the population (build asks this of a finished store). Borrows
+ * path. */
+us_status us_sim_head_check(const char *path, int next, us_err *err);
+
 int us_sim_n_users(const us_sim *sim);
 int us_sim_n_items(const us_sim *sim);
 /* The configuration in use: cfg as given, with the calibrated thresholds when it asked for

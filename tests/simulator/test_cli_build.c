@@ -21,6 +21,10 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
     snprintf(dir, sizeof dir, "%s", us_test_path("data"));
     snprintf(store, sizeof store, "%s", us_test_path("b.usdb"));
     REQUIRE(us_test_synth_store(dir, store, 90, 60, 1400, 1) == 0);
+    us_err e;
+    /* no head yet: what build asks before it trains one */
+    CHECK(us_sim_head_check(store, 0, &e) == US_ENOTFOUND);
+    CHECK(us_sim_head_check(store, 1, &e) == US_ENOTFOUND);
     const char *build[] = {"build", store, "--hashed", "--epochs", "2", NULL};
     CHECK_EQ_INT(us_test_cli(build, "o1"), 0);
     const char *out = us_test_slurp("o1");
@@ -34,9 +38,10 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
                  1);
     /* every stage is there: the default reaction (choose, fitted judge, every part) opens */
     us_sim *sim = NULL;
-    us_err e;
     CHECK_OK(us_sim_open(&sim, store, NULL, &e), e);
     us_sim_close(sim);
+    CHECK_OK(us_sim_head_check(store, 0, &e), e);
+    CHECK_OK(us_sim_head_check(store, 1, &e), e);
 
     /* again: nothing new is computed or written */
     CHECK_EQ_INT(us_test_sql_exec(store,
@@ -65,6 +70,12 @@ TEST(cli_build_runs_missing_stages_then_nothing) {
     CHECK_EQ_INT(us_test_cli(both, "o5"), 2);
     const char *none[] = {"build", us_test_path("none.usdb"), "--hashed", NULL};
     CHECK(us_test_cli(none, "o6") != 0);
+    /* a head trained for other users than the store now has is not a head build can keep */
+    CHECK_EQ_INT(us_test_sql_exec(store, "DELETE FROM users WHERE rowid = "
+                                         "(SELECT MAX(rowid) FROM users);"),
+                 0);
+    CHECK(us_sim_head_check(store, 0, &e) == US_EFORMAT);
+    CHECK(strstr(e.msg, "users") != NULL);
 }
 
 /* An extract whose requests all fail (nothing listens on the discard port) is a failed stage:
