@@ -210,6 +210,8 @@ typedef struct ag_fisher {
     double damping;
     float *work;       /* (B, V) scratch */
     float *dir;        /* (nparams) scratch */
+    const float *p;    /* the old probabilities beside logp (same stride; 0 at masked items),
+                          or NULL to take them as exp(logp) */
 } ag_fisher;
 /* out = (F + damping·I)·v (nparams doubles each), by us_net_jvp and us_net_backward: no
  * second derivatives. Overwrites the net's gradients. */

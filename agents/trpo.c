@@ -54,6 +54,7 @@ typedef struct trpo {
     int M;            /* critic minibatch rows */
     int Bf;           /* rows of the Fisher-vector products: every f-th of the rollout's */
     float *logp0;     /* (T·N, V) log π_old of every row (-INFINITY at masked items) */
+    float *p0;        /* (T·N, V) π_old of every row (0 at masked items) */
     float *work;      /* (T·N, V) logits, then their gradients, J·v or a trial's log π */
     float *adv;       /* (T·N) the advantages the surrogate weighs (normalized or not) */
     int32_t *sub_obs; /* (Bf, obs_size) the sub-sampled rows (sub-sampling-factor > 1) */
@@ -76,6 +77,7 @@ static void trpo_free(void *self) {
     us_net_free(p->vf);
     ag_rollout_free(&p->ro);
     free(p->logp0);
+    free(p->p0);
     free(p->work);
     free(p->adv);
     free(p->sub_obs);
@@ -122,6 +124,7 @@ static us_status trpo_init(void **self, ag_ctx *ctx, us_err *err) {
     const size_t RV = (size_t)rows * ctx->n_items, P = us_net_nparams(p->pi);
     const size_t M = (size_t)p->M, os = (size_t)ctx->obs_size;
     p->logp0 = malloc(RV * sizeof *p->logp0);
+    p->p0 = malloc(RV * sizeof *p->p0);
     p->work = malloc(RV * sizeof *p->work);
     p->adv = malloc((size_t)rows * sizeof *p->adv);
     p->sub_obs = malloc((size_t)p->Bf * os * sizeof *p->sub_obs);
@@ -136,8 +139,8 @@ static us_status trpo_init(void **self, ag_ctx *ctx, us_err *err) {
     p->mb_values = malloc(M * sizeof *p->mb_values);
     p->mb_dvalues = malloc(M * sizeof *p->mb_dvalues);
     p->mb_ret = malloc(M * sizeof *p->mb_ret);
-    if (!p->logp0 || !p->work || !p->adv || !p->sub_obs || !p->theta0 || !p->dir || !p->g ||
-        !p->s || !p->Fs || !p->cg || !p->perm || !p->mb_obs || !p->mb_values ||
+    if (!p->logp0 || !p->p0 || !p->work || !p->adv || !p->sub_obs || !p->theta0 || !p->dir ||
+        !p->g || !p->s || !p->Fs || !p->cg || !p->perm || !p->mb_obs || !p->mb_values ||
         !p->mb_dvalues || !p->mb_ret) {
         trpo_free(p);
         return us_err_set(err, US_ENOMEM, NULL, 0, NULL,
@@ -167,12 +170,15 @@ void ag_fisher_vp(const ag_fisher *f, const double *v, double *out) {
      * (masked items: p = 0, so w = 0 whatever their u) */
     for (int b = 0; b < B; b++) {
         const float *lp = f->logp + (size_t)b * f->stride;
+        const float *pr = f->p ? f->p + (size_t)b * f->stride : NULL;
         float *u = f->work + (size_t)b * V;
         double pu = 0.0;
         for (int j = 0; j < V; j++)
-            if (lp[j] > -INFINITY) pu += exp((double)lp[j]) * u[j];
+            if (lp[j] > -INFINITY) pu += (pr ? (double)pr[j] : exp((double)lp[j])) * u[j];
         for (int j = 0; j < V; j++)
-            u[j] = lp[j] > -INFINITY ? (float)(exp((double)lp[j]) * (u[j] - pu) / B) : 0.0f;
+            u[j] = lp[j] > -INFINITY
+                       ? (float)((pr ? (double)pr[j] : exp((double)lp[j])) * (u[j] - pu) / B)
+                       : 0.0f;
     }
     /* F·v = Jᵀ·w, then the damping */
     us_net_zero_grad(f->net);
@@ -227,8 +233,9 @@ static void trial(trpo *p, int rows, int V, double *surrogate, double *kl) {
         L += p->adv[k] * exp((double)lp[a] - lp0[a]);
         /* KL(π_old ‖ π) = Σ_j p_old,j·(log p_old,j - log p_j) over unmasked j */
         double d = 0.0;
+        const float *p0 = p->p0 + (size_t)k * V;
         for (int j = 0; j < V; j++)
-            if (lp0[j] > -INFINITY) d += exp((double)lp0[j]) * ((double)lp0[j] - lp[j]);
+            if (lp0[j] > -INFINITY) d += (double)p0[j] * ((double)lp0[j] - lp[j]);
         D += d;
     }
     *surrogate = L / rows;
@@ -249,7 +256,7 @@ static int policy_step(trpo *p, ag_ctx *ctx, double *surrogate, double *kl) {
      * exactly 1 and the surrogate mean(A), the baseline a trial must beat. */
     us_net_forward(p->pi, ro->obs, rows, p->work, NULL);
     ag_mask_rows(ctx->sim, ro->obs, rows, os, p->work, V);
-    ag_log_softmax_rows(p->logp0, NULL, p->work, rows, V);
+    ag_log_softmax_rows(p->logp0, p->p0, p->work, rows, V);
     double L0 = 0.0;
     for (int k = 0; k < rows; k++) L0 += p->adv[k];
     L0 /= rows;
@@ -259,7 +266,8 @@ static int policy_step(trpo *p, ag_ctx *ctx, double *surrogate, double *kl) {
     /* g = ∇L at θ_old: ∂L/∂log π(a_k) = A_k·ratio_k / rows with ratio 1, through the softmax
      * (ag_policy_grad_row) and the net */
     for (int k = 0; k < rows; k++)
-        ag_policy_grad_row(p->work + (size_t)k * V, p->logp0 + (size_t)k * V, NULL, V,
+        ag_policy_grad_row(p->work + (size_t)k * V, p->logp0 + (size_t)k * V,
+                           p->p0 + (size_t)k * V, V,
                            ro->actions[k], p->adv[k] / rows, 0.0);
     us_net_zero_grad(p->pi);
     us_net_backward(p->pi, p->work, NULL, rows);
@@ -275,7 +283,7 @@ static int policy_step(trpo *p, ag_ctx *ctx, double *surrogate, double *kl) {
         us_net_forward(p->pi, p->sub_obs, p->Bf, NULL, NULL);
     }
     const ag_fisher F = {p->pi, p->Bf, V, p->logp0, (size_t)f * V, ag_hp(ctx, "cg-damping"),
-                         p->work, p->dir};
+                         p->work, p->dir, p->p0};
     /* s ≈ (F + damping·I)⁻¹·g;  the largest step β·s whose quadratic KL model ½β²·sᵀFs is
      * target_kl:  β = sqrt(2·target_kl / sᵀFs) */
     ag_conjugate_gradient(&F, p->g, p->s, (int)ag_hp(ctx, "cg-max-steps"), p->cg);

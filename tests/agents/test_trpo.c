@@ -25,7 +25,7 @@ typedef struct fisher_ctx {
     int V;
     size_t P;
     int32_t obs[FB * FOBS];
-    float *logp0, *scores, *work, *dir, *theta0;
+    float *logp0, *p0, *scores, *work, *dir, *theta0; /* p0: the probabilities beside logp0 */
     double *lp0d; /* (FB, V) logp0 in double, for the KL's differences */
     double *v, *Fv, *g1, *g2, *cg;
 } fisher_ctx;
@@ -40,6 +40,7 @@ static int fisher_ctx_init(fisher_ctx *c, us_sim *sim) {
     c->P = us_net_nparams(c->net);
     const size_t BV = (size_t)FB * c->V, P = c->P;
     c->logp0 = malloc(BV * sizeof(float));
+    c->p0 = malloc(BV * sizeof(float));
     c->lp0d = malloc(BV * sizeof(double));
     c->scores = malloc(BV * sizeof(float));
     c->work = malloc(BV * sizeof(float));
@@ -70,6 +71,7 @@ static int fisher_ctx_init(fisher_ctx *c, us_sim *sim) {
 static void fisher_ctx_free(fisher_ctx *c) {
     us_net_free(c->net);
     free(c->logp0);
+    free(c->p0);
     free(c->lp0d);
     free(c->scores);
     free(c->work);
@@ -106,7 +108,7 @@ static void old_policy(fisher_ctx *c, int keep_only) {
             else *s = -INFINITY;
         }
     }
-    ag_log_softmax_rows(c->logp0, NULL, c->scores, FB, c->V);
+    ag_log_softmax_rows(c->logp0, c->p0, c->scores, FB, c->V);
     for (int b = 0; b < FB; b++)
         log_softmax_d(c->lp0d + (size_t)b * c->V, c->scores + (size_t)b * c->V, c->V);
 }
@@ -143,7 +145,9 @@ static double mean_kl(fisher_ctx *c, double *grad) {
 }
 
 static ag_fisher fisher_of(fisher_ctx *c, double damping) {
-    const ag_fisher f = {c->net, FB, c->V, c->logp0, (size_t)c->V, damping, c->work, c->dir};
+    /* with the probabilities beside the log-probabilities, as the learner passes them */
+    const ag_fisher f = {c->net, FB, c->V, c->logp0, (size_t)c->V, damping, c->work, c->dir,
+                         c->p0};
     return f;
 }
 
