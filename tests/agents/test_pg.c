@@ -148,7 +148,10 @@ TEST(agents_a2c_learns) {
     US_TEST_SKIP_LEARNING_UNDER_SANITIZERS();
     us_sim *sim = us_test_agents_sim();
     if (!sim) SKIP("the agents fixture store could not be built (see above)");
-    const char *hp[] = {"ent-coef", "0.01", NULL};
+    /* text-init as PPO's test: from random item embeddings A2C's return on this store moved
+     * between 7.4 and 9.7 with the rounding of its kernels and of the fixture's SASRec heads;
+     * from the text vectors it measured 9.31 (random 5.12, popular 7.15, oracle 21.17) */
+    const char *hp[] = {"ent-coef", "0.01", "text-init", "1", NULL};
     us_test_learned r;
     REQUIRE(us_test_agent_learns(sim, "a2c", hp, 400000, 300, "run", &r) == 0);
     CHECK(r.agent > 1.1 * r.popular);
